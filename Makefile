@@ -1,0 +1,47 @@
+# One entry point for people and CI: every target creates the venv on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install run up test lint format typecheck pr bench clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Bring the stack up on the local runtime, drive the sample events end to end, print results and histories.
+run: $(STAMP)
+	$(BIN)/python -m local demo
+
+## Serve the stack on the local runtime until Ctrl-C.
+up: $(STAMP)
+	$(BIN)/python -m local up
+
+## The whole test suite (what CI runs).
+test: $(STAMP)
+	$(BIN)/python -m pytest -n 2 -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy .
+
+## The quality gate: lint, types, tests.
+pr: lint typecheck test
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.executions
+
+clean:
+	rm -rf $(VENV) .state .mypy_cache .ruff_cache .pytest_cache

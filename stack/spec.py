@@ -1,0 +1,173 @@
+"""The vocabulary of the stack description: what exists, never how it is provisioned.
+
+Both backends (the Pulumi program under ``infra/`` and the local runtime under ``local/``)
+read these frozen records and declare nothing of their own, so they cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol, TypeVar
+
+
+class Access(StrEnum):
+    """What a function may do to a resource; each backend turns it into permissions."""
+
+    READ = "read"
+    WRITE = "write"
+    READ_WRITE = "read_write"
+
+
+class WorkflowType(StrEnum):
+    STANDARD = "STANDARD"
+    EXPRESS = "EXPRESS"
+
+
+@dataclass(frozen=True)
+class IndexSpec:
+    name: str
+    partition_key: str
+    sort_key: str | None = None
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A DynamoDB table with string keys, billed on demand and encrypted at rest."""
+
+    name: str
+    partition_key: str
+    sort_key: str | None = None
+    ttl_attribute: str | None = None
+    point_in_time_recovery: bool = True
+    indexes: tuple[IndexSpec, ...] = ()
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    """An SQS queue; ``max_receive_count`` > 0 gives it a dead-letter queue named ``<name>-dlq``."""
+
+    name: str
+    visibility_timeout_seconds: int = 60
+    message_retention_seconds: int = 1_209_600
+    max_receive_count: int = 5
+
+
+@dataclass(frozen=True)
+class BucketSpec:
+    name: str
+    expire_after_days: int | None = None
+
+
+@dataclass(frozen=True)
+class TableGrant:
+    """A function's access to a table, and the environment variable that carries its name."""
+
+    table: str
+    access: Access
+    env_var: str
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """A Lambda: where its code lives and what it may touch.
+
+    ``handler`` is a dotted path importable from the repository root, e.g.
+    ``functions.validate.handler.lambda_handler``; the deployment package holds ``functions/``.
+    """
+
+    name: str
+    handler: str
+    description: str
+    memory_mb: int = 256
+    timeout_seconds: int = 30
+    reserved_concurrency: int | None = None
+    environment: Mapping[str, str] = field(default_factory=dict)
+    tables: tuple[TableGrant, ...] = ()
+
+    @property
+    def code_dir(self) -> str:
+        """The folder under ``functions/`` that holds this Lambda (``functions/<dir>``)."""
+        return self.handler.split(".")[1]
+
+
+class Definition(Protocol):
+    """A state machine definition that renders to plain ASL once function ARNs are known.
+
+    ``function_arn`` may return a plain string (local runtime, snapshots) or a Pulumi
+    ``Output`` (AWS): the rendered dict is serialised by whoever owns the values.
+    """
+
+    def render(self, function_arn: Callable[[str], Any]) -> dict[str, Any]: ...
+
+    def referenced_functions(self) -> frozenset[str]: ...
+
+
+@dataclass(frozen=True)
+class WorkflowSpec:
+    name: str
+    description: str
+    definition: Definition
+    type: WorkflowType = WorkflowType.STANDARD
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """Settings a user may change per stack (``Pulumi.<stack>.yaml`` or the local CLI)."""
+
+    prefix: str = "stepflow-dev"
+    region: str = "us-east-1"
+    log_level: str = "INFO"
+    dedupe_ttl_days: int = 7
+    workflow_type: WorkflowType = WorkflowType.STANDARD
+    point_in_time_recovery: bool = True
+    max_receive_count: int = 5
+
+
+@dataclass(frozen=True)
+class App:
+    """Everything the stack holds. Built once by :func:`stack.app.build_app`."""
+
+    config: StackConfig
+    functions: tuple[FunctionSpec, ...]
+    tables: tuple[TableSpec, ...]
+    queues: tuple[QueueSpec, ...]
+    buckets: tuple[BucketSpec, ...]
+    workflows: tuple[WorkflowSpec, ...]
+
+    def physical_name(self, logical_name: str) -> str:
+        """The name a resource carries on AWS and locally alike."""
+        return f"{self.config.prefix}-{logical_name}"
+
+    def function(self, name: str) -> FunctionSpec:
+        return _by_name(self.functions, name)
+
+    def table(self, name: str) -> TableSpec:
+        return _by_name(self.tables, name)
+
+    def workflow(self, name: str) -> WorkflowSpec:
+        return _by_name(self.workflows, name)
+
+    def function_environment(self, function: FunctionSpec) -> dict[str, str]:
+        """Static settings plus the physical names of the resources the function was granted."""
+        env = dict(function.environment)
+        for grant in function.tables:
+            env[grant.env_var] = self.physical_name(grant.table)
+        return env
+
+
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+_NamedT = TypeVar("_NamedT", bound=_Named)
+
+
+def _by_name(items: tuple[_NamedT, ...], name: str) -> _NamedT:
+    for item in items:
+        if item.name == name:
+            return item
+    known = ", ".join(item.name for item in items)
+    raise KeyError(f"no {name!r} in the stack (known: {known})")
