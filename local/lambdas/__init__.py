@@ -1,0 +1,24 @@
+"""Lambda functions run as on AWS: a warm, reused worker process per concurrent invocation.
+
+See :class:`LambdaPool`; :mod:`local.lambdas.worker` is the runtime that runs inside each worker.
+"""
+
+from local.lambdas.pool import (
+    FunctionNotFoundError,
+    InvocationResult,
+    LambdaPool,
+    PoolClosedError,
+    RequestTooLargeError,
+    TooManyRequestsError,
+    WorkerConfig,
+)
+
+__all__ = [
+    "FunctionNotFoundError",
+    "InvocationResult",
+    "LambdaPool",
+    "PoolClosedError",
+    "RequestTooLargeError",
+    "TooManyRequestsError",
+    "WorkerConfig",
+]
