@@ -15,6 +15,12 @@ derived from LocalStack's. What it lacks for running this stack is patched here,
    name idempotency across archived executions (``ExecutionAlreadyExists``).
 7. ``CreateStateMachine`` rejects a ``Next``/``Default``/``StartAt`` naming a missing state.
 8. moto's list of finished interpreter threads is pruned (it otherwise grows forever).
+9. Each definition is parsed once: executions get a deep copy of the parsed program (parsing
+   with ANTLR costs ~9 ms, a copy ~0.5 ms; sharing one program between concurrent executions
+   is unsafe, the interpreter keeps per-execution state on it).
+10. Hot paths that moto recomputes on every call are memoised: the list of its service modules
+    (an ``os.listdir`` per HTTP request) and JSONPath expressions (jsonpath-ng builds a new yacc
+    parser per ``parse``; parsed expressions are immutable, so sharing them is safe).
 
 :func:`verify_moto_compatible` fails loudly, naming the missing piece, when a moto upgrade moves
 anything these patches rely on; the test suite calls it.
@@ -23,6 +29,7 @@ anything these patches rely on; the test suite calls it.
 from __future__ import annotations
 
 import base64
+import copy
 import functools
 import importlib
 import json
@@ -107,6 +114,8 @@ def install(
         _patch_execution_lifecycle()
         _patch_execution_api()
         _patch_definition_validation()
+        _patch_program_cache()
+        _patch_hot_paths()
         _enable_interpreter()
         _installed = True
 
@@ -166,7 +175,15 @@ def verify_moto_compatible() -> None:
         "StepFunctionResponse.start_execution",
     )
     need("moto.stepfunctions.parser.utils", "TMP_THREADS")
+    need(
+        "moto.stepfunctions.parser.backend.execution_worker",
+        "ExecutionWorker._get_evaluation_entrypoint",
+        "AmazonStateLanguageParser.parse",
+    )
     need("moto.core.config", "default_user_config")
+    need("moto.backends", "list_of_moto_modules")
+    need("moto.stepfunctions.parser.asl.utils.json_path", "parse")
+    need("moto.stepfunctions.parser.asl.component.common.path.result_path", "parse")
     if missing:
         raise RuntimeError(
             "moto no longer has what local/moto_patches.py patches: "
@@ -589,6 +606,48 @@ def _patch_definition_validation() -> None:
             raise _invalid_definition("; ".join(problems))
 
     StepFunctionsParserBackend._validate_definition = staticmethod(validate)
+
+
+# --- 9. parse once per definition -----------------------------------------------------------
+
+_PROGRAM_CACHE_SIZE = 64
+
+
+def _patch_program_cache() -> None:
+    execution_worker = _moto("moto.stepfunctions.parser.backend.execution_worker")
+    parse = execution_worker.AmazonStateLanguageParser.parse
+    programs: dict[str, Any] = {}
+    lock = threading.Lock()
+
+    def entrypoint(self: Any) -> Any:
+        definition: str = self._evaluation_details.state_machine_details.definition
+        with lock:
+            program = programs.get(definition)
+        if program is None:
+            program = parse(definition)[0]
+            with lock:
+                if len(programs) >= _PROGRAM_CACHE_SIZE:
+                    programs.pop(next(iter(programs)))
+                programs[definition] = program
+        return copy.deepcopy(program)
+
+    execution_worker.ExecutionWorker._get_evaluation_entrypoint = entrypoint
+
+
+# --- 10. memoised hot paths -------------------------------------------------------------------
+
+
+def _patch_hot_paths() -> None:
+    backends = _moto("moto.backends")
+    modules = tuple(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = lambda: modules
+
+    for module in (
+        "moto.stepfunctions.parser.asl.utils.json_path",
+        "moto.stepfunctions.parser.asl.component.common.path.result_path",
+    ):
+        with_parse = _moto(module)
+        with_parse.parse = functools.lru_cache(maxsize=4096)(with_parse.parse)
 
 
 # --- the interpreter itself -----------------------------------------------------------------

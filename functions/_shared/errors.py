@@ -1,0 +1,32 @@
+"""Exceptions that cross the Lambda boundary.
+
+Step Functions matches a failed Task by the exception's class name (Lambda reports it as
+``errorType``), so these names are the workflow's error contract: renaming one silently breaks
+every ``Retry``/``Catch`` that lists it.
+"""
+
+from __future__ import annotations
+
+
+class StepflowError(Exception):
+    """Base of every error raised on purpose by the functions of this project."""
+
+
+class InvalidEnvelopeError(StepflowError):
+    """The envelope itself is unusable (no ``trackingId``, ``events`` not a list, ...).
+
+    Permanent: retrying the same input can only fail the same way, so workflows do not retry it.
+    Bad *events* never raise this; they are reported as rejected inside a good envelope.
+    """
+
+
+class TransientDependencyError(StepflowError):
+    """A dependency failed in a way that a later retry may not (throttling, 5xx, timeouts).
+
+    Workflows retry it with backoff. Every step is idempotent, so a retry after a partial
+    success is safe.
+    """
+
+
+class ConfigurationError(StepflowError):
+    """The function's environment is missing or holds a wrong setting; raised at cold start."""

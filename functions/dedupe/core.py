@@ -1,0 +1,121 @@
+"""Drop events already processed; no I/O beyond the :class:`ClaimStore` port.
+
+Each event id is *claimed* for a while (the TTL). A claim is available when nobody holds it, when
+the holder's claim has expired, or when the holder is the same tracking id: a retry of the same
+execution must see its own events as fresh, or a retry after a partial failure would lose them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from functions._shared.errors import InvalidEnvelopeError
+from functions._shared.models import ValidatedEnvelope, canonical_event_uuid, format_utc
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The record that marks ``event_id`` as processed by ``tracking_id`` until ``expires_at``."""
+
+    event_id: str
+    tracking_id: str
+    first_seen_at: str
+    expires_at: int
+    """Epoch seconds; the claim is live while ``expires_at >= now``."""
+
+
+class ClaimStore(Protocol):
+    """Where claims live. Implementations must apply :func:`claim_is_available` atomically."""
+
+    def claim(self, claim: Claim, now_epoch: int) -> bool:
+        """Take the claim if it is available at ``now_epoch``; ``False`` means a duplicate."""
+        ...
+
+
+def new_claim(event_id: str, tracking_id: str, now: datetime, ttl_seconds: int) -> Claim:
+    """The claim ``tracking_id`` makes on ``event_id`` at ``now``.
+
+    >>> from datetime import UTC
+    >>> new_claim("e-1", "trk-1", datetime(2024, 1, 1, tzinfo=UTC), 60).expires_at
+    1704067260
+    """
+    return Claim(
+        event_id=event_id,
+        tracking_id=tracking_id,
+        first_seen_at=format_utc(now),
+        expires_at=int((now + timedelta(seconds=ttl_seconds)).timestamp()),
+    )
+
+
+def claim_is_available(existing: Claim | None, tracking_id: str, now_epoch: int) -> bool:
+    """The dedupe rule, the same as the store's condition expression.
+
+    ``attribute_not_exists(eventId) OR expiresAt < :now OR trackingId = :trackingId``. TTL
+    deletion lags by days, so an expired claim can still be present and must be compared here.
+
+    >>> claim_is_available(None, "trk-2", now_epoch=100)
+    True
+    >>> held = Claim("e-1", "trk-1", "2024-01-01T00:00:00Z", expires_at=200)
+    >>> claim_is_available(held, "trk-2", 100), claim_is_available(held, "trk-1", 100)
+    (False, True)
+    """
+    return (
+        existing is None or existing.expires_at < now_epoch or existing.tracking_id == tracking_id
+    )
+
+
+def dedupe_envelope(
+    envelope: ValidatedEnvelope, store: ClaimStore, now: datetime, ttl_seconds: int
+) -> ValidatedEnvelope:
+    """Keep the events this tracking id may process; list the others as ``duplicates``.
+
+    ``counts`` gains ``fresh`` and ``duplicates``. An id repeated inside the envelope counts as a
+    duplicate after its first occurrence (validate already rejects those; this keeps dedupe
+    correct on its own). Raises :class:`InvalidEnvelopeError` for an event without a uuid.
+
+    Example::
+
+        result = dedupe_envelope(envelope, DynamoDbClaimStore("stepflow-dev-dedupe"),
+                                 now=datetime.now(UTC), ttl_seconds=604_800)
+        result.counts["fresh"], result.duplicates
+    """
+    now_epoch = int(now.timestamp())
+    fresh: list[dict[str, Any]] = []
+    duplicates = list(envelope.duplicates)
+    seen_in_envelope: set[str] = set()
+    for index, event in enumerate(envelope.events):
+        event_id = event_id_of(event, index)
+        if event_id in seen_in_envelope:
+            duplicates.append(event_id)
+            continue
+        seen_in_envelope.add(event_id)
+        claim = new_claim(event_id, envelope.tracking_id, now, ttl_seconds)
+        if store.claim(claim, now_epoch):
+            fresh.append(event)
+        else:
+            duplicates.append(event_id)
+    return envelope.model_copy(
+        update={
+            "events": fresh,
+            "duplicates": duplicates,
+            "counts": {**envelope.counts, "fresh": len(fresh), "duplicates": len(duplicates)},
+        }
+    )
+
+
+def event_id_of(event: dict[str, Any], index: int) -> str:
+    """The canonical uuid of a validated event; a missing one means the envelope is wrong.
+
+    >>> event_id_of({"eventHeader": {"uuid": "550E8400-E29B-41D4-A716-446655440000"}}, 0)
+    '550e8400-e29b-41d4-a716-446655440000'
+    """
+    header = event.get("eventHeader")
+    event_id = canonical_event_uuid(header.get("uuid")) if isinstance(header, dict) else None
+    if event_id is None:
+        raise InvalidEnvelopeError(
+            f"events.{index}.eventHeader.uuid is missing or not a UUID; "
+            "dedupe expects the events validate accepted"
+        )
+    return event_id

@@ -1,0 +1,64 @@
+"""Lambda entry point of dedupe: validate's envelope in, only the fresh events out."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, Field
+
+from functions._shared import names
+from functions._shared.errors import InvalidEnvelopeError, TransientDependencyError
+from functions._shared.models import ValidatedEnvelope
+from functions._shared.observability import CORRELATION_ID_PATH, metrics_namespace
+from functions._shared.parsing import parse_envelope
+from functions._shared.settings import load_settings
+from functions.dedupe.adapters import DynamoDbClaimStore
+from functions.dedupe.core import dedupe_envelope
+
+_SEVEN_DAYS_SECONDS = 7 * 86_400
+
+
+class DedupeSettings(BaseModel):
+    table_name: str = Field(alias=names.DEDUPE_TABLE_ENV, min_length=1)
+    ttl_seconds: int = Field(alias=names.DEDUPE_TTL_SECONDS_ENV, default=_SEVEN_DAYS_SECONDS, gt=0)
+
+
+settings = load_settings(DedupeSettings)
+claim_store = DynamoDbClaimStore(settings.table_name)
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics(namespace=metrics_namespace())
+
+
+@logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH, clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics(capture_cold_start_metric=True)
+def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
+    try:
+        envelope = parse_envelope(event, ValidatedEnvelope)
+        result = dedupe_envelope(
+            envelope, claim_store, now=datetime.now(UTC), ttl_seconds=settings.ttl_seconds
+        )
+    except InvalidEnvelopeError as error:
+        metrics.add_metric(name="EnvelopesRejected", unit=MetricUnit.Count, value=1)
+        logger.warning("Envelope rejected", extra={"reason": str(error)})
+        raise
+    except TransientDependencyError:
+        metrics.add_metric(name="DependencyFailures", unit=MetricUnit.Count, value=1)
+        # Claims made before the failure belong to this tracking id, so the retry keeps them.
+        logger.exception("Dedupe table unavailable; the workflow will retry")
+        raise
+
+    fresh, duplicates = result.counts["fresh"], result.counts["duplicates"]
+    metrics.add_metric(name="FreshEvents", unit=MetricUnit.Count, value=fresh)
+    metrics.add_metric(name="DuplicatesDropped", unit=MetricUnit.Count, value=duplicates)
+    logger.info(
+        "Batch deduplicated",
+        extra={"fresh": fresh, "duplicates": duplicates, "duplicateIds": result.duplicates[:20]},
+    )
+    return result.to_payload()

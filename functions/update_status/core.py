@@ -1,0 +1,290 @@
+"""What status a tracking id is in, and what its stored record holds; no I/O beyond a port.
+
+A status only moves forward: each has a rank (see :data:`STATUS_RANKS`, the table of
+``docs/contracts.md``) and a write whose rank is not above the stored one changes nothing. That
+makes the step safe to retry and safe when a late, slow execution step reports after a later one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Final, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from functions._shared.models import TrackingId, format_utc
+
+
+class Status(StrEnum):
+    RECEIVED = "RECEIVED"
+    ACCEPTED = "ACCEPTED"
+    BUNDLED = "BUNDLED"
+    ARCHIVED = "ARCHIVED"
+    PARKED = "PARKED"
+    FAILED = "FAILED"
+    DELIVERED = "DELIVERED"
+    REJECTED = "REJECTED"
+    DUPLICATE = "DUPLICATE"
+
+
+STATUS_RANKS: Final[Mapping[Status, int]] = {
+    Status.RECEIVED: 10,
+    Status.ACCEPTED: 20,
+    Status.BUNDLED: 30,
+    Status.ARCHIVED: 40,
+    Status.PARKED: 50,
+    Status.FAILED: 50,
+    Status.DELIVERED: 90,
+    Status.REJECTED: 90,
+    Status.DUPLICATE: 90,
+}
+
+# The stored record must stay far below DynamoDB's 400 KB item limit whatever the batch held:
+# at most 100 rejections x 5 errors x ~300 bytes, about 150 KB. The totals are kept exactly.
+MAX_STORED_REJECTIONS: Final = 100
+MAX_STORED_ERRORS_PER_REJECTION: Final = 5
+MAX_STORED_DUPLICATES: Final = 100
+MAX_STORED_TEXT_LENGTH: Final = 200
+MAX_STORED_REASON_LENGTH: Final = 1000
+
+
+NonNegativeCount = Annotated[int, Field(ge=0)]
+
+
+class CaughtError(BaseModel):
+    """What a Step Functions ``Catch`` puts under its ``ResultPath``."""
+
+    error: str | None = Field(default=None, alias="Error")
+    cause: str | None = Field(default=None, alias="Cause")
+
+
+class StatusUpdate(BaseModel):
+    """update_status's input: any envelope, plus an optional explicit ``status``.
+
+    Without ``status`` the status is derived from ``counts`` (see :func:`derive_status`).
+    With one, the reason is ``reason`` when given, else built from what a workflow's failure
+    path passes on: ``error`` as the error name with ``cause`` beside it, or ``error`` as the
+    whole ``Catch`` result ``{"Error": ..., "Cause": ...}``.
+    """
+
+    model_config = ConfigDict(extra="ignore", serialize_by_alias=True)
+
+    tracking_id: TrackingId = Field(alias="trackingId")
+    source: str | None = None
+    status: Status | None = None
+    reason: str | None = None
+    error: str | CaughtError | None = None
+    cause: str | None = None
+    events: list[Any] = Field(default_factory=list)
+    counts: dict[str, NonNegativeCount] = Field(default_factory=dict)
+    rejected: list[dict[str, Any]] = Field(default_factory=list)
+    duplicates: list[str] = Field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class StatusWrite:
+    """One status write, ready for the store: bounded in size, with its rank."""
+
+    tracking_id: str
+    status: Status
+    rank: int
+    reason: str | None
+    source: str | None
+    counts: dict[str, int]
+    rejected: list[dict[str, Any]]
+    rejected_total: int
+    duplicates: list[str]
+    duplicates_total: int
+    at: str
+
+
+@dataclass(frozen=True)
+class StatusOutcome:
+    """The record as stored after the write, and whether this write changed it."""
+
+    record: dict[str, Any]
+    applied: bool
+    requested: Status
+
+
+class StatusStore(Protocol):
+    """Where status records live; ``write`` must apply :func:`supersedes` atomically."""
+
+    def write(self, write: StatusWrite) -> StatusOutcome:
+        """Store ``write`` unless the stored status ranks as high or higher; return the record."""
+        ...
+
+
+def rank_of(status: Status) -> int:
+    """
+    >>> rank_of(Status.ACCEPTED) < rank_of(Status.DELIVERED)
+    True
+    """
+    return STATUS_RANKS[status]
+
+
+def supersedes(incoming: Status, stored: Status | None) -> bool:
+    """Whether ``incoming`` may replace ``stored``: only a strictly higher rank does.
+
+    The same status again is a no-op, and so is another status of the same rank: once
+    ``DELIVERED``, never ``REJECTED``; once ``PARKED``, ``FAILED`` only through a higher rank.
+
+    >>> supersedes(Status.DELIVERED, Status.ACCEPTED), supersedes(Status.ACCEPTED, Status.DELIVERED)
+    (True, False)
+    >>> supersedes(Status.ACCEPTED, None), supersedes(Status.ACCEPTED, Status.ACCEPTED)
+    (True, False)
+    """
+    return stored is None or rank_of(incoming) > rank_of(stored)
+
+
+def derive_status(update: StatusUpdate) -> tuple[Status, str | None]:
+    """The status an update asks for, and why when the reason matters to a producer.
+
+    An explicit ``status`` wins. Otherwise: nothing received or nothing valid -> ``REJECTED``,
+    nothing fresh -> ``DUPLICATE``, else ``ACCEPTED``. Counts missing from ``counts`` are
+    inferred from the lists (``events`` are fresh, ``duplicates`` were valid too).
+
+    >>> derive_status(StatusUpdate(trackingId="t", counts={"received": 0, "valid": 0}))
+    (<Status.REJECTED: 'REJECTED'>, 'the batch held no events')
+    >>> derive_status(StatusUpdate(trackingId="t", counts={"received": 2, "valid": 2, "fresh": 0}))
+    (<Status.DUPLICATE: 'DUPLICATE'>, 'all 2 valid events were processed before')
+    """
+    if update.status is not None:
+        return update.status, _explicit_reason(update)
+    fresh = update.counts.get("fresh", len(update.events))
+    valid = update.counts.get("valid", fresh + len(update.duplicates))
+    received = update.counts.get("received", valid + len(update.rejected))
+    if received == 0:
+        return Status.REJECTED, "the batch held no events"
+    if valid == 0:
+        if received == 1:
+            return Status.REJECTED, "the only event was not valid"
+        return Status.REJECTED, f"none of the {received} events was valid"
+    if fresh == 0:
+        return Status.DUPLICATE, f"all {valid} valid events were processed before"
+    return Status.ACCEPTED, None
+
+
+def plan_write(update: StatusUpdate, now: datetime) -> StatusWrite:
+    """The write an update makes at ``now``, with lists capped to keep the item small.
+
+    >>> from datetime import UTC
+    >>> update = StatusUpdate(trackingId="t", status="DELIVERED")
+    >>> write = plan_write(update, datetime(2024, 1, 1, tzinfo=UTC))
+    >>> write.status, write.rank, write.at
+    (<Status.DELIVERED: 'DELIVERED'>, 90, '2024-01-01T00:00:00Z')
+    """
+    status, reason = derive_status(update)
+    return StatusWrite(
+        tracking_id=update.tracking_id,
+        status=status,
+        rank=rank_of(status),
+        reason=_bounded_text(reason, MAX_STORED_REASON_LENGTH) if reason is not None else None,
+        source=update.source,
+        counts=dict(update.counts),
+        rejected=[_bounded_rejection(item) for item in update.rejected[:MAX_STORED_REJECTIONS]],
+        rejected_total=len(update.rejected),
+        duplicates=update.duplicates[:MAX_STORED_DUPLICATES],
+        duplicates_total=len(update.duplicates),
+        at=format_utc(now),
+    )
+
+
+def record_status(update: StatusUpdate, store: StatusStore, now: datetime) -> StatusOutcome:
+    """update_status's whole job: derive, bound and store the status; return the stored record.
+
+    Example::
+
+        outcome = record_status(update, DynamoDbStatusStore("stepflow-dev-status"), now)
+        outcome.record["status"], outcome.applied
+    """
+    return store.write(plan_write(update, now))
+
+
+def _explicit_reason(update: StatusUpdate) -> str | None:
+    if update.reason:
+        return update.reason
+    if isinstance(update.error, CaughtError):
+        error_name, cause = update.error.error, update.error.cause
+    else:
+        error_name, cause = update.error, None
+    cause = _readable_cause(update.cause or cause)
+    return ": ".join(part for part in (error_name, cause) if part) or None
+
+
+def _readable_cause(cause: str | None) -> str | None:
+    # A Lambda's Cause is its whole error document as JSON, stack trace included; the message
+    # is what an operator needs, and it keeps the stored reason short.
+    if not cause:
+        return None
+    try:
+        document = json.loads(cause)
+    except ValueError:
+        return cause
+    if isinstance(document, dict) and isinstance(document.get("errorMessage"), str):
+        return str(document["errorMessage"])
+    return cause
+
+
+def _bounded_text(text: str, max_length: int = MAX_STORED_TEXT_LENGTH) -> str:
+    if len(text) <= max_length:
+        return text
+    return text[: max_length - 3] + "..."
+
+
+def _bounded_rejection(rejection: Mapping[str, Any]) -> dict[str, Any]:
+    # Only the contract's keys are stored, each bounded, so a rejection of any shape fits.
+    bounded: dict[str, Any] = {}
+    if isinstance(rejection.get("index"), int):
+        bounded["index"] = rejection["index"]
+    event_id = rejection.get("eventId")
+    bounded["eventId"] = _bounded_text(event_id) if isinstance(event_id, str) else None
+    errors = rejection.get("errors")
+    if isinstance(errors, list):
+        bounded["errors"] = [
+            {
+                "field": _bounded_text(str(error.get("field", ""))),
+                "reason": _bounded_text(str(error.get("reason", ""))),
+            }
+            for error in errors[:MAX_STORED_ERRORS_PER_REJECTION]
+            if isinstance(error, dict)
+        ]
+        if len(errors) > MAX_STORED_ERRORS_PER_REJECTION:
+            bounded["errorCount"] = len(errors)
+    return bounded
+
+
+RANK_ATTRIBUTE: Final = "statusRank"
+"""Stored beside ``status`` so the store's condition can compare ranks numerically."""
+
+_RECORD_KEY_ORDER: Final = (
+    "trackingId",
+    "status",
+    "reason",
+    "source",
+    "counts",
+    "rejected",
+    "rejectedTotal",
+    "duplicates",
+    "duplicatesTotal",
+    "createdAt",
+    "updatedAt",
+    "history",
+)
+
+
+def public_record(item: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored item as update_status answers it: the contract's keys first, no rank.
+
+    >>> public_record({"statusRank": 20, "status": "ACCEPTED", "trackingId": "t"})
+    {'trackingId': 't', 'status': 'ACCEPTED'}
+    """
+    ordered = {key: item[key] for key in _RECORD_KEY_ORDER if key in item}
+    extra = {
+        key: value for key, value in item.items() if key not in ordered and key != RANK_ATTRIBUTE
+    }
+    return {**ordered, **extra}

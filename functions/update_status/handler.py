@@ -1,0 +1,61 @@
+"""Lambda entry point of update_status: any envelope in, the stored status record out."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, Field
+
+from functions._shared import names
+from functions._shared.errors import InvalidEnvelopeError, TransientDependencyError
+from functions._shared.observability import CORRELATION_ID_PATH, metrics_namespace
+from functions._shared.parsing import parse_envelope
+from functions._shared.settings import load_settings
+from functions.update_status.adapters import DynamoDbStatusStore
+from functions.update_status.core import StatusUpdate, record_status
+
+
+class UpdateStatusSettings(BaseModel):
+    table_name: str = Field(alias=names.STATUS_TABLE_ENV, min_length=1)
+
+
+settings = load_settings(UpdateStatusSettings)
+status_store = DynamoDbStatusStore(settings.table_name)
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics(namespace=metrics_namespace())
+
+
+@logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH, clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics(capture_cold_start_metric=True)
+def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
+    try:
+        update = parse_envelope(event, StatusUpdate)
+        outcome = record_status(update, status_store, now=datetime.now(UTC))
+    except InvalidEnvelopeError as error:
+        metrics.add_metric(name="EnvelopesRejected", unit=MetricUnit.Count, value=1)
+        logger.warning("Envelope rejected", extra={"reason": str(error)})
+        raise
+    except TransientDependencyError:
+        metrics.add_metric(name="DependencyFailures", unit=MetricUnit.Count, value=1)
+        logger.exception("Status table unavailable; the workflow will retry")
+        raise
+
+    record = outcome.record
+    if outcome.applied:
+        metrics.add_metric(name="StatusRecorded", unit=MetricUnit.Count, value=1)
+        logger.info("Status recorded", extra={"status": record.get("status")})
+    else:
+        # Expected on retries and late steps; frequent ones point at a workflow ordering bug.
+        metrics.add_metric(name="StaleStatusIgnored", unit=MetricUnit.Count, value=1)
+        logger.info(
+            "Status kept: the stored one ranks as high or higher",
+            extra={"stored": record.get("status"), "requested": outcome.requested},
+        )
+    return record

@@ -1,0 +1,136 @@
+"""Read the Pulumi stack configuration (``Pulumi.<stack>.yaml``) into typed settings.
+
+Two records come out: the :class:`~stack.spec.StackConfig` that the local runtime reads too (it
+shapes the description itself), and :class:`InfraSettings`, which only the AWS backend has a use
+for (log retention, deletion protection, the Powertools layer). Every key is documented in
+``Pulumi.dev.yaml.example``; a bad value fails the preview with the key's name instead of
+surfacing later as an AWS validation error.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Final, TypeVar
+
+import pulumi
+
+from stack.spec import StackConfig, WorkflowType
+
+# Powertools' log levels; the Lambda logging config maps them to its own (see infra.function).
+LOG_LEVELS: Final = frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
+
+# The only values CloudWatch Logs accepts; 0 means "never expire".
+LOG_RETENTION_DAYS: Final = frozenset(
+    {0, 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557}
+    | {2922, 3288, 3653}
+)
+
+STATE_MACHINE_LOG_LEVELS: Final = frozenset({"ALL", "ERROR", "FATAL", "OFF"})
+
+# Lowercase so that the prefix also suits S3 bucket names; short enough that the longest name
+# built from it (an autonamed IAM role, 64 characters at most) still fits.
+_PREFIX = re.compile(r"[a-z0-9][a-z0-9-]{0,29}")
+
+
+_T = TypeVar("_T")
+
+
+class ConfigError(ValueError):
+    """A stack configuration value that the program cannot deploy."""
+
+
+@dataclass(frozen=True)
+class InfraSettings:
+    """Settings of the AWS backend only.
+
+    ``powertools_layer_version`` pins the public Powertools layer by its layer version number;
+    ``None`` resolves the layer that holds exactly the Powertools release pinned in
+    ``functions/requirements.txt`` (see :mod:`infra.packaging`).
+    """
+
+    log_retention_days: int = 30
+    deletion_protection: bool = True
+    powertools_layer_version: int | None = None
+    state_machine_log_level: str = "ALL"
+    log_execution_data: bool = True
+
+
+@dataclass(frozen=True)
+class DeployConfig:
+    """Everything ``__main__`` needs: the description's config and the AWS-only settings."""
+
+    stack: StackConfig
+    infra: InfraSettings
+
+
+def read_config() -> DeployConfig:
+    """Read the current stack's configuration; defaults match ``StackConfig``'s."""
+    config = pulumi.Config()
+    defaults = StackConfig()
+    prefix = config.get("prefix") or f"{pulumi.get_project()}-{pulumi.get_stack()}"
+    stack = StackConfig(
+        prefix=_check_prefix(prefix),
+        region=pulumi.Config("aws").require("region"),
+        log_level=_one_of(
+            "logLevel", config.get("logLevel", defaults.log_level).upper(), LOG_LEVELS
+        ),
+        dedupe_ttl_days=_positive(
+            "dedupeTtlDays", config.get_int("dedupeTtlDays", defaults.dedupe_ttl_days)
+        ),
+        workflow_type=WorkflowType(
+            _one_of(
+                "workflowType",
+                config.get("workflowType", defaults.workflow_type.value).upper(),
+                frozenset(WorkflowType),
+            )
+        ),
+        point_in_time_recovery=config.get_bool(
+            "pointInTimeRecovery", defaults.point_in_time_recovery
+        ),
+        max_receive_count=_positive(
+            "maxReceiveCount", config.get_int("maxReceiveCount", defaults.max_receive_count)
+        ),
+    )
+    settings = InfraSettings()
+    layer_version = config.get_int("powertoolsLayerVersion")
+    infra = InfraSettings(
+        log_retention_days=_one_of(
+            "logRetentionDays",
+            config.get_int("logRetentionDays", settings.log_retention_days),
+            LOG_RETENTION_DAYS,
+        ),
+        deletion_protection=config.get_bool("deletionProtection", settings.deletion_protection),
+        powertools_layer_version=(
+            None if layer_version is None else _positive("powertoolsLayerVersion", layer_version)
+        ),
+        state_machine_log_level=_one_of(
+            "stateMachineLogLevel",
+            config.get("stateMachineLogLevel", settings.state_machine_log_level).upper(),
+            STATE_MACHINE_LOG_LEVELS,
+        ),
+        log_execution_data=config.get_bool("logExecutionData", settings.log_execution_data),
+    )
+    return DeployConfig(stack=stack, infra=infra)
+
+
+def _check_prefix(prefix: str) -> str:
+    if not _PREFIX.fullmatch(prefix):
+        raise ConfigError(
+            f"prefix {prefix!r} must be 1-30 lowercase letters, digits or '-', starting with a "
+            "letter or digit (set it with `pulumi config set prefix <value>`)"
+        )
+    return prefix
+
+
+def _one_of(key: str, value: _T, allowed: frozenset[_T]) -> _T:
+    if value not in allowed:
+        choices = ", ".join(sorted(str(choice) for choice in allowed))
+        raise ConfigError(f"{key} is {value!r}; expected one of {choices}")
+    return value
+
+
+def _positive(key: str, value: int) -> int:
+    if value <= 0:
+        raise ConfigError(f"{key} is {value}; expected a positive integer")
+    return value

@@ -1,0 +1,132 @@
+"""The Pulumi program creates exactly what the description holds, and runs its workflows as written.
+
+The local runtime's side of the same guarantee compares its own registrations with the same
+description and :func:`tests.conformance.canonical.canonical_definition`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from infra.queue import DLQ_SUFFIX
+from infra.stack import Deployment, deploy
+from stack.spec import App, WorkflowSpec
+from tests.conformance.canonical import canonical_definition, canonicalize, function_ref
+from tests.infra.harness import (
+    BUCKET,
+    LAMBDA,
+    QUEUE,
+    STATE_MACHINE,
+    TABLE,
+    Run,
+    default_app,
+    run_program,
+)
+
+
+@pytest.fixture(scope="module")
+def app() -> App:
+    return default_app()
+
+
+@pytest.fixture(scope="module")
+def run(app: App) -> Run[Deployment]:
+    return run_program(lambda: deploy(app))
+
+
+def physical_names(run: Run[Deployment], type_: str, key: str = "name") -> Counter[str]:
+    return Counter(resource.inputs[key] for resource in run.mocks.of_type(type_))
+
+
+def test_lambdas_are_the_description_one_to_one(app: App, run: Run[Deployment]) -> None:
+    expected = Counter(app.physical_name(spec.name) for spec in app.functions)
+    assert physical_names(run, LAMBDA) == expected
+
+
+def test_state_machines_are_the_description_one_to_one(app: App, run: Run[Deployment]) -> None:
+    expected = Counter(app.physical_name(spec.name) for spec in app.workflows)
+    assert physical_names(run, STATE_MACHINE) == expected
+
+
+def test_tables_are_the_description_one_to_one(app: App, run: Run[Deployment]) -> None:
+    expected = Counter(app.physical_name(spec.name) for spec in app.tables)
+    assert physical_names(run, TABLE) == expected
+
+
+def test_queues_and_buckets_are_the_description_one_to_one(app: App, run: Run[Deployment]) -> None:
+    queues = Counter(app.physical_name(spec.name) for spec in app.queues)
+    queues.update(
+        app.physical_name(spec.name) + DLQ_SUFFIX for spec in app.queues if spec.max_receive_count
+    )
+    assert physical_names(run, QUEUE) == queues
+    buckets = Counter(app.physical_name(spec.name) for spec in app.buckets)
+    assert physical_names(run, BUCKET, key="bucket") == buckets
+
+
+def test_every_lambda_runs_as_described(app: App, run: Run[Deployment]) -> None:
+    # What the local runtime honours too: handler, limits and the environment.
+    for spec in app.functions:
+        [lambda_] = [
+            resource.inputs
+            for resource in run.mocks.of_type(LAMBDA)
+            if resource.inputs["name"] == app.physical_name(spec.name)
+        ]
+        assert lambda_["handler"] == spec.handler
+        assert lambda_["memorySize"] == spec.memory_mb
+        assert lambda_["timeout"] == spec.timeout_seconds
+        assert lambda_.get("reservedConcurrentExecutions") == spec.reserved_concurrency
+        described = app.function_environment(spec)
+        deployed = lambda_["environment"]["variables"]
+        assert {key: deployed.get(key) for key in described} == described
+
+
+def _names_by_arn(app: App, run: Run[Deployment]) -> dict[str, str]:
+    # From the ARNs AWS (the mocks) assigned to each Lambda, not from the program's wiring.
+    logical = {app.physical_name(spec.name): spec.name for spec in app.functions}
+    return {
+        resource.state["arn"]: logical[resource.inputs["name"]]
+        for resource in run.mocks.of_type(LAMBDA)
+    }
+
+
+def _deployed_definition(app: App, run: Run[Deployment], workflow: WorkflowSpec) -> Any:
+    [machine] = [
+        resource.inputs
+        for resource in run.mocks.of_type(STATE_MACHINE)
+        if resource.inputs["name"] == app.physical_name(workflow.name)
+    ]
+    return json.loads(machine["definition"])
+
+
+def test_each_state_machine_runs_its_workflow_as_rendered(app: App, run: Run[Deployment]) -> None:
+    names_by_arn = _names_by_arn(app, run)
+    for workflow in app.workflows:
+        deployed = canonicalize(_deployed_definition(app, run, workflow), names_by_arn)
+        assert deployed == canonical_definition(workflow), workflow.name
+
+
+def test_every_referenced_function_appears_in_the_deployed_definition(
+    app: App, run: Run[Deployment]
+) -> None:
+    # Guards the comparison above against a canonical form that lost its function references.
+    for workflow in app.workflows:
+        text = json.dumps(
+            canonicalize(_deployed_definition(app, run, workflow), _names_by_arn(app, run))
+        )
+        for name in workflow.definition.referenced_functions():
+            assert function_ref(name) in text
+
+
+def test_canonicalize_prefers_the_longest_arn() -> None:
+    arn = "arn:aws:lambda:eu-west-1:123456789012:function:p-dedupe"
+    definition = {"A": {"FunctionName": arn}, "B": [f"{arn}_v2:$LATEST"], "C": 3}
+    names = {arn: "dedupe", f"{arn}_v2": "dedupe_v2"}
+    assert canonicalize(definition, names) == {
+        "A": {"FunctionName": "<function dedupe>"},
+        "B": ["<function dedupe_v2>:$LATEST"],
+        "C": 3,
+    }

@@ -1,0 +1,133 @@
+"""Handlers run as Lambda runs them, against DynamoDB tables in moto (in-process, no sockets)."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from functions._shared import names
+from stack.spec import TableSpec
+
+REGION = "us-east-1"
+METRICS_NAMESPACE = "StepflowTest"
+DEDUPE_TABLE = "stepflow-test-dedupe"
+STATUS_TABLE = "stepflow-test-status"
+DEDUPE_TTL_SECONDS = 3600
+
+# The same keys and TTL attribute as the tables of stack/app.py, under test names.
+TABLES = (
+    TableSpec(
+        name=DEDUPE_TABLE,
+        partition_key=names.DEDUPE_KEY,
+        ttl_attribute=names.DEDUPE_EXPIRY_ATTRIBUTE,
+    ),
+    TableSpec(name=STATUS_TABLE, partition_key=names.STATUS_KEY),
+)
+
+HandlerLoader = Callable[[str], ModuleType]
+
+
+@dataclass
+class FakeLambdaContext:
+    """The attributes Powertools reads from Lambda's context object."""
+
+    function_name: str = "stepflow-test-function"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = (
+        "arn:aws:lambda:us-east-1:123456789012:function:stepflow-test-function"
+    )
+    aws_request_id: str = "52fdfc07-2182-454f-963f-5f0f9a621d72"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
+@pytest.fixture
+def lambda_context() -> FakeLambdaContext:
+    return FakeLambdaContext()
+
+
+@pytest.fixture
+def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the stack gives each function, plus fake credentials that can reach nothing real."""
+    for variable in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(variable, raising=False)
+    settings = {
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_SERVICE_NAME": "stepflow-test",
+        "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+        names.DEDUPE_TABLE_ENV: DEDUPE_TABLE,
+        names.DEDUPE_TTL_SECONDS_ENV: str(DEDUPE_TTL_SECONDS),
+        names.STATUS_TABLE_ENV: STATUS_TABLE,
+    }
+    for variable, value in settings.items():
+        monkeypatch.setenv(variable, value)
+
+
+@pytest.fixture
+def dynamodb(aws_environment: None) -> Iterator[Any]:
+    """A moto DynamoDB holding the stack's tables; the client to inspect them."""
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name=REGION)
+        for table in TABLES:
+            client.create_table(
+                TableName=table.name,
+                KeySchema=[{"AttributeName": table.partition_key, "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": table.partition_key, "AttributeType": "S"}],
+                BillingMode="PAY_PER_REQUEST",
+            )
+            if table.ttl_attribute:
+                client.update_time_to_live(
+                    TableName=table.name,
+                    TimeToLiveSpecification={"Enabled": True, "AttributeName": table.ttl_attribute},
+                )
+        yield client
+
+
+@pytest.fixture
+def load_handler(aws_environment: None) -> Iterator[HandlerLoader]:
+    """Import ``functions.<name>.handler`` afresh: a cold start with this test's environment.
+
+    Handlers create their boto3 client on first use, so a test that invokes one touching
+    DynamoDB asks for the ``dynamodb`` fixture too.
+    """
+    loaded: list[str] = []
+
+    def load(function_name: str) -> ModuleType:
+        module_name = f"functions.{function_name}.handler"
+        sys.modules.pop(module_name, None)
+        loaded.append(module_name)
+        return importlib.import_module(module_name)
+
+    yield load
+    for module_name in loaded:
+        sys.modules.pop(module_name, None)
+
+
+def emitted_metrics(captured_stdout: str) -> dict[str, float]:
+    """Metric values from the CloudWatch embedded-metric-format lines Powertools printed."""
+    values: dict[str, float] = {}
+    for line in captured_stdout.splitlines():
+        if not line.startswith("{"):
+            continue
+        document = json.loads(line)
+        for directive in document.get("_aws", {}).get("CloudWatchMetrics", []):
+            assert directive["Namespace"] == METRICS_NAMESPACE
+            for metric in directive["Metrics"]:
+                value = document[metric["Name"]]
+                values[metric["Name"]] = sum(value) if isinstance(value, list) else value
+    return values

@@ -1,0 +1,40 @@
+"""One program run per description, shared by the tests that inspect what it registered."""
+
+from __future__ import annotations
+
+import pytest
+
+from infra.config import InfraSettings
+from infra.stack import Deployment, deploy
+from stack.spec import App
+from tests.infra.fakes import synthetic_app
+from tests.infra.harness import Run, default_app, run_program
+
+
+@pytest.fixture(scope="session")
+def app() -> App:
+    return default_app()
+
+
+@pytest.fixture(scope="session")
+def run(app: App) -> Run[Deployment]:
+    """The real description, deployed with the default AWS settings."""
+    return run_program(lambda: deploy(app), lambda deployment: deployment.outputs)
+
+
+@pytest.fixture(scope="session")
+def synthetic() -> App:
+    return synthetic_app()
+
+
+@pytest.fixture(scope="session")
+def synthetic_run(synthetic: App) -> Run[Deployment]:
+    """A description with indexes, every access level, queues and buckets."""
+    settings = InfraSettings(
+        log_retention_days=7,
+        deletion_protection=False,
+        powertools_layer_version=27,
+        state_machine_log_level="ERROR",
+        log_execution_data=False,
+    )
+    return run_program(lambda: deploy(synthetic, settings), lambda deployment: deployment.outputs)

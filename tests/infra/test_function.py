@@ -1,0 +1,240 @@
+"""The Function component: the Lambda's settings, its log group, role and permissions."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from infra import policies
+from infra.stack import Deployment
+from stack.spec import App
+from tests.infra.fakes import SYNTHETIC_PREFIX
+from tests.infra.harness import (
+    LAMBDA,
+    LAYER_ARN,
+    LOG_GROUP,
+    ROLE,
+    ROLE_POLICY,
+    Run,
+    as_list,
+    statements,
+)
+
+
+def lambda_inputs(run: Run[Deployment], name: str) -> dict[str, Any]:
+    return run.mocks.named(LAMBDA, name).inputs
+
+
+def policy_of(run: Run[Deployment], name: str) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(
+        run.mocks.named(ROLE_POLICY, f"{name}-policy").inputs["policy"]
+    )
+    return document
+
+
+def test_every_lambda_is_python_313_on_arm64_with_active_tracing(
+    app: App, run: Run[Deployment]
+) -> None:
+    for spec in app.functions:
+        inputs = lambda_inputs(run, app.physical_name(spec.name))
+        assert inputs["name"] == app.physical_name(spec.name)
+        assert inputs["runtime"] == "python3.13"
+        assert inputs["architectures"] == ["arm64"]
+        assert inputs["handler"] == spec.handler
+        assert inputs["tracingConfig"] == {"mode": "Active"}
+        assert inputs["layers"] == [LAYER_ARN]
+        assert inputs["description"] == spec.description
+
+
+def test_environment_is_the_description_plus_powertools_defaults(
+    app: App, run: Run[Deployment]
+) -> None:
+    for spec in app.functions:
+        variables = lambda_inputs(run, app.physical_name(spec.name))["environment"]["variables"]
+        expected = {
+            "POWERTOOLS_SERVICE_NAME": spec.name,
+            "POWERTOOLS_LOG_LEVEL": app.config.log_level,
+            **app.function_environment(spec),
+        }
+        assert variables == expected
+
+
+def test_the_granted_table_reaches_the_function_by_its_physical_name(
+    app: App, run: Run[Deployment]
+) -> None:
+    variables = lambda_inputs(run, app.physical_name("dedupe"))["environment"]["variables"]
+    assert variables["DEDUPE_TABLE_NAME"] == app.physical_name("dedupe")
+
+
+def test_logs_go_as_json_to_the_functions_own_log_group(app: App, run: Run[Deployment]) -> None:
+    for spec in app.functions:
+        name = app.physical_name(spec.name)
+        log_group = run.mocks.named(LOG_GROUP, f"{name}-logs").inputs
+        assert log_group == {"name": f"/aws/lambda/{name}", "retentionInDays": 30}
+        assert lambda_inputs(run, name)["loggingConfig"] == {
+            "logFormat": "JSON",
+            "logGroup": f"/aws/lambda/{name}",
+            "applicationLogLevel": "INFO",
+            "systemLogLevel": "INFO",
+        }
+
+
+def test_lambda_log_level_follows_powertools_level(synthetic_run: Run[Deployment]) -> None:
+    # WARNING in Powertools is WARN to Lambda; a mismatch would drop records before Powertools.
+    inputs = lambda_inputs(synthetic_run, f"{SYNTHETIC_PREFIX}-reader")
+    assert inputs["environment"]["variables"]["POWERTOOLS_LOG_LEVEL"] == "WARNING"
+    assert inputs["loggingConfig"]["applicationLogLevel"] == "WARN"
+    log_group = synthetic_run.mocks.named(LOG_GROUP, f"{SYNTHETIC_PREFIX}-reader-logs")
+    assert log_group.inputs["retentionInDays"] == 7
+
+
+def test_limits_come_from_the_spec(synthetic_run: Run[Deployment]) -> None:
+    reader = lambda_inputs(synthetic_run, f"{SYNTHETIC_PREFIX}-reader")
+    assert (reader["memorySize"], reader["timeout"]) == (512, 60)
+    assert reader["reservedConcurrentExecutions"] == 5
+    writer = lambda_inputs(synthetic_run, f"{SYNTHETIC_PREFIX}-writer")
+    assert (writer["memorySize"], writer["timeout"]) == (256, 30)
+    assert "reservedConcurrentExecutions" not in writer
+
+
+def test_a_pinned_layer_version_names_that_layer(synthetic_run: Run[Deployment]) -> None:
+    layer = (
+        "arn:aws:lambda:eu-west-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-arm64:27"
+    )
+    assert lambda_inputs(synthetic_run, f"{SYNTHETIC_PREFIX}-reader")["layers"] == [layer]
+    assert not [token for token, _ in synthetic_run.mocks.calls if "ssm" in token]
+
+
+def test_the_default_layer_is_the_pinned_powertools_release(run: Run[Deployment]) -> None:
+    [parameter] = [args["name"] for token, args in run.mocks.calls if token.startswith("aws:ssm")]
+    assert parameter == "/aws/service/powertools/python/arm64/python3.13/3.37.0"
+
+
+def test_each_function_has_its_own_role_for_lambda_only(app: App, run: Run[Deployment]) -> None:
+    roles = set()
+    for spec in app.functions:
+        name = app.physical_name(spec.name)
+        role = run.mocks.named(ROLE, f"{name}-role")
+        assert json.loads(role.inputs["assumeRolePolicy"]) == {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": "lambda.amazonaws.com"},
+                    "Action": "sts:AssumeRole",
+                }
+            ],
+        }
+        assert lambda_inputs(run, name)["role"] == role.state["arn"]
+        roles.add(role.state["arn"])
+    assert len(roles) == len(app.functions)
+
+
+def test_logs_are_allowed_on_the_functions_own_log_group_only(
+    app: App, run: Run[Deployment]
+) -> None:
+    for spec in app.functions:
+        name = app.physical_name(spec.name)
+        log_statements = [
+            statement
+            for statement in statements(policy_of(run, name))
+            if any(action.startswith("logs:") for action in as_list(statement["Action"]))
+        ]
+        assert log_statements == [
+            {
+                "Sid": "WriteOwnLogGroup",
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": [f"arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/{name}:*"],
+            }
+        ]
+
+
+def test_xray_is_the_only_grant_on_any_resource(app: App, run: Run[Deployment]) -> None:
+    for spec in app.functions:
+        star = [
+            statement
+            for statement in statements(policy_of(run, app.physical_name(spec.name)))
+            if "*" in as_list(statement["Resource"])
+        ]
+        assert star == [
+            {
+                "Sid": "WriteTraces",
+                "Effect": "Allow",
+                "Action": ["xray:PutTelemetryRecords", "xray:PutTraceSegments"],
+                "Resource": "*",
+            }
+        ]
+
+
+def dynamodb_grants(run: Run[Deployment], function: str) -> dict[str, set[str]]:
+    """Per DynamoDB resource ARN, the actions the function's policy allows on it."""
+    grants: dict[str, set[str]] = {}
+    for statement in statements(policy_of(run, function)):
+        actions = {a for a in as_list(statement["Action"]) if a.startswith("dynamodb:")}
+        for resource in as_list(statement["Resource"]) if actions else []:
+            grants.setdefault(resource, set()).update(actions)
+    return grants
+
+
+TABLE_ARN = "arn:aws:dynamodb:eu-west-1:123456789012:table/"
+READ = set(policies.DYNAMODB_READ_ACTIONS)
+WRITE = set(policies.DYNAMODB_WRITE_ACTIONS)
+
+
+def test_access_levels_are_exactly_their_actions() -> None:
+    assert {
+        "dynamodb:GetItem",
+        "dynamodb:Query",
+        "dynamodb:BatchGetItem",
+        "dynamodb:ConditionCheckItem",
+    } == READ
+    assert {
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:BatchWriteItem",
+    } == WRITE
+
+
+@pytest.mark.parametrize(
+    ("function", "expected"),
+    [
+        ("reader", {"items": READ, "items/index/*": READ}),
+        ("writer", {"items": WRITE}),
+        (
+            "auditor",
+            {"items": READ, "items/index/*": READ, "audit": READ | WRITE, "audit/index/*": READ},
+        ),
+        ("idle", {}),
+    ],
+)
+def test_each_grant_allows_exactly_its_access_on_its_table(
+    synthetic_run: Run[Deployment], function: str, expected: dict[str, set[str]]
+) -> None:
+    grants = dynamodb_grants(synthetic_run, f"{SYNTHETIC_PREFIX}-{function}")
+    assert grants == {
+        f"{TABLE_ARN}{SYNTHETIC_PREFIX}-{resource}": actions
+        for resource, actions in expected.items()
+    }
+
+
+def test_real_functions_get_exactly_their_grants(app: App, run: Run[Deployment]) -> None:
+    for spec in app.functions:
+        expected: dict[str, set[str]] = {}
+        for grant in spec.tables:
+            arn = f"{TABLE_ARN}{app.physical_name(grant.table)}"
+            expected.setdefault(arn, set()).update(policies.dynamodb_actions(grant.access))
+            if READ & set(policies.dynamodb_actions(grant.access)):
+                expected.setdefault(f"{arn}/index/*", set()).update(READ)
+        assert dynamodb_grants(run, app.physical_name(spec.name)) == expected, spec.name
+
+
+def test_the_function_waits_for_its_permissions(app: App, run: Run[Deployment]) -> None:
+    # Registration order under the mocks follows dependencies: policy before function.
+    order = [(r.type, r.name) for r in run.mocks.resources]
+    for spec in app.functions:
+        name = app.physical_name(spec.name)
+        assert order.index((ROLE_POLICY, f"{name}-policy")) < order.index((LAMBDA, name))

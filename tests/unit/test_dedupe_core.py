@@ -1,0 +1,135 @@
+"""dedupe's decision: fresh unless another tracking id holds a live claim on the event id."""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from functions._shared.errors import InvalidEnvelopeError
+from functions._shared.models import ValidatedEnvelope
+from functions.dedupe.core import Claim, claim_is_available, dedupe_envelope, new_claim
+from tests.events import load_event
+from tests.unit.fakes import InMemoryClaimStore
+
+NOW = datetime(2024, 3, 2, 10, 0, 0, tzinfo=UTC)
+NOW_EPOCH = int(NOW.timestamp())
+TTL_SECONDS = 3600
+
+
+def validated(tracking_id: str = "trk-1") -> ValidatedEnvelope:
+    payload: dict[str, Any] = copy.deepcopy(load_event("validated_envelope.json"))
+    payload["trackingId"] = tracking_id
+    return ValidatedEnvelope.model_validate(payload)
+
+
+def event_ids(envelope: ValidatedEnvelope) -> list[str]:
+    return [event["eventHeader"]["uuid"] for event in envelope.events]
+
+
+def held_by(tracking_id: str, expires_at: int) -> Claim:
+    return Claim("e-1", tracking_id, "2024-03-02T09:00:00Z", expires_at)
+
+
+def test_new_claim_expires_after_the_ttl_and_records_when_it_was_seen() -> None:
+    claim = new_claim("e-1", "trk-1", NOW, ttl_seconds=TTL_SECONDS)
+
+    assert claim == Claim("e-1", "trk-1", "2024-03-02T10:00:00Z", NOW_EPOCH + TTL_SECONDS)
+
+
+@pytest.mark.parametrize(
+    ("existing", "tracking_id", "available"),
+    [
+        (None, "trk-2", True),
+        (held_by("trk-1", expires_at=NOW_EPOCH + 1), "trk-2", False),
+        (held_by("trk-1", expires_at=NOW_EPOCH), "trk-2", False),
+        (held_by("trk-1", expires_at=NOW_EPOCH - 1), "trk-2", True),
+        (held_by("trk-1", expires_at=NOW_EPOCH + 1), "trk-1", True),
+    ],
+    ids=["unclaimed", "live", "expiring-this-second", "expired", "same-tracking-id"],
+)
+def test_claim_availability(existing: Claim | None, tracking_id: str, available: bool) -> None:
+    assert claim_is_available(existing, tracking_id, NOW_EPOCH) is available
+
+
+def test_first_run_keeps_every_event_and_counts_them_fresh() -> None:
+    envelope = validated()
+
+    result = dedupe_envelope(envelope, InMemoryClaimStore(), NOW, TTL_SECONDS)
+
+    assert event_ids(result) == event_ids(envelope)
+    assert result.duplicates == []
+    assert result.counts == {**envelope.counts, "fresh": 4, "duplicates": 0}
+
+
+def test_another_tracking_id_within_the_ttl_gets_only_duplicates() -> None:
+    store = InMemoryClaimStore()
+    dedupe_envelope(validated("trk-1"), store, NOW, TTL_SECONDS)
+
+    result = dedupe_envelope(validated("trk-2"), store, NOW + timedelta(minutes=5), TTL_SECONDS)
+
+    assert result.events == []
+    assert result.duplicates == event_ids(validated())
+    assert (result.counts["fresh"], result.counts["duplicates"]) == (0, 4)
+
+
+def test_a_retry_of_the_same_tracking_id_is_fresh_again() -> None:
+    store = InMemoryClaimStore()
+    dedupe_envelope(validated("trk-1"), store, NOW, TTL_SECONDS)
+
+    retry = dedupe_envelope(validated("trk-1"), store, NOW + timedelta(minutes=5), TTL_SECONDS)
+
+    assert event_ids(retry) == event_ids(validated())
+    assert retry.duplicates == []
+
+
+def test_after_the_ttl_the_events_are_fresh_for_anyone() -> None:
+    store = InMemoryClaimStore()
+    dedupe_envelope(validated("trk-1"), store, NOW, TTL_SECONDS)
+    later = NOW + timedelta(seconds=TTL_SECONDS + 1)
+
+    result = dedupe_envelope(validated("trk-2"), store, later, TTL_SECONDS)
+
+    assert result.counts["fresh"] == 4
+    assert {claim.tracking_id for claim in store.claims.values()} == {"trk-2"}
+
+
+def test_only_the_claimed_events_are_dropped() -> None:
+    store = InMemoryClaimStore()
+    first_event_id = event_ids(validated())[0]
+    store.claim(new_claim(first_event_id, "trk-0", NOW, TTL_SECONDS), NOW_EPOCH)
+
+    result = dedupe_envelope(validated("trk-1"), store, NOW, TTL_SECONDS)
+
+    assert result.duplicates == [first_event_id]
+    assert event_ids(result) == event_ids(validated())[1:]
+
+
+def test_an_id_repeated_inside_the_envelope_is_kept_once() -> None:
+    envelope = validated()
+    envelope.events.append(copy.deepcopy(envelope.events[0]))
+
+    result = dedupe_envelope(envelope, InMemoryClaimStore(), NOW, TTL_SECONDS)
+
+    assert event_ids(result) == event_ids(validated())
+    assert result.duplicates == [event_ids(validated())[0]]
+
+
+def test_everything_else_in_the_envelope_passes_through() -> None:
+    envelope = validated()
+
+    result = dedupe_envelope(envelope, InMemoryClaimStore(), NOW, TTL_SECONDS).to_payload()
+
+    assert result["rejected"] == envelope.rejected
+    assert (result["trackingId"], result["source"]) == ("trk-1", "api")
+
+
+def test_an_event_without_a_uuid_means_the_envelope_is_wrong() -> None:
+    envelope = ValidatedEnvelope.model_validate(
+        {"trackingId": "trk-1", "events": [{"eventHeader": {"eventName": "x"}}]}
+    )
+
+    with pytest.raises(InvalidEnvelopeError, match=r"events\.0\.eventHeader\.uuid"):
+        dedupe_envelope(envelope, InMemoryClaimStore(), NOW, TTL_SECONDS)
