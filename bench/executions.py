@@ -117,12 +117,12 @@ def run_local(count: int, concurrency: int) -> dict[str, float]:
 
 
 def run_stock(count: int, concurrency: int) -> dict[str, float]:
+    import importlib
     import logging
     import socket
 
     from moto.core.config import default_user_config
     from moto.moto_server.threaded_moto_server import ThreadedMotoServer
-    import importlib
 
     lambda_eval_utils: Any = importlib.import_module(
         "moto.stepfunctions.parser.asl.component.state.exec.state_task.lambda_eval_utils"
