@@ -5,13 +5,25 @@ from __future__ import annotations
 from functions._shared import names
 from stack.spec import (
     Access,
+    ApiSpec,
     App,
+    BucketGrant,
+    BucketNotificationSpec,
+    BucketSpec,
     FunctionSpec,
+    HttpMethod,
+    PipeSpec,
+    QueueSpec,
+    RouteSpec,
+    SecretGrant,
+    SecretSpec,
     StackConfig,
     TableGrant,
     TableSpec,
+    WorkflowGrant,
     WorkflowSpec,
 )
+from workflows.aggregate import aggregate_definition
 from workflows.ingest import ingest_definition
 
 _DAY_SECONDS = 86_400
@@ -40,7 +52,46 @@ def build_app(config: StackConfig | None = None) -> App:
             partition_key=names.STATUS_KEY,
             point_in_time_recovery=config.point_in_time_recovery,
         ),
+        TableSpec(
+            name="circuit",
+            partition_key=names.CIRCUIT_KEY,
+            point_in_time_recovery=config.point_in_time_recovery,
+        ),
+        TableSpec(
+            name="idempotency",
+            partition_key=names.IDEMPOTENCY_KEY,
+            ttl_attribute=names.IDEMPOTENCY_EXPIRY_ATTRIBUTE,
+            point_in_time_recovery=False,
+        ),
     )
+
+    buckets = (
+        BucketSpec(name="landing"),
+        BucketSpec(name="staging", expire_after_days=7),
+        BucketSpec(name="archive", versioned=True),
+    )
+    queues = (
+        QueueSpec(
+            name="ingest",
+            visibility_timeout_seconds=60,
+            max_receive_count=config.max_receive_count,
+        ),
+        QueueSpec(
+            name="landing-notifications",
+            visibility_timeout_seconds=60,
+            max_receive_count=config.max_receive_count,
+        ),
+    )
+    secrets = (
+        SecretSpec(
+            name="downstream",
+            description='Credentials of the downstream endpoint, as {"token": "..."}',
+        ),
+    )
+    circuit_env = {
+        names.CIRCUIT_FAILURE_THRESHOLD_ENV: str(config.circuit_failure_threshold),
+        names.CIRCUIT_COOLDOWN_SECONDS_ENV: str(config.circuit_cooldown_seconds),
+    }
 
     functions = (
         FunctionSpec(
@@ -66,13 +117,71 @@ def build_app(config: StackConfig | None = None) -> App:
             environment=powertools_env("update_status"),
             tables=(TableGrant("status", Access.READ_WRITE, names.STATUS_TABLE_ENV),),
         ),
+        FunctionSpec(
+            name="bundle",
+            handler="functions.bundle.handler.lambda_handler",
+            description="Stream events or S3 objects into one gzip NDJSON bundle in staging.",
+            memory_mb=512,
+            timeout_seconds=120,
+            environment=powertools_env("bundle"),
+            buckets=(
+                BucketGrant("staging", Access.READ_WRITE, names.STAGING_BUCKET_ENV),
+                BucketGrant("landing", Access.READ, names.LANDING_BUCKET_ENV),
+            ),
+        ),
+        FunctionSpec(
+            name="archive",
+            handler="functions.archive.handler.lambda_handler",
+            description="Keep the bundle in the archive bucket under a key derived from its content.",
+            timeout_seconds=60,
+            environment=powertools_env("archive"),
+            buckets=(
+                BucketGrant("staging", Access.READ, names.STAGING_BUCKET_ENV),
+                BucketGrant("archive", Access.READ_WRITE, names.ARCHIVE_BUCKET_ENV),
+            ),
+        ),
+        FunctionSpec(
+            name="deliver",
+            handler="functions.deliver.handler.lambda_handler",
+            description="POST the bundle downstream behind a DynamoDB circuit breaker.",
+            timeout_seconds=60,
+            environment={
+                **powertools_env("deliver"),
+                **circuit_env,
+                names.DOWNSTREAM_URL_ENV: config.downstream_url,
+            },
+            tables=(TableGrant("circuit", Access.READ_WRITE, names.CIRCUIT_TABLE_ENV),),
+            buckets=(BucketGrant("archive", Access.READ, names.ARCHIVE_BUCKET_ENV),),
+            secrets=(SecretGrant("downstream", names.DOWNSTREAM_SECRET_ENV),),
+        ),
+        FunctionSpec(
+            name="api",
+            handler="functions.api.handler.lambda_handler",
+            description="The HTTP API: validate requests, start workflows, answer statuses.",
+            timeout_seconds=29,
+            environment={
+                **powertools_env("api"),
+                names.MAX_BULK_EVENTS_ENV: str(config.max_bulk_events),
+            },
+            tables=(
+                TableGrant("status", Access.READ_WRITE, names.STATUS_TABLE_ENV),
+                TableGrant("idempotency", Access.READ_WRITE, names.IDEMPOTENCY_TABLE_ENV),
+            ),
+            workflows=(WorkflowGrant("ingest", names.INGEST_STATE_MACHINE_ENV),),
+        ),
     )
 
     workflows = (
         WorkflowSpec(
             name="ingest",
-            description="Events in; validate, dedupe and record their status.",
-            definition=ingest_definition(),
+            description="Events in; validate, dedupe, bundle, archive, deliver, record their status.",
+            definition=ingest_definition(config),
+            type=config.workflow_type,
+        ),
+        WorkflowSpec(
+            name="aggregate",
+            description="Objects landed in S3; dedupe, bundle, archive and deliver them.",
+            definition=aggregate_definition(config),
             type=config.workflow_type,
         ),
     )
@@ -81,7 +190,35 @@ def build_app(config: StackConfig | None = None) -> App:
         config=config,
         functions=functions,
         tables=tables,
-        queues=(),
-        buckets=(),
+        queues=queues,
+        buckets=buckets,
         workflows=workflows,
+        secrets=secrets,
+        pipes=(
+            PipeSpec(
+                name="ingest",
+                source_queue="ingest",
+                target_workflow="ingest",
+                batch_size=config.ingest_batch_size,
+                batching_window_seconds=config.ingest_batching_window_seconds,
+            ),
+            PipeSpec(
+                name="aggregate",
+                source_queue="landing-notifications",
+                target_workflow="aggregate",
+                batch_size=config.ingest_batch_size,
+                batching_window_seconds=config.ingest_batching_window_seconds,
+            ),
+        ),
+        notifications=(BucketNotificationSpec(bucket="landing", queue="landing-notifications"),),
+        api=ApiSpec(
+            name="api",
+            routes=(
+                RouteSpec(HttpMethod.POST, "/events", "api"),
+                RouteSpec(HttpMethod.POST, "/events/bulk", "api"),
+                RouteSpec(HttpMethod.GET, "/events/{trackingId}", "api"),
+                RouteSpec(HttpMethod.GET, "/health", "api"),
+                RouteSpec(HttpMethod.GET, "/openapi.json", "api"),
+            ),
+        ),
     )

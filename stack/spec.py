@@ -13,11 +13,19 @@ from typing import Any, Protocol, TypeVar
 
 
 class Access(StrEnum):
-    """What a function may do to a resource; each backend turns it into permissions."""
+    """What a function may do to a resource; each backend turns it into permissions.
+
+    For queues READ means receive and delete, WRITE means send.
+    """
 
     READ = "read"
     WRITE = "write"
     READ_WRITE = "read_write"
+
+
+class HttpMethod(StrEnum):
+    GET = "GET"
+    POST = "POST"
 
 
 class WorkflowType(StrEnum):
@@ -56,8 +64,62 @@ class QueueSpec:
 
 @dataclass(frozen=True)
 class BucketSpec:
+    """A private, encrypted, TLS-only S3 bucket; ``expire_after_days`` adds a lifecycle rule."""
+
     name: str
     expire_after_days: int | None = None
+    versioned: bool = False
+
+
+@dataclass(frozen=True)
+class SecretSpec:
+    """A Secrets Manager secret; its value is set out of band (never in the stack)."""
+
+    name: str
+    description: str
+
+
+@dataclass(frozen=True)
+class BucketNotificationSpec:
+    """Object-created notifications of ``bucket`` delivered to ``queue``."""
+
+    bucket: str
+    queue: str
+    prefix: str = ""
+
+
+@dataclass(frozen=True)
+class PipeSpec:
+    """An EventBridge Pipe from an SQS queue to a workflow (``FIRE_AND_FORGET``).
+
+    The batch (up to ``batch_size`` records, waiting up to ``batching_window_seconds``) is the
+    execution input, as a JSON array of SQS records, exactly as Pipes deliver it.
+    """
+
+    name: str
+    source_queue: str
+    target_workflow: str
+    batch_size: int = 10
+    batching_window_seconds: int = 0
+
+
+@dataclass(frozen=True)
+class RouteSpec:
+    """``method path`` served by ``function`` through a Lambda proxy integration (payload 2.0)."""
+
+    method: HttpMethod
+    path: str
+    function: str
+
+
+@dataclass(frozen=True)
+class ApiSpec:
+    """An HTTP API; ``throttle_*`` apply to its default stage."""
+
+    name: str
+    routes: tuple[RouteSpec, ...]
+    throttle_rate_per_second: float = 100.0
+    throttle_burst: int = 200
 
 
 @dataclass(frozen=True)
@@ -66,6 +128,38 @@ class TableGrant:
 
     table: str
     access: Access
+    env_var: str
+
+
+@dataclass(frozen=True)
+class BucketGrant:
+    bucket: str
+    access: Access
+    env_var: str
+
+
+@dataclass(frozen=True)
+class QueueGrant:
+    """Access to a queue; the environment variable carries the queue URL."""
+
+    queue: str
+    access: Access
+    env_var: str
+
+
+@dataclass(frozen=True)
+class SecretGrant:
+    """Read access to a secret; the environment variable carries its name, never its value."""
+
+    secret: str
+    env_var: str
+
+
+@dataclass(frozen=True)
+class WorkflowGrant:
+    """Permission to start a workflow; the environment variable carries its state machine ARN."""
+
+    workflow: str
     env_var: str
 
 
@@ -85,6 +179,10 @@ class FunctionSpec:
     reserved_concurrency: int | None = None
     environment: Mapping[str, str] = field(default_factory=dict)
     tables: tuple[TableGrant, ...] = ()
+    buckets: tuple[BucketGrant, ...] = ()
+    queues: tuple[QueueGrant, ...] = ()
+    secrets: tuple[SecretGrant, ...] = ()
+    workflows: tuple[WorkflowGrant, ...] = ()
 
     @property
     def code_dir(self) -> str:
@@ -123,6 +221,14 @@ class StackConfig:
     workflow_type: WorkflowType = WorkflowType.STANDARD
     point_in_time_recovery: bool = True
     max_receive_count: int = 5
+    # Where bundles go. Locally the runtime starts its own endpoint and overrides this.
+    downstream_url: str = "https://downstream.example.com/ingest"
+    circuit_failure_threshold: int = 5
+    circuit_cooldown_seconds: int = 300
+    park_checks: int = 3
+    ingest_batch_size: int = 10
+    ingest_batching_window_seconds: int = 1
+    max_bulk_events: int = 100
 
 
 @dataclass(frozen=True)
@@ -135,6 +241,10 @@ class App:
     queues: tuple[QueueSpec, ...]
     buckets: tuple[BucketSpec, ...]
     workflows: tuple[WorkflowSpec, ...]
+    secrets: tuple[SecretSpec, ...] = ()
+    pipes: tuple[PipeSpec, ...] = ()
+    notifications: tuple[BucketNotificationSpec, ...] = ()
+    api: ApiSpec | None = None
 
     def physical_name(self, logical_name: str) -> str:
         """The name a resource carries on AWS and locally alike."""
@@ -149,12 +259,35 @@ class App:
     def workflow(self, name: str) -> WorkflowSpec:
         return _by_name(self.workflows, name)
 
+    def queue(self, name: str) -> QueueSpec:
+        return _by_name(self.queues, name)
+
+    def bucket(self, name: str) -> BucketSpec:
+        return _by_name(self.buckets, name)
+
     def function_environment(self, function: FunctionSpec) -> dict[str, str]:
-        """Static settings plus the physical names of the resources the function was granted."""
+        """Static settings plus the physical names of the resources the function was granted.
+
+        Queue URLs and state machine ARNs depend on the backend, so they are left to it:
+        see :meth:`backend_references`.
+        """
         env = dict(function.environment)
         for grant in function.tables:
             env[grant.env_var] = self.physical_name(grant.table)
+        for bucket_grant in function.buckets:
+            env[bucket_grant.env_var] = self.physical_name(bucket_grant.bucket)
+        for secret_grant in function.secrets:
+            env[secret_grant.env_var] = self.physical_name(secret_grant.secret)
         return env
+
+    def backend_references(self, function: FunctionSpec) -> dict[str, tuple[str, str]]:
+        """Environment variables a backend fills in: ``{env_var: (kind, logical name)}``.
+
+        ``kind`` is ``"queue_url"`` or ``"state_machine_arn"``.
+        """
+        refs = {g.env_var: ("queue_url", g.queue) for g in function.queues}
+        refs |= {g.env_var: ("state_machine_arn", g.workflow) for g in function.workflows}
+        return refs
 
 
 class _Named(Protocol):

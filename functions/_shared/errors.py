@@ -30,3 +30,22 @@ class TransientDependencyError(StepflowError):
 
 class ConfigurationError(StepflowError):
     """The function's environment is missing or holds a wrong setting; raised at cold start."""
+
+
+class TransientDeliveryError(StepflowError):
+    """The downstream endpoint failed in a way a later attempt may not (connection, 5xx, 429).
+
+    The workflow retries it with backoff, then re-checks the circuit breaker.
+    """
+
+
+class PermanentDeliveryError(StepflowError):
+    """The downstream endpoint refused the bundle (a 4xx other than 429): retrying cannot help."""
+
+
+class CircuitOpenError(StepflowError):
+    """The circuit breaker is open and no probe is due (or another execution holds the probe).
+
+    Uncaught on the final delivery attempt, so the execution fails there with its work parked
+    and ``RedriveExecution`` re-runs exactly that step.
+    """

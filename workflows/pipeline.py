@@ -1,0 +1,200 @@
+"""The delivery half shared by the ingest and aggregate workflows, and their failure path.
+
+Bundle -> archive -> circuit check -> deliver -> record, with parked work waiting out the breaker's
+cooldown a bounded number of times before it is recorded as PARKED and left, failed at the one
+step that ``RedriveExecution`` re-runs (docs/contracts.md).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from functions._shared.errors import (
+    CircuitOpenError,
+    PermanentDeliveryError,
+    TransientDeliveryError,
+    TransientDependencyError,
+)
+from stack.spec import StackConfig
+from workflows.builder import (
+    DISCARD,
+    Catch,
+    Chain,
+    Choice,
+    Condition,
+    Fail,
+    JitterStrategy,
+    LambdaInvoke,
+    Pass,
+    Retry,
+    State,
+    StatesError,
+    Succeed,
+    Wait,
+)
+
+# Fits Express's 5-minute cap only without parking; Standard is the default for a reason.
+TIMEOUT_SECONDS: Final = 3600
+ERROR_PATH: Final = "$.error"
+
+
+def transient_dependency_retry() -> Retry:
+    # Every step is idempotent (claims by tracking id, statuses never go backwards, content-keyed
+    # archive, Idempotency-Key downstream), so retrying after a partial success is safe.
+    return Retry.on(
+        TransientDependencyError,
+        interval=1,
+        max_attempts=3,
+        backoff=2,
+        max_delay=10,
+        jitter=JitterStrategy.FULL,
+    )
+
+
+def transient_delivery_retry() -> Retry:
+    return Retry.on(TransientDeliveryError, interval=2, max_attempts=3, backoff=2, max_delay=30)
+
+
+def failure_path() -> tuple[Catch, State]:
+    """A catch-all that records FAILED against the tracking id, then fails with the original error."""
+    failed = Fail("Failed", error_path=f"{ERROR_PATH}.Error", cause_path=f"{ERROR_PATH}.Cause")
+    record_failure = LambdaInvoke(
+        "Record failure",
+        function="update_status",
+        payload={
+            "trackingId.$": "$.trackingId",
+            "status": "FAILED",
+            "error.$": f"{ERROR_PATH}.Error",
+            "cause.$": f"{ERROR_PATH}.Cause",
+        },
+        result_path=DISCARD,
+        output_path=None,
+        retry=[transient_dependency_retry()],
+        # Failing to record must not hide the error that sent us here.
+        catch=[Catch.on(StatesError.ALL, next=failed, result_path="$.recordFailureError")],
+    )
+    # Without a tracking id there is nothing to record against; a missing Parameters path would
+    # fail with States.Runtime, which no catcher can catch.
+    on_failure = (
+        Choice("Has tracking id?")
+        .when(Condition.is_present("$.trackingId"), record_failure.next(failed))
+        .otherwise(failed)
+    )
+    return Catch.on(StatesError.ALL, next=on_failure, result_path=ERROR_PATH), on_failure
+
+
+def screening(catch_all: Catch, *, validate_name: str) -> tuple[LambdaInvoke, LambdaInvoke]:
+    """Validate, then drop what was seen before."""
+    validate = LambdaInvoke(validate_name, function="validate", catch=[catch_all])
+    dedupe = LambdaInvoke(
+        "Drop duplicates",
+        function="dedupe",
+        retry=[transient_dependency_retry()],
+        catch=[catch_all],
+    )
+    return validate, dedupe
+
+
+def nothing_new_branch() -> Chain:
+    return Chain.start(
+        LambdaInvoke(
+            "Record status", function="update_status", retry=[transient_dependency_retry()]
+        )
+    ).next(Succeed("Done"))
+
+
+def delivery(config: StackConfig, catch_all: Catch, *, bundle_name: str) -> Chain:
+    """Bundle -> archive -> circuit check -> deliver, parking while the circuit is open."""
+    record_delivery = LambdaInvoke(
+        "Record delivery",
+        function="update_status",
+        payload={
+            "trackingId.$": "$.trackingId",
+            "status": "DELIVERED",
+            "counts.$": "$.counts",
+            "archive.$": "$.archive",
+            "delivery.$": "$.delivery",
+        },
+        retry=[transient_dependency_retry()],
+    )
+    delivered = record_delivery.next(Succeed("Delivered"))
+
+    check = LambdaInvoke(
+        "Check the circuit",
+        function="deliver",
+        payload={"action": "check"},
+        result_path="$.circuit",
+        output_path=None,
+        result_selector={
+            "state.$": "$.Payload.state",
+            "allow.$": "$.Payload.allow",
+            "retryAfterSeconds.$": "$.Payload.retryAfterSeconds",
+        },
+        retry=[transient_dependency_retry()],
+        catch=[catch_all],
+    )
+    count_check = Pass(
+        "Count the park check",
+        parameters={"checks.$": "States.MathAdd($.park.checks, 1)"},
+        result_path="$.park",
+    )
+    # Both deliveries share the Retry; only the first may loop back to the circuit check.
+    deliver = LambdaInvoke(
+        "Deliver bundle",
+        function="deliver",
+        retry=[transient_delivery_retry()],
+        catch=[
+            Catch.on(
+                TransientDeliveryError,
+                CircuitOpenError,
+                next=count_check,
+                result_path="$.lastDeliveryError",
+            ),
+            Catch.on(PermanentDeliveryError, next=catch_all.handler, result_path=ERROR_PATH),
+            catch_all,
+        ],
+    )
+    deliver_parked = LambdaInvoke(
+        "Deliver parked bundle",
+        function="deliver",
+        retry=[transient_delivery_retry()],
+        catch=[Catch.on(PermanentDeliveryError, next=catch_all.handler, result_path=ERROR_PATH)],
+    )
+    record_parked = LambdaInvoke(
+        "Record parked",
+        function="update_status",
+        payload={
+            "trackingId.$": "$.trackingId",
+            "status": "PARKED",
+            "counts.$": "$.counts",
+            "archive.$": "$.archive",
+            "reason": "the downstream circuit is open; redrive the execution to deliver",
+        },
+        result_path=DISCARD,
+        output_path=None,
+        retry=[transient_dependency_retry()],
+    )
+    wait = Wait("Wait for the cooldown", seconds_path="$.circuit.retryAfterSeconds")
+    circuit_open = (
+        Choice("Circuit open?")
+        .when(Condition.boolean_equals("$.circuit.allow", True), deliver.next(delivered))
+        .when(
+            Condition.numeric_greater_than_equals("$.park.checks", config.park_checks),
+            record_parked.next(deliver_parked).next(delivered),
+        )
+        .otherwise(wait.next(count_check))
+    )
+    count_check.next(check)
+    check.next(circuit_open)
+
+    bundle = LambdaInvoke(
+        bundle_name, function="bundle", retry=[transient_dependency_retry()], catch=[catch_all]
+    )
+    archive = LambdaInvoke(
+        "Archive bundle",
+        function="archive",
+        retry=[transient_dependency_retry()],
+        catch=[catch_all],
+    )
+    start_count = Pass("Start the park count", result={"checks": 0}, result_path="$.park")
+    return Chain.start(bundle).next(archive).next(start_count).next(check)
