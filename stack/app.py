@@ -132,7 +132,7 @@ def build_app(config: StackConfig | None = None) -> App:
         FunctionSpec(
             name="archive",
             handler="functions.archive.handler.lambda_handler",
-            description="Keep the bundle in the archive bucket under a key derived from its content.",
+            description="Keep the bundle in the archive under a key derived from its content.",
             timeout_seconds=60,
             environment=powertools_env("archive"),
             buckets=(
@@ -174,7 +174,7 @@ def build_app(config: StackConfig | None = None) -> App:
     workflows = (
         WorkflowSpec(
             name="ingest",
-            description="Events in; validate, dedupe, bundle, archive, deliver, record their status.",
+            description="Events in: validate, dedupe, bundle, archive, deliver, record status.",
             definition=ingest_definition(config),
             type=config.workflow_type,
         ),

@@ -1,4 +1,4 @@
-"""The aggregate workflow: objects landed in S3 (notification -> SQS -> Pipe), delivered as one bundle.
+"""The aggregate workflow: objects landed in S3 (notification -> SQS -> Pipe), one bundle out.
 
 It reuses the ingest workflow's Lambdas: ``validate`` reads the S3 notifications into an envelope of
 objects, ``dedupe`` claims each object by key and ETag, and ``bundle`` streams the objects.

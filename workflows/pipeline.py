@@ -56,7 +56,7 @@ def transient_delivery_retry() -> Retry:
 
 
 def failure_path() -> tuple[Catch, State]:
-    """A catch-all that records FAILED against the tracking id, then fails with the original error."""
+    """A catch-all that records FAILED for the tracking id, then fails with the original error."""
     failed = Fail("Failed", error_path=f"{ERROR_PATH}.Error", cause_path=f"{ERROR_PATH}.Cause")
     record_failure = LambdaInvoke(
         "Record failure",

@@ -6,10 +6,17 @@ from typing import Any
 
 import pytest
 
-from functions._shared.errors import TransientDependencyError
+from functions._shared.errors import (
+    CircuitOpenError,
+    PermanentDeliveryError,
+    TransientDeliveryError,
+    TransientDependencyError,
+)
 from stack.app import build_app
+from stack.spec import StackConfig
 from tests.workflows.support import WORKFLOWS, function_arn
-from workflows.ingest import TIMEOUT_SECONDS, ingest_definition
+from workflows.ingest import ingest_definition
+from workflows.pipeline import TIMEOUT_SECONDS
 
 
 @pytest.fixture(scope="module")
@@ -22,21 +29,103 @@ def _retried(state: dict[str, Any]) -> list[str]:
     return [name for retrier in state.get("Retry", []) for name in retrier["ErrorEquals"]]
 
 
-def test_the_happy_path_runs_the_three_lambdas_in_order() -> None:
+def _path(rendered: dict[str, Any], choose: dict[str, int]) -> list[str]:
+    """Follow Next from StartAt, taking ``choose[state]`` (a Choices index, -1 = Default)."""
+    states = rendered["States"]
+    path = [rendered["StartAt"]]
+    while len(path) < 30:
+        state = states[path[-1]]
+        if state["Type"] == "Choice":
+            index = choose[path[-1]]
+            path.append(state["Default"] if index < 0 else state["Choices"][index]["Next"])
+        elif "Next" in state:
+            path.append(state["Next"])
+        else:
+            break
+    return path
+
+
+def test_nothing_new_is_recorded_and_succeeds() -> None:
     rendered = ingest_definition().render(function_arn)
 
-    path = [rendered["StartAt"]]
-    while "Next" in rendered["States"][path[-1]]:
-        path.append(rendered["States"][path[-1]]["Next"])
+    assert _path(rendered, {"Anything new?": -1}) == [
+        "Validate events",
+        "Drop duplicates",
+        "Anything new?",
+        "Record status",
+        "Done",
+    ]
+    assert rendered["TimeoutSeconds"] == TIMEOUT_SECONDS
 
-    assert path == ["Validate events", "Drop duplicates", "Record status", "Done"]
-    assert rendered["TimeoutSeconds"] == TIMEOUT_SECONDS <= 300
+
+def test_new_events_are_bundled_archived_checked_delivered_and_recorded() -> None:
+    rendered = ingest_definition().render(function_arn)
+
+    assert _path(rendered, {"Anything new?": 0, "Circuit open?": 0}) == [
+        "Validate events",
+        "Drop duplicates",
+        "Anything new?",
+        "Bundle events",
+        "Archive bundle",
+        "Start the park count",
+        "Check the circuit",
+        "Circuit open?",
+        "Deliver bundle",
+        "Record delivery",
+        "Delivered",
+    ]
+
+
+def test_an_open_circuit_parks_after_the_configured_checks() -> None:
+    rendered = ingest_definition(StackConfig(park_checks=4)).render(function_arn)
+    states = rendered["States"]
+
+    choice = states["Circuit open?"]
+    assert choice["Choices"][1] == {
+        "Variable": "$.park.checks",
+        "NumericGreaterThanEquals": 4,
+        "Next": "Record parked",
+    }
+    assert choice["Default"] == "Wait for the cooldown"
+    assert states["Wait for the cooldown"]["SecondsPath"] == "$.circuit.retryAfterSeconds"
+    assert states["Wait for the cooldown"]["Next"] == "Count the park check"
+    assert states["Count the park check"]["Next"] == "Check the circuit"
+    assert states["Record parked"]["Next"] == "Deliver parked bundle"
+    assert states["Record parked"]["Parameters"]["Payload"]["status"] == "PARKED"
+
+
+def test_the_parked_delivery_fails_uncaught_so_a_redrive_re_runs_it() -> None:
+    states = ingest_definition().render(function_arn)["States"]
+
+    caught = [n for c in states["Deliver parked bundle"].get("Catch", []) for n in c["ErrorEquals"]]
+    assert CircuitOpenError.__name__ not in caught
+    assert TransientDeliveryError.__name__ not in caught
+    assert "States.ALL" not in caught
+    assert TransientDeliveryError.__name__ in _retried(states["Deliver parked bundle"])
+
+
+def test_delivery_errors_route_by_class_name() -> None:
+    states = ingest_definition().render(function_arn)["States"]
+
+    catches = {tuple(c["ErrorEquals"]): c["Next"] for c in states["Deliver bundle"]["Catch"]}
+    assert catches[(TransientDeliveryError.__name__, CircuitOpenError.__name__)] == (
+        "Count the park check"
+    )
+    assert catches[(PermanentDeliveryError.__name__,)] == "Has tracking id?"
+    assert TransientDeliveryError.__name__ in _retried(states["Deliver bundle"])
 
 
 def test_it_invokes_exactly_the_functions_the_stack_declares() -> None:
     declared = {function.name for function in build_app().functions}
 
-    assert ingest_definition().referenced_functions() == {"validate", "dedupe", "update_status"}
+    assert ingest_definition().referenced_functions() == {
+        "validate",
+        "dedupe",
+        "update_status",
+        "bundle",
+        "archive",
+        "deliver",
+    }
     for workflow in WORKFLOWS:
         assert workflow.definition.referenced_functions() <= declared
 
@@ -44,7 +133,7 @@ def test_it_invokes_exactly_the_functions_the_stack_declares() -> None:
 def test_every_task_has_a_timeout_and_the_service_retrier(states: dict[str, Any]) -> None:
     tasks = [state for state in states.values() if state["Type"] == "Task"]
 
-    assert len(tasks) == 4
+    assert len(tasks) == 11
     for task in tasks:
         assert task["TimeoutSeconds"] > 0
         assert "Lambda.TooManyRequestsException" in _retried(task)
