@@ -15,9 +15,9 @@ derived from LocalStack's. What it lacks for running this stack is patched here,
    name idempotency across archived executions (``ExecutionAlreadyExists``).
 7. ``CreateStateMachine`` rejects a ``Next``/``Default``/``StartAt`` naming a missing state.
 8. moto's list of finished interpreter threads is pruned (it otherwise grows forever).
-9. Each definition is parsed once: executions get a deep copy of the parsed program (parsing
-   with ANTLR costs ~9 ms, a copy ~0.5 ms; sharing one program between concurrent executions
-   is unsafe, the interpreter keeps per-execution state on it).
+9. Each definition is parsed once: executions get their own copy of the parsed program
+   (parsing with ANTLR costs ~9 ms, unpickling a copy ~0.1 ms; sharing one program between
+   concurrent executions is unsafe, the interpreter keeps per-execution state on it).
 10. Hot paths that moto recomputes on every call are memoised: the list of its service modules
     (an ``os.listdir`` per HTTP request) and JSONPath expressions (jsonpath-ng builds a new yacc
     parser per ``parse``; parsed expressions are immutable, so sharing them is safe).
@@ -29,10 +29,10 @@ anything these patches rely on; the test suite calls it.
 from __future__ import annotations
 
 import base64
-import copy
 import functools
 import importlib
 import json
+import pickle
 import re
 import threading
 import uuid
@@ -160,6 +160,10 @@ def verify_moto_compatible() -> None:
         "Execution.to_describe_output",
         "Execution.to_history_output",
         "Execution.to_execution_list_item",
+    )
+    need(
+        "moto.stepfunctions.parser.asl.eval.event.event_manager",
+        "EventManager.get_event_history",
     )
     need(
         "moto.stepfunctions.parser.models",
@@ -342,7 +346,9 @@ def _archive_execution(execution: Any) -> None:
     if archive is None:
         return
     described = execution.to_describe_output()
-    history = list(execution.to_history_output().get("events", []))
+    # The execution has ended, nothing appends to its history any more: read it without the
+    # deep copy that ``to_history_output`` makes (the largest single cost of archiving).
+    history = list(execution.exec_worker.env.event_manager._history_event_list)
     archive.put(
         ArchivedExecution(
             execution_arn=execution.exec_arn,
@@ -616,20 +622,22 @@ _PROGRAM_CACHE_SIZE = 64
 def _patch_program_cache() -> None:
     execution_worker = _moto("moto.stepfunctions.parser.backend.execution_worker")
     parse = execution_worker.AmazonStateLanguageParser.parse
-    programs: dict[str, Any] = {}
+    # Pickled, because loading a pickle is 5-10x faster than deep-copying the parsed program
+    # (0.4 ms against 3.7 ms for the ingest workflow) and gives each execution its own copy.
+    programs: dict[str, bytes] = {}
     lock = threading.Lock()
 
     def entrypoint(self: Any) -> Any:
         definition: str = self._evaluation_details.state_machine_details.definition
         with lock:
-            program = programs.get(definition)
-        if program is None:
-            program = parse(definition)[0]
+            blob = programs.get(definition)
+        if blob is None:
+            blob = pickle.dumps(parse(definition)[0], protocol=pickle.HIGHEST_PROTOCOL)
             with lock:
                 if len(programs) >= _PROGRAM_CACHE_SIZE:
                     programs.pop(next(iter(programs)))
-                programs[definition] = program
-        return copy.deepcopy(program)
+                programs[definition] = blob
+        return pickle.loads(blob)
 
     execution_worker.ExecutionWorker._get_evaluation_entrypoint = entrypoint
 
