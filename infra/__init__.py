@@ -1,6 +1,9 @@
 """The AWS backend: Pulumi components that turn the stack description into resources.
 
 ``infra.stack.deploy(app)`` is the entry point (``__main__.py`` calls it); one component per
-concern (``Table``, ``Queue``, ``Bucket``, ``Function``, ``StateMachine``) consumes one spec.
-This is the only package that imports ``pulumi_aws``.
+concern consumes one spec: ``Table``, ``Bucket``, ``Secret``, ``Queue`` (with its dead-letter
+queue and resource policy), ``BucketNotification``, ``Function``, ``StateMachine``, ``Pipe``,
+``HttpApi``, and ``Alarms`` over all of them. IAM documents come from :mod:`infra.policies`,
+checks and the creation order from :mod:`infra.checks`. This is the only package that imports
+``pulumi_aws``.
 """

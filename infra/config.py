@@ -31,6 +31,10 @@ STATE_MACHINE_LOG_LEVELS: Final = frozenset({"ALL", "ERROR", "FATAL", "OFF"})
 # Lowercase so that the prefix also suits S3 bucket names; short enough that the longest name
 # built from it (an autonamed IAM role, 64 characters at most) still fits.
 _PREFIX = re.compile(r"[a-z0-9][a-z0-9-]{0,29}")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+# What a Pipe accepts from an SQS source: batches of 1-10,000 records, windows up to 5 minutes.
+MAX_PIPE_BATCH_SIZE: Final = 10_000
+MAX_BATCHING_WINDOW_SECONDS: Final = 300
 
 
 _T = TypeVar("_T")
@@ -46,7 +50,10 @@ class InfraSettings:
 
     ``powertools_layer_version`` pins the public Powertools layer by its layer version number;
     ``None`` resolves the layer that holds exactly the Powertools release pinned in
-    ``functions/requirements.txt`` (see :mod:`infra.packaging`).
+    ``functions/requirements.txt`` (see :mod:`infra.packaging`). ``alarm_email`` subscribes an
+    address to the alarms' SNS topic (none: no topic); ``queue_age_alarm_seconds`` is the age of
+    a queue's oldest message that raises its alarm. ``deletion_protection`` off also lets
+    ``pulumi destroy`` empty buckets and delete secrets without their recovery window.
     """
 
     log_retention_days: int = 30
@@ -54,6 +61,8 @@ class InfraSettings:
     powertools_layer_version: int | None = None
     state_machine_log_level: str = "ALL"
     log_execution_data: bool = True
+    alarm_email: str | None = None
+    queue_age_alarm_seconds: int = 300
 
 
 @dataclass(frozen=True)
@@ -91,8 +100,42 @@ def read_config() -> DeployConfig:
         max_receive_count=_positive(
             "maxReceiveCount", config.get_int("maxReceiveCount", defaults.max_receive_count)
         ),
+        downstream_url=_https(
+            "downstreamUrl", config.get("downstreamUrl", defaults.downstream_url)
+        ),
+        circuit_failure_threshold=_positive(
+            "circuitFailureThreshold",
+            config.get_int("circuitFailureThreshold", defaults.circuit_failure_threshold),
+        ),
+        circuit_cooldown_seconds=_positive(
+            "circuitCooldownSeconds",
+            config.get_int("circuitCooldownSeconds", defaults.circuit_cooldown_seconds),
+        ),
+        park_checks=_positive("parkChecks", config.get_int("parkChecks", defaults.park_checks)),
+        ingest_batch_size=_between(
+            "ingestBatchSize",
+            config.get_int("ingestBatchSize", defaults.ingest_batch_size),
+            1,
+            MAX_PIPE_BATCH_SIZE,
+        ),
+        ingest_batching_window_seconds=_between(
+            "ingestBatchingWindowSeconds",
+            config.get_int("ingestBatchingWindowSeconds", defaults.ingest_batching_window_seconds),
+            0,
+            MAX_BATCHING_WINDOW_SECONDS,
+        ),
+        max_bulk_events=_positive(
+            "maxBulkEvents", config.get_int("maxBulkEvents", defaults.max_bulk_events)
+        ),
     )
+    if stack.ingest_batch_size > 10 and stack.ingest_batching_window_seconds < 1:
+        # Pipes' own rule for SQS sources.
+        raise ConfigError(
+            f"ingestBatchSize is {stack.ingest_batch_size}: above 10 a pipe needs "
+            "ingestBatchingWindowSeconds of at least 1"
+        )
     settings = InfraSettings()
+    alarm_email = config.get("alarmEmail")
     layer_version = config.get_int("powertoolsLayerVersion")
     infra = InfraSettings(
         log_retention_days=_one_of(
@@ -110,6 +153,11 @@ def read_config() -> DeployConfig:
             STATE_MACHINE_LOG_LEVELS,
         ),
         log_execution_data=config.get_bool("logExecutionData", settings.log_execution_data),
+        alarm_email=None if not alarm_email else _email("alarmEmail", alarm_email),
+        queue_age_alarm_seconds=_positive(
+            "queueAgeAlarmSeconds",
+            config.get_int("queueAgeAlarmSeconds", settings.queue_age_alarm_seconds),
+        ),
     )
     return DeployConfig(stack=stack, infra=infra)
 
@@ -133,4 +181,23 @@ def _one_of(key: str, value: _T, allowed: frozenset[_T]) -> _T:
 def _positive(key: str, value: int) -> int:
     if value <= 0:
         raise ConfigError(f"{key} is {value}; expected a positive integer")
+    return value
+
+
+def _between(key: str, value: int, low: int, high: int) -> int:
+    if not low <= value <= high:
+        raise ConfigError(f"{key} is {value}; expected {low} to {high}")
+    return value
+
+
+def _https(key: str, value: str) -> str:
+    # The deliver Lambda sends the secret's token with every request: never in clear text.
+    if not re.fullmatch(r"https://[^\s/]+(/\S*)?", value):
+        raise ConfigError(f"{key} is {value!r}; expected an https:// URL")
+    return value
+
+
+def _email(key: str, value: str) -> str:
+    if not _EMAIL.fullmatch(value):
+        raise ConfigError(f"{key} is {value!r}; expected an email address")
     return value

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 import pulumi
@@ -29,8 +29,11 @@ _POWERTOOLS_LOG_LEVEL: Final = "POWERTOOLS_LOG_LEVEL"
 class FunctionArgs:
     """What a ``Function`` needs beyond its spec.
 
-    ``environment`` is the description's (``App.function_environment``); ``table_arns`` maps the
-    logical name of every table the spec is granted to that table's ARN.
+    ``environment`` is the description's (``App.function_environment``); ``references`` are the
+    variables only the backend can fill in (``App.backend_references`` resolved to queue URLs
+    and state machine ARNs). ``table_arns``, ``bucket_arns``, ``queue_arns``, ``secret_arns``
+    and ``state_machine_arns`` map the logical name of every resource the spec is granted to
+    its ARN (more may be passed; only the granted ones reach the policy).
     """
 
     spec: FunctionSpec
@@ -41,6 +44,52 @@ class FunctionArgs:
     layers: Sequence[pulumi.Input[str]] = ()
     log_level: str = "INFO"
     log_retention_days: int = 30
+    references: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    bucket_arns: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    queue_arns: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    secret_arns: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    state_machine_arns: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+
+
+def grant_statements(spec: FunctionSpec, args: FunctionArgs) -> list[policies.Statement]:
+    """Every statement ``spec``'s grants add to its policy, in the order the spec lists them.
+
+    Raises ``KeyError`` naming the grants whose resource ``args`` lacks.
+    """
+    missing = [
+        f"{kind} {sorted(names)}"
+        for kind, names in (
+            ("tables", {g.table for g in spec.tables} - set(args.table_arns)),
+            ("buckets", {g.bucket for g in spec.buckets} - set(args.bucket_arns)),
+            ("queues", {g.queue for g in spec.queues} - set(args.queue_arns)),
+            ("secrets", {g.secret for g in spec.secrets} - set(args.secret_arns)),
+            ("workflows", {g.workflow for g in spec.workflows} - set(args.state_machine_arns)),
+        )
+        if names
+    ]
+    if missing:
+        raise KeyError(f"function {spec.name!r} is granted unknown " + ", ".join(missing))
+    found: list[policies.Statement] = []
+    for table in spec.tables:
+        found += policies.table_statements(table.table, table.access, args.table_arns[table.table])
+    for bucket in spec.buckets:
+        found += policies.bucket_statements(
+            bucket.bucket, bucket.access, args.bucket_arns[bucket.bucket]
+        )
+    for queue in spec.queues:
+        found += policies.queue_statements(queue.queue, queue.access, args.queue_arns[queue.queue])
+    for secret in spec.secrets:
+        found += policies.secret_statements(secret.secret, args.secret_arns[secret.secret])
+    for workflow in spec.workflows:
+        found += policies.workflow_statements(
+            workflow.workflow, args.state_machine_arns[workflow.workflow]
+        )
+    sids = [statement["Sid"] for statement in found]
+    duplicated = sorted({sid for sid in sids if sids.count(sid) > 1})
+    if duplicated:
+        # IAM refuses a policy with two statements of one Sid: one grant per resource.
+        raise ValueError(f"function {spec.name!r} is granted a resource twice: {duplicated}")
+    return found
 
 
 class Function(pulumi.ComponentResource):
@@ -48,9 +97,12 @@ class Function(pulumi.ComponentResource):
 
     Children: a log group ``/aws/lambda/<name>`` with a retention (so logs do not pile up
     forever), an execution role that only ``lambda.amazonaws.com`` may assume, an inline policy
-    (its own log group, X-Ray, and per table grant exactly the DynamoDB actions of the access
-    level on that table), and the function itself: active tracing, JSON logs to that log group,
-    the description's environment plus the Powertools defaults.
+    (its own log group, X-Ray, and per grant exactly the actions of its access level on that one
+    resource: DynamoDB on the table, S3 on the bucket's objects, SQS on the queue,
+    ``GetSecretValue`` on the secret, ``StartExecution`` on the state machine; see
+    :mod:`infra.policies`), and the function itself: active tracing, JSON logs to that log
+    group, the description's environment (secret *names*, never values) plus the Powertools
+    defaults.
 
     Example::
 
@@ -70,9 +122,7 @@ class Function(pulumi.ComponentResource):
         super().__init__(TYPE, resource_name, None, opts)
         spec = args.spec
         child = pulumi.ResourceOptions(parent=self)
-        missing = {grant.table for grant in spec.tables} - set(args.table_arns)
-        if missing:
-            raise KeyError(f"function {spec.name!r} is granted unknown tables {sorted(missing)}")
+        grants = grant_statements(spec, args)
 
         log_group = aws.cloudwatch.LogGroup(
             f"{resource_name}-logs",
@@ -96,28 +146,21 @@ class Function(pulumi.ComponentResource):
             f"{resource_name}-policy",
             aws.iam.RolePolicyArgs(
                 role=role.id,
-                policy=pulumi.Output.json_dumps(
-                    policies.function_policy(
-                        log_group.arn,
-                        [
-                            statement
-                            for grant in spec.tables
-                            for statement in policies.table_statements(
-                                grant.table, grant.access, args.table_arns[grant.table]
-                            )
-                        ],
-                    )
-                ),
+                policy=pulumi.Output.json_dumps(policies.function_policy(log_group.arn, grants)),
             ),
             opts=child,
         )
 
-        environment = {
+        clash = sorted(set(args.environment) & set(args.references))
+        if clash:
+            raise ValueError(f"function {spec.name!r}: variables set twice: {clash}")
+        environment: dict[str, pulumi.Input[str]] = {
             "POWERTOOLS_SERVICE_NAME": spec.name,
             _POWERTOOLS_LOG_LEVEL: args.log_level,
             **args.environment,
+            **args.references,
         }
-        log_level = environment[_POWERTOOLS_LOG_LEVEL].upper()
+        log_level = args.environment.get(_POWERTOOLS_LOG_LEVEL, args.log_level).upper()
         if log_level not in _LAMBDA_LOG_LEVELS:
             raise ValueError(f"function {spec.name!r}: unknown log level {log_level!r}")
         function = aws.lambda_.Function(

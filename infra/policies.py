@@ -5,6 +5,24 @@ hand and no resource is created inside an ``apply``. Every data action is grante
 the resources the description grants, never on ``"*"``; the only ``"*"`` resources are for
 actions that AWS does not let a policy scope (X-Ray writes, CloudWatch Logs vended delivery),
 each marked where it is granted.
+
+What each grant of a ``FunctionSpec`` becomes (one resource each):
+
+=================  ==========================================================================
+table              READ: Get/BatchGet/Query/ConditionCheck on the table and its indexes;
+                   WRITE: Put/Update/Delete/BatchWrite on the table
+bucket             READ: ``s3:GetObject`` on ``<bucket>/*`` and ``s3:ListBucket`` on the
+                   bucket; WRITE: ``s3:PutObject`` and ``s3:AbortMultipartUpload`` on
+                   ``<bucket>/*``
+queue              READ: Receive/Delete/ChangeMessageVisibility/GetQueueAttributes;
+                   WRITE: ``sqs:SendMessage``
+secret             ``secretsmanager:GetSecretValue``
+workflow           ``states:StartExecution`` on the state machine
+=================  ==========================================================================
+
+No ``kms:`` action anywhere: buckets, secrets and tables are encrypted with AWS managed keys,
+whose key policies admit the account's principals through their own service (see
+:class:`infra.bucket.Bucket`).
 """
 
 from __future__ import annotations
@@ -54,6 +72,31 @@ LOG_DELIVERY_ACTIONS: Final = (
 )
 
 LOG_WRITE_ACTIONS: Final = ("logs:CreateLogStream", "logs:PutLogEvents")
+
+# Objects. Multipart uploads need no action of their own: CreateMultipartUpload, UploadPart and
+# CompleteMultipartUpload are all authorised by s3:PutObject; only aborting one is separate.
+S3_READ_OBJECT_ACTIONS: Final = ("s3:GetObject",)
+S3_WRITE_OBJECT_ACTIONS: Final = ("s3:AbortMultipartUpload", "s3:PutObject")
+# On the bucket itself: without it S3 answers a GET or HEAD of a missing key with 403
+# AccessDenied instead of 404 NoSuchKey, and a function cannot tell "not there (yet)" from
+# "not allowed" (archive's "already archived?" check, bundle's missing landed object).
+S3_LIST_ACTIONS: Final = ("s3:ListBucket",)
+
+SQS_SEND_ACTIONS: Final = ("sqs:SendMessage",)
+SQS_CONSUME_ACTIONS: Final = (
+    "sqs:ChangeMessageVisibility",
+    "sqs:DeleteMessage",
+    "sqs:GetQueueAttributes",
+    "sqs:ReceiveMessage",
+)
+# What an EventBridge Pipe polls an SQS source with (no visibility changes: it has none to make).
+PIPE_SQS_SOURCE_ACTIONS: Final = (
+    "sqs:DeleteMessage",
+    "sqs:GetQueueAttributes",
+    "sqs:ReceiveMessage",
+)
+SECRET_READ_ACTIONS: Final = ("secretsmanager:GetSecretValue",)
+START_EXECUTION_ACTIONS: Final = ("states:StartExecution",)
 
 Statement = dict[str, Any]
 Document = dict[str, Any]
@@ -109,8 +152,144 @@ def table_statements(table: str, access: Access, table_arn: pulumi.Input[str]) -
     return found
 
 
-def function_policy(log_group_arn: pulumi.Input[str], tables: Sequence[Statement]) -> Document:
-    """A Lambda's own permissions: its log group, traces, and the tables it was granted."""
+def bucket_statements(
+    bucket: str, access: Access, bucket_arn: pulumi.Input[str]
+) -> list[Statement]:
+    """The statements of one bucket grant: object actions on ``<bucket>/*``, listing on the bucket.
+
+    READ lists the bucket too (see ``S3_LIST_ACTIONS``); WRITE alone does not, since nothing
+    that only writes needs to know what else is there.
+    """
+    read = access in (Access.READ, Access.READ_WRITE)
+    write = access in (Access.WRITE, Access.READ_WRITE)
+    objects = pulumi.Output.concat(bucket_arn, "/*")
+    found: list[Statement] = []
+    if read:
+        found += [
+            {
+                "Sid": f"List{_pascal(bucket)}Bucket",
+                "Effect": "Allow",
+                "Action": list(S3_LIST_ACTIONS),
+                "Resource": [bucket_arn],
+            },
+            {
+                "Sid": f"Read{_pascal(bucket)}Objects",
+                "Effect": "Allow",
+                "Action": list(S3_READ_OBJECT_ACTIONS),
+                "Resource": [objects],
+            },
+        ]
+    if write:
+        found.append(
+            {
+                "Sid": f"Write{_pascal(bucket)}Objects",
+                "Effect": "Allow",
+                "Action": list(S3_WRITE_OBJECT_ACTIONS),
+                "Resource": [objects],
+            }
+        )
+    return found
+
+
+def queue_statements(queue: str, access: Access, queue_arn: pulumi.Input[str]) -> list[Statement]:
+    """The statements of one queue grant: WRITE sends, READ receives and deletes."""
+    found: list[Statement] = []
+    if access in (Access.READ, Access.READ_WRITE):
+        found.append(
+            {
+                "Sid": f"Consume{_pascal(queue)}Queue",
+                "Effect": "Allow",
+                "Action": list(SQS_CONSUME_ACTIONS),
+                "Resource": [queue_arn],
+            }
+        )
+    if access in (Access.WRITE, Access.READ_WRITE):
+        found.append(
+            {
+                "Sid": f"SendTo{_pascal(queue)}Queue",
+                "Effect": "Allow",
+                "Action": list(SQS_SEND_ACTIONS),
+                "Resource": [queue_arn],
+            }
+        )
+    return found
+
+
+def secret_statements(secret: str, secret_arn: pulumi.Input[str]) -> list[Statement]:
+    """Read one secret's value. The secret is encrypted with the AWS managed key
+    ``aws/secretsmanager``, whose key policy already lets Secrets Manager decrypt on behalf of
+    any principal of the account that may read the secret: no KMS grant is needed."""
+    return [
+        {
+            "Sid": f"Read{_pascal(secret)}Secret",
+            "Effect": "Allow",
+            "Action": list(SECRET_READ_ACTIONS),
+            "Resource": [secret_arn],
+        }
+    ]
+
+
+def workflow_statements(workflow: str, state_machine_arn: pulumi.Input[str]) -> list[Statement]:
+    """Start executions of one state machine (nothing else: not stop, not describe)."""
+    return [
+        {
+            "Sid": f"Start{_pascal(workflow)}Workflow",
+            "Effect": "Allow",
+            "Action": list(START_EXECUTION_ACTIONS),
+            "Resource": [state_machine_arn],
+        }
+    ]
+
+
+def pipe_policy(queue_arn: pulumi.Input[str], state_machine_arn: pulumi.Input[str]) -> Document:
+    """An SQS-to-Step Functions pipe's permissions: poll its source, start its target."""
+    return document(
+        [
+            {
+                "Sid": "PollSourceQueue",
+                "Effect": "Allow",
+                "Action": list(PIPE_SQS_SOURCE_ACTIONS),
+                "Resource": [queue_arn],
+            },
+            {
+                "Sid": "StartTargetWorkflow",
+                "Effect": "Allow",
+                "Action": list(START_EXECUTION_ACTIONS),
+                "Resource": [state_machine_arn],
+            },
+        ]
+    )
+
+
+def s3_notification_queue_policy(
+    queue_arn: pulumi.Input[str],
+    bucket_arns: Sequence[pulumi.Input[str]],
+    account_id: pulumi.Input[str],
+) -> Document:
+    """A queue policy that lets S3 send the notifications of ``bucket_arns``, and only those.
+
+    ``aws:SourceArn`` names the buckets and ``aws:SourceAccount`` pins their owner (bucket names
+    are global: a bucket of the same name in another account must not reach the queue).
+    """
+    return document(
+        [
+            {
+                "Sid": "AllowBucketNotifications",
+                "Effect": "Allow",
+                "Principal": {"Service": "s3.amazonaws.com"},
+                "Action": list(SQS_SEND_ACTIONS),
+                "Resource": queue_arn,
+                "Condition": {
+                    "ArnEquals": {"aws:SourceArn": list(bucket_arns)},
+                    "StringEquals": {"aws:SourceAccount": account_id},
+                },
+            }
+        ]
+    )
+
+
+def function_policy(log_group_arn: pulumi.Input[str], grants: Sequence[Statement]) -> Document:
+    """A Lambda's own permissions: its log group, traces, and the resources it was granted."""
     return document(
         [
             {
@@ -127,7 +306,7 @@ def function_policy(log_group_arn: pulumi.Input[str], tables: Sequence[Statement
                 "Action": list(XRAY_WRITE_ACTIONS),
                 "Resource": "*",
             },
-            *tables,
+            *grants,
         ]
     )
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
 import pulumi
 import pulumi_aws as aws
 
+from infra import policies
 from stack.spec import QueueSpec
 
 TYPE: Final = "stepflow:sqs:Queue"
@@ -18,8 +20,13 @@ DLQ_RETENTION_SECONDS: Final = 1_209_600
 
 @dataclass(frozen=True)
 class QueueArgs:
+    """``notifying_bucket_arns``: buckets whose S3 notifications the queue accepts (from
+    ``account_id`` only); without any, the queue has no resource policy at all."""
+
     spec: QueueSpec
     physical_name: str
+    notifying_bucket_arns: Sequence[pulumi.Input[str]] = ()
+    account_id: pulumi.Input[str] | None = None
 
 
 class Queue(pulumi.ComponentResource):
@@ -27,7 +34,12 @@ class Queue(pulumi.ComponentResource):
 
     ``max_receive_count`` > 0 gives the queue a redrive policy to its dead-letter queue, which is
     how a message that keeps failing leaves the queue without being lost (and how the operator
-    finds it to redrive). The dead-letter queue keeps messages for the longest SQS allows.
+    finds it to redrive). The dead-letter queue keeps messages for the longest SQS allows and
+    accepts dead letters from this queue only (its redrive allow policy), so a redrive
+    (``StartMessageMoveTask``) can only send them back where they came from.
+
+    Buckets in ``notifying_bucket_arns`` may send their notifications here (``policy``, which a
+    ``BucketNotification`` must wait for: S3 tests the destination when it is configured).
 
     Example::
 
@@ -40,6 +52,8 @@ class Queue(pulumi.ComponentResource):
     name: pulumi.Output[str]
     dlq_arn: pulumi.Output[str] | None
     dlq_url: pulumi.Output[str] | None
+    dlq_name: pulumi.Output[str] | None
+    policy: aws.sqs.QueuePolicy | None
 
     def __init__(
         self, resource_name: str, args: QueueArgs, opts: pulumi.ResourceOptions | None = None
@@ -73,11 +87,39 @@ class Queue(pulumi.ComponentResource):
             ),
             opts=child,
         )
+        if dlq is not None:
+            aws.sqs.RedriveAllowPolicy(
+                f"{resource_name}{DLQ_SUFFIX}-redrive-allow",
+                aws.sqs.RedriveAllowPolicyArgs(
+                    queue_url=dlq.url,
+                    redrive_allow_policy=pulumi.Output.json_dumps(
+                        {"redrivePermission": "byQueue", "sourceQueueArns": [queue.arn]}
+                    ),
+                ),
+                opts=child,
+            )
+        self.policy = None
+        if args.notifying_bucket_arns:
+            if args.account_id is None:
+                raise ValueError(f"queue {spec.name!r}: bucket notifications need the account id")
+            self.policy = aws.sqs.QueuePolicy(
+                f"{resource_name}-policy",
+                aws.sqs.QueuePolicyArgs(
+                    queue_url=queue.url,
+                    policy=pulumi.Output.json_dumps(
+                        policies.s3_notification_queue_policy(
+                            queue.arn, args.notifying_bucket_arns, args.account_id
+                        )
+                    ),
+                ),
+                opts=child,
+            )
         self.arn = queue.arn
         self.url = queue.url
         self.name = queue.name
         self.dlq_arn = dlq.arn if dlq else None
         self.dlq_url = dlq.url if dlq else None
+        self.dlq_name = dlq.name if dlq else None
         self.register_outputs(
             {"arn": self.arn, "url": self.url, "dlqArn": self.dlq_arn, "dlqUrl": self.dlq_url}
         )

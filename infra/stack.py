@@ -1,43 +1,46 @@
 """``deploy(app)``: the whole description as AWS resources, and the stack outputs.
 
-This is the AWS backend's only entry point. It declares nothing of its own: every table, queue,
-bucket, function and state machine comes from the :class:`~stack.spec.App` it is given, one
-component per record, named ``App.physical_name(<logical name>)`` exactly as the local runtime
-names it.
+This is the AWS backend's only entry point. It declares nothing of its own: every table, bucket,
+secret, queue, function, state machine, pipe, notification and route comes from the
+:class:`~stack.spec.App` it is given, one component per record, named
+``App.physical_name(<logical name>)`` exactly as the local runtime names it. The alarms are
+derived from what was created (see :mod:`infra.alarms`).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+import pulumi
 import pulumi_aws as aws
 
+from functions._shared import names as shared_names
+from infra import alarms as alarm_rules
 from infra import packaging
+from infra.alarms import AlarmRule, Alarms, AlarmsArgs
+from infra.api import HttpApi, HttpApiArgs
 from infra.bucket import Bucket, BucketArgs
+from infra.checks import DependencyCycleError, check_names, check_references, creation_order
 from infra.config import InfraSettings
 from infra.function import Function, FunctionArgs
+from infra.notification import BucketNotification, BucketNotificationArgs, NotificationTarget
+from infra.pipe import Pipe, PipeArgs
 from infra.queue import DLQ_SUFFIX, Queue, QueueArgs
+from infra.secret import Secret, SecretArgs
 from infra.state_machine import StateMachine, StateMachineArgs
 from infra.table import Table, TableArgs
 from stack import outputs
-from stack.spec import App
+from stack.spec import App, FunctionSpec
 
-# What each service accepts as a name; checked up front so that a long prefix or an odd logical
-# name fails the preview, naming the resource, instead of failing half way through `pulumi up`.
-_NAME_RULES: Final = {
-    "function": (re.compile(r"[A-Za-z0-9_-]{1,64}"), "1-64 letters, digits, '-' or '_'"),
-    "table": (re.compile(r"[A-Za-z0-9_.-]{3,255}"), "3-255 letters, digits, '.', '-' or '_'"),
-    "queue": (re.compile(r"[A-Za-z0-9_-]{1,80}"), "1-80 letters, digits, '-' or '_'"),
-    "workflow": (re.compile(r"[A-Za-z0-9_-]{1,80}"), "1-80 letters, digits, '-' or '_'"),
-    # S3 names are global and DNS labels: lowercase, no '_', and no '..'.
-    "bucket": (
-        re.compile(r"(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"),
-        "3-63 lowercase letters, digits, '.' or '-'",
-    ),
-}
+__all__ = ["DependencyCycleError", "Deployment", "check_names", "check_references", "deploy"]
+
+# The function that runs the downstream circuit breaker and publishes its CircuitBreakerOpen
+# metric; a description without it gets no breaker alarm.
+CIRCUIT_BREAKER_FUNCTION: Final = "deliver"
+_SERVICE_ENV: Final = "POWERTOOLS_SERVICE_NAME"
+_NAMESPACE_ENV: Final = "POWERTOOLS_METRICS_NAMESPACE"
 
 
 @dataclass(frozen=True)
@@ -50,10 +53,19 @@ class Deployment:
     functions: Mapping[str, Function]
     state_machines: Mapping[str, StateMachine]
     outputs: Mapping[str, Any]
+    secrets: Mapping[str, Secret]
+    pipes: Mapping[str, Pipe]
+    notifications: Mapping[str, BucketNotification]
+    api: HttpApi | None
+    alarms: Alarms
 
 
 def deploy(app: App, settings: InfraSettings | None = None) -> Deployment:
     """Create every resource of ``app`` and return them with the outputs to export.
+
+    Functions and state machines are created in :func:`~infra.checks.creation_order`: a state
+    machine after the functions it invokes, a function that starts a workflow after that
+    workflow's state machine.
 
     Example (``__main__.py``)::
 
@@ -63,7 +75,12 @@ def deploy(app: App, settings: InfraSettings | None = None) -> Deployment:
     """
     settings = settings or InfraSettings()
     check_names(app)
+    check_references(app)
+    order = creation_order(app)
     name = app.physical_name
+    dev = not settings.deletion_protection
+    identity = aws.get_caller_identity_output()
+    partition = aws.get_partition_output()
 
     tables = {
         spec.name: Table(
@@ -71,53 +88,113 @@ def deploy(app: App, settings: InfraSettings | None = None) -> Deployment:
         )
         for spec in app.tables
     }
-    queues = {
-        spec.name: Queue(name(spec.name), QueueArgs(spec, name(spec.name))) for spec in app.queues
-    }
     buckets = {
-        spec.name: Bucket(name(spec.name), BucketArgs(spec, name(spec.name)))
+        spec.name: Bucket(name(spec.name), BucketArgs(spec, name(spec.name), force_destroy=dev))
         for spec in app.buckets
     }
+    secrets = {
+        spec.name: Secret(name(spec.name), SecretArgs(spec, name(spec.name), force_delete=dev))
+        for spec in app.secrets
+    }
+    queues = {
+        spec.name: Queue(
+            name(spec.name),
+            QueueArgs(
+                spec,
+                name(spec.name),
+                notifying_bucket_arns=[
+                    buckets[bucket].arn
+                    for bucket in dict.fromkeys(
+                        n.bucket for n in app.notifications if n.queue == spec.name
+                    )
+                ],
+                account_id=identity.account_id,
+            ),
+        )
+        for spec in app.queues
+    }
+    notifications = _notifications(app, buckets, queues)
 
     layer = packaging.powertools_layer(app.config.region, settings.powertools_layer_version)
-    table_arns = {logical: table.arn for logical, table in tables.items()}
-    functions = {
-        spec.name: Function(
-            name(spec.name),
+    functions: dict[str, Function] = {}
+    state_machines: dict[str, StateMachine] = {}
+    for kind, logical in order:
+        if kind == "workflow":
+            spec = app.workflow(logical)
+            state_machines[logical] = StateMachine(
+                name(logical),
+                StateMachineArgs(
+                    spec=spec,
+                    physical_name=name(logical),
+                    function_arns={key: function.arn for key, function in functions.items()},
+                    account_id=identity.account_id,
+                    partition=partition.partition,
+                    region=app.config.region,
+                    log_level=settings.state_machine_log_level,
+                    include_execution_data=settings.log_execution_data,
+                    log_retention_days=settings.log_retention_days,
+                ),
+            )
+            continue
+        function_spec = app.function(logical)
+        functions[logical] = Function(
+            name(logical),
             FunctionArgs(
-                spec=spec,
-                physical_name=name(spec.name),
-                environment=app.function_environment(spec),
-                table_arns=table_arns,
-                code=packaging.function_archive(spec),
+                spec=function_spec,
+                physical_name=name(logical),
+                environment=app.function_environment(function_spec),
+                references=_references(app, function_spec, queues, state_machines),
+                table_arns={key: table.arn for key, table in tables.items()},
+                bucket_arns={key: bucket.arn for key, bucket in buckets.items()},
+                queue_arns={key: queue.arn for key, queue in queues.items()},
+                secret_arns={key: secret.arn for key, secret in secrets.items()},
+                state_machine_arns={key: machine.arn for key, machine in state_machines.items()},
+                code=packaging.function_archive(function_spec),
                 layers=[layer],
                 log_level=app.config.log_level,
                 log_retention_days=settings.log_retention_days,
             ),
         )
-        for spec in app.functions
-    }
+    # Back in description order, whatever order they were created in.
+    functions = {spec.name: functions[spec.name] for spec in app.functions}
+    state_machines = {spec.name: state_machines[spec.name] for spec in app.workflows}
 
-    identity = aws.get_caller_identity_output()
-    partition = aws.get_partition_output()
-    function_arns = {logical: function.arn for logical, function in functions.items()}
-    state_machines = {
-        spec.name: StateMachine(
-            name(spec.name),
-            StateMachineArgs(
+    pipes = {
+        spec.name: Pipe(
+            f"{name(spec.name)}-pipe",
+            PipeArgs(
                 spec=spec,
                 physical_name=name(spec.name),
-                function_arns=function_arns,
+                queue_arn=queues[spec.source_queue].arn,
+                state_machine_arn=state_machines[spec.target_workflow].arn,
                 account_id=identity.account_id,
                 partition=partition.partition,
                 region=app.config.region,
-                log_level=settings.state_machine_log_level,
-                include_execution_data=settings.log_execution_data,
+            ),
+        )
+        for spec in app.pipes
+    }
+    api = None
+    if app.api is not None:
+        api = HttpApi(
+            name(app.api.name),
+            HttpApiArgs(
+                spec=app.api,
+                physical_name=name(app.api.name),
+                function_arns={
+                    route.function: functions[route.function].arn for route in app.api.routes
+                },
                 log_retention_days=settings.log_retention_days,
             ),
         )
-        for spec in app.workflows
-    }
+    alarms = Alarms(
+        name("alarms"),
+        AlarmsArgs(
+            rules=stack_alarm_rules(app, settings, queues, functions, state_machines),
+            topic_name=name("alarms"),
+            email=settings.alarm_email,
+        ),
+    )
 
     stack_outputs: dict[str, Any] = {
         outputs.REGION: app.config.region,
@@ -126,8 +203,14 @@ def deploy(app: App, settings: InfraSettings | None = None) -> Deployment:
         outputs.FUNCTION_NAMES: {key: function.name for key, function in functions.items()},
         outputs.TABLE_NAMES: {key: table.name for key, table in tables.items()},
         outputs.QUEUE_URLS: {key: queue.url for key, queue in queues.items()},
+        outputs.DEAD_LETTER_QUEUE_URLS: {
+            key: queue.dlq_url for key, queue in queues.items() if queue.dlq_url is not None
+        },
         outputs.BUCKET_NAMES: {key: bucket.name for key, bucket in buckets.items()},
+        outputs.SECRET_NAMES: {key: secret.name for key, secret in secrets.items()},
     }
+    if api is not None:
+        stack_outputs[outputs.API_URL] = api.url
     for key, machine in state_machines.items():
         stack_outputs[outputs.state_machine_arn_key(key)] = machine.arn
 
@@ -138,24 +221,94 @@ def deploy(app: App, settings: InfraSettings | None = None) -> Deployment:
         functions=functions,
         state_machines=state_machines,
         outputs=stack_outputs,
+        secrets=secrets,
+        pipes=pipes,
+        notifications=notifications,
+        api=api,
+        alarms=alarms,
     )
 
 
-def check_names(app: App) -> None:
-    """Raise ``ValueError`` naming every physical name that its AWS service would refuse."""
-    names = [("function", spec.name) for spec in app.functions]
-    names += [("table", spec.name) for spec in app.tables]
-    names += [("workflow", spec.name) for spec in app.workflows]
-    names += [("bucket", spec.name) for spec in app.buckets]
-    for queue in app.queues:
-        names.append(("queue", queue.name))
-        if queue.max_receive_count > 0:
-            names.append(("queue", queue.name + DLQ_SUFFIX))
-    problems = []
-    for kind, logical in names:
-        pattern, rule = _NAME_RULES[kind]
-        physical = app.physical_name(logical)
-        if not pattern.fullmatch(physical):
-            problems.append(f"{kind} {logical!r}: {physical!r} is not {rule}")
-    if problems:
-        raise ValueError("names AWS would refuse: " + "; ".join(problems))
+def stack_alarm_rules(
+    app: App,
+    settings: InfraSettings,
+    queues: Mapping[str, Queue],
+    functions: Mapping[str, Function],
+    state_machines: Mapping[str, StateMachine],
+) -> list[AlarmRule]:
+    """Every alarm of the stack: per dead-letter queue, per queue (age of its oldest message),
+    the circuit breaker, per function (errors, throttles) and per state machine (failures)."""
+    name = app.physical_name
+    rules: list[AlarmRule] = []
+    for spec in app.queues:
+        queue = queues[spec.name]
+        if queue.dlq_name is not None:
+            rules.append(
+                alarm_rules.dead_letter_queue_rule(
+                    spec.name, name(spec.name) + DLQ_SUFFIX, queue.dlq_name
+                )
+            )
+        rules.append(
+            alarm_rules.queue_age_rule(
+                spec.name, name(spec.name), queue.name, settings.queue_age_alarm_seconds
+            )
+        )
+    breaker = next((f for f in app.functions if f.name == CIRCUIT_BREAKER_FUNCTION), None)
+    if breaker is not None:
+        environment = app.function_environment(breaker)
+        rules.append(
+            alarm_rules.circuit_open_rule(
+                app.config.prefix,
+                namespace=environment.get(_NAMESPACE_ENV, shared_names.METRICS_NAMESPACE),
+                service=environment.get(_SERVICE_ENV, breaker.name),
+            )
+        )
+    for function_spec in app.functions:
+        rules += alarm_rules.function_rules(
+            function_spec.name, name(function_spec.name), functions[function_spec.name].name
+        )
+    for workflow in app.workflows:
+        rules.append(
+            alarm_rules.state_machine_rule(
+                workflow.name, name(workflow.name), state_machines[workflow.name].arn
+            )
+        )
+    return rules
+
+
+def _references(
+    app: App,
+    spec: FunctionSpec,
+    queues: Mapping[str, Queue],
+    state_machines: Mapping[str, StateMachine],
+) -> dict[str, pulumi.Input[str]]:
+    """``App.backend_references`` filled in with this backend's queue URLs and ARNs."""
+    resolved: dict[str, pulumi.Input[str]] = {}
+    for env_var, (kind, logical) in app.backend_references(spec).items():
+        if kind == "queue_url":
+            resolved[env_var] = queues[logical].url
+        elif kind == "state_machine_arn":
+            resolved[env_var] = state_machines[logical].arn
+        else:
+            raise ValueError(f"function {spec.name!r}: {env_var} is a {kind!r}, unknown to AWS")
+    return resolved
+
+
+def _notifications(
+    app: App, buckets: Mapping[str, Bucket], queues: Mapping[str, Queue]
+) -> dict[str, BucketNotification]:
+    """One component per notifying bucket (S3 keeps one configuration per bucket)."""
+    created = {}
+    for bucket in dict.fromkeys(n.bucket for n in app.notifications):
+        specs = [n for n in app.notifications if n.bucket == bucket]
+        policies = [queues[n.queue].policy for n in specs]
+        created[bucket] = BucketNotification(
+            f"{app.physical_name(bucket)}-notifications",
+            BucketNotificationArgs(
+                bucket=bucket,
+                bucket_name=buckets[bucket].name,
+                targets=[NotificationTarget(n.queue, queues[n.queue].arn, n.prefix) for n in specs],
+                queue_policies=[policy for policy in policies if policy is not None],
+            ),
+        )
+    return created

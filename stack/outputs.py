@@ -20,7 +20,12 @@ STATE_MACHINE_ARNS: Final = "stateMachineArns"
 FUNCTION_NAMES: Final = "functionNames"
 TABLE_NAMES: Final = "tableNames"
 QUEUE_URLS: Final = "queueUrls"
+# Keyed by the logical name of the queue whose dead letters they hold (only queues that redrive).
+DEAD_LETTER_QUEUE_URLS: Final = "deadLetterQueueUrls"
 BUCKET_NAMES: Final = "bucketNames"
+SECRET_NAMES: Final = "secretNames"
+# The base URL of the API (its default stage); present only when the description has an API.
+API_URL: Final = "apiUrl"
 
 _STATE_MACHINE_ARN_SUFFIX: Final = "StateMachineArn"
 
@@ -47,8 +52,12 @@ def output_keys(app: App) -> frozenset[str]:
         FUNCTION_NAMES,
         TABLE_NAMES,
         QUEUE_URLS,
+        DEAD_LETTER_QUEUE_URLS,
         BUCKET_NAMES,
+        SECRET_NAMES,
     }
+    if app.api is not None:
+        keys.add(API_URL)
     keys.update(state_machine_arn_key(workflow.name) for workflow in app.workflows)
     return frozenset(keys)
 

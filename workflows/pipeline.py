@@ -11,6 +11,8 @@ from typing import Final
 
 from functions._shared.errors import (
     CircuitOpenError,
+    ConfigurationError,
+    InvalidEnvelopeError,
     PermanentDeliveryError,
     TransientDeliveryError,
     TransientDependencyError,
@@ -142,7 +144,7 @@ def delivery(config: StackConfig, catch_all: Catch, *, bundle_name: str) -> Chai
     deliver = LambdaInvoke(
         "Deliver bundle",
         function="deliver",
-        retry=[transient_delivery_retry()],
+        retry=[transient_delivery_retry(), transient_dependency_retry()],
         catch=[
             Catch.on(
                 TransientDeliveryError,
@@ -154,11 +156,21 @@ def delivery(config: StackConfig, catch_all: Catch, *, bundle_name: str) -> Chai
             catch_all,
         ],
     )
+    # No catch-all here: CircuitOpenError and TransientDeliveryError must fail the execution at
+    # this very step (status PARKED), so that RedriveExecution re-runs it.
     deliver_parked = LambdaInvoke(
         "Deliver parked bundle",
         function="deliver",
-        retry=[transient_delivery_retry()],
-        catch=[Catch.on(PermanentDeliveryError, next=catch_all.handler, result_path=ERROR_PATH)],
+        retry=[transient_delivery_retry(), transient_dependency_retry()],
+        catch=[
+            Catch.on(
+                PermanentDeliveryError,
+                ConfigurationError,
+                InvalidEnvelopeError,
+                next=catch_all.handler,
+                result_path=ERROR_PATH,
+            )
+        ],
     )
     record_parked = LambdaInvoke(
         "Record parked",

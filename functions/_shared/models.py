@@ -35,7 +35,9 @@ from pydantic import (
     Field,
     PlainSerializer,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -178,10 +180,17 @@ def _known_event_type(value: object) -> str:
     return text
 
 
-NonBlankName = Annotated[str, BeforeValidator(_as_text), AfterValidator(_non_blank_name)]
+NonBlankName = Annotated[
+    str,
+    BeforeValidator(_as_text),
+    AfterValidator(_non_blank_name),
+    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": MAX_NAME_LENGTH}),
+]
 """A non-empty string that is not only whitespace, at most :data:`MAX_NAME_LENGTH` long."""
 
-EventUuid = Annotated[str, BeforeValidator(_canonical_uuid)]
+EventUuid = Annotated[
+    str, BeforeValidator(_canonical_uuid), WithJsonSchema({"type": "string", "format": "uuid"})
+]
 """A UUID in canonical form, normalised to lower case."""
 
 UtcDateTime = Annotated[
@@ -309,7 +318,11 @@ class FieldError(BaseModel):
 
 
 class Rejection(BaseModel):
-    """An event that was not accepted, with every reason (see ``errors``)."""
+    """An event that was not accepted, with every reason (see ``errors``).
+
+    ``messageId`` names the queue message the event came in (Pipes batches only); it is left out
+    of the payload when there is none, so envelopes from the API keep the contract's three keys.
+    """
 
     model_config = ConfigDict(
         validate_by_name=True, validate_by_alias=True, serialize_by_alias=True
@@ -318,6 +331,41 @@ class Rejection(BaseModel):
     index: int
     event_id: str | None = Field(alias="eventId")
     errors: list[FieldError]
+    message_id: str | None = Field(default=None, alias="messageId")
+
+    def to_payload(self) -> dict[str, Any]:
+        """The rejection as JSON: ``index``, ``eventId``, ``errors`` (and ``messageId`` if any).
+
+        >>> errors = [FieldError(field="$", reason="is not JSON")]
+        >>> sorted(Rejection(index=0, event_id=None, errors=errors, message_id="m").to_payload())
+        ['errors', 'eventId', 'index', 'messageId']
+        >>> sorted(Rejection(index=0, event_id=None, errors=errors).to_payload())
+        ['errors', 'eventId', 'index']
+        """
+        payload = self.model_dump(by_alias=True)
+        if self.message_id is None:
+            del payload["messageId"]
+        return payload
+
+
+class S3Object(BaseModel):
+    """One object an S3 notification announced: where it is and which version of its content.
+
+    ``key`` is decoded (S3 sends keys URL-encoded); ``etag`` is kept without quotes.
+    """
+
+    bucket: NonBlankName
+    key: Annotated[str, BeforeValidator(_as_text), Field(min_length=1, max_length=1024)]
+    etag: NonBlankName
+    size: Annotated[int, Field(ge=0, strict=True)]
+
+    def claim_id(self) -> str:
+        """The id dedupe claims the object by: its location and its content's ETag.
+
+        >>> S3Object(bucket="b", key="in/a b.json", etag="abc", size=3).claim_id()
+        's3://b/in/a b.json#abc'
+        """
+        return f"s3://{self.bucket}/{self.key}#{self.etag}"
 
 
 _ENVELOPE_CONFIG = _KEEP_EXTRA_KEYS
@@ -349,17 +397,38 @@ class IngestEnvelope(BaseModel):
 
 
 class ValidatedEnvelope(BaseModel):
-    """validate's output, and the input of the steps after it (``counts`` grows on the way)."""
+    """validate's output, and the input of the steps after it (``counts`` grows on the way).
+
+    It carries ``events`` (the API and the ingest queue) or ``objects`` (S3 notifications,
+    the aggregate workflow); an envelope with neither is malformed.
+    """
 
     model_config = _ENVELOPE_CONFIG
 
     tracking_id: TrackingId = Field(alias="trackingId")
     source: str = "unknown"
-    events: list[dict[str, Any]]
+    events: list[dict[str, Any]] = Field(default_factory=list)
+    objects: list[S3Object] | None = None
     rejected: list[Any] = Field(default_factory=list)
     duplicates: list[str] = Field(default_factory=list)
     counts: dict[str, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _events_or_objects(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "events" not in data and "objects" not in data:
+            raise PydanticCustomError("missing", "needs events or objects")
+        return data
+
     def to_payload(self) -> dict[str, Any]:
-        """The JSON-ready dict a Lambda returns, with the contract's camelCase keys."""
-        return json_payload(self, passthrough=_PRODUCER_JSON_FIELDS)
+        """The JSON-ready dict a Lambda returns, with the contract's camelCase keys.
+
+        An envelope of ``objects`` has no ``events`` key (unless it also holds events), and an
+        envelope of events has no ``objects`` key.
+        """
+        payload = json_payload(self, passthrough=_PRODUCER_JSON_FIELDS)
+        if self.objects is None:
+            del payload["objects"]
+        elif not self.events:
+            del payload["events"]
+        return payload

@@ -1,8 +1,15 @@
-"""Lambda input parsed with Powertools Parser; an unusable envelope is a permanent failure."""
+"""Lambda input parsed with Powertools Parser; an unusable envelope is a permanent failure.
+
+Also the one JSON decoder for text from outside (request bodies, queue message bodies):
+:func:`loads_json` bounds nesting before parsing, so hostile input cannot exhaust the stack.
+"""
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+import json
+import re
+from itertools import accumulate
+from typing import Any, Final, TypeVar
 
 from aws_lambda_powertools.utilities.parser import parse
 from pydantic import BaseModel, ValidationError
@@ -34,3 +41,66 @@ def parse_envelope(event: Any, model: type[EnvelopeT]) -> EnvelopeT:
             for problem in field_errors(error, limit=_MAX_PROBLEMS_IN_MESSAGE)
         )
         raise InvalidEnvelopeError(f"malformed {model.__name__}: {problems}") from None
+
+
+MAX_JSON_DEPTH: Final = 64
+"""How deeply arrays and objects may nest in JSON a producer sends (the event itself is 4)."""
+
+# A JSON string, escapes included; the unrolled form matches in linear time.
+_JSON_STRING: Final = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_A_BRACKET: Final = re.compile(r"[^\[\]{}]+")
+_DEPTH_STEP: Final = {"[": 1, "{": 1, "]": -1, "}": -1}
+
+
+class JsonTextError(ValueError):
+    """Text that is not the JSON this project accepts; ``reason`` says why, for a producer."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def json_nesting_depth(text: str) -> int:
+    """How deeply ``[``/``{`` nest in ``text``, brackets inside strings not counted; no parsing.
+
+    Linear and without recursion, so it can run before ``json.loads`` on hostile input.
+
+    >>> json_nesting_depth('{"a": [1, {"b": "[[["}]}'), json_nesting_depth("42")
+    (3, 0)
+    """
+    brackets = _NOT_A_BRACKET.sub("", _JSON_STRING.sub("", text))
+    return max(accumulate(map(_DEPTH_STEP.__getitem__, brackets)), default=0)
+
+
+def loads_json(text: str, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """``json.loads`` for untrusted text: bounded nesting, no ``NaN``/``Infinity``, never a crash.
+
+    Raises :class:`JsonTextError` with a reason a producer can act on; nothing else.
+
+    >>> loads_json('{"a": [1, 2]}')
+    {'a': [1, 2]}
+    >>> loads_json("[[[1]]]", max_depth=2)
+    Traceback (most recent call last):
+    ...
+    functions._shared.parsing.JsonTextError: is nested 3 levels deep; at most 2 levels are allowed
+    """
+    depth = json_nesting_depth(text)
+    if depth > max_depth:
+        raise JsonTextError(
+            f"is nested {depth} levels deep; at most {max_depth} levels are allowed"
+        )
+    try:
+        return json.loads(text, parse_constant=_refuse_constant)
+    except json.JSONDecodeError as error:
+        raise JsonTextError(
+            f"is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"
+        ) from None
+    except JsonTextError:
+        raise
+    except (ValueError, RecursionError) as error:
+        # Integers longer than Python's digit limit, and nesting the pre-check missed.
+        raise JsonTextError(f"is not valid JSON: {error}") from None
+
+
+def _refuse_constant(name: str) -> Any:
+    raise JsonTextError(f"is not valid JSON: {name} is not a JSON number")

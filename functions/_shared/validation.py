@@ -1,13 +1,28 @@
-"""pydantic's validation errors in the words of the JSON a producer wrote."""
+"""The event rules applied to a batch, and pydantic's errors in the words of the JSON a producer
+wrote.
+
+validate (in the workflow) and the API (before anything starts) both judge events with
+:func:`validate_batch`, so the API refuses exactly what the workflow would reject. Every event is
+judged on its own, so one bad event never costs the others; an event is either normalised or
+rejected with every wrong field and why.
+"""
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Final
 
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from functions._shared.models import FieldError, json_type_name
+from functions._shared.models import (
+    Event,
+    FieldError,
+    Rejection,
+    canonical_event_uuid,
+    json_type_name,
+)
 
 WHOLE_VALUE: Final = "$"
 """The ``field`` of an error about the value itself rather than one of its fields."""
@@ -63,3 +78,74 @@ def _reason(detail: ErrorDetails) -> str:
     if template is None:
         return detail["msg"]
     return template.format(given=json_type_name(detail.get("input")))
+
+
+# Enough to fix any realistic event, and a bound on the output: one event of 200 KB of junk
+# entities would otherwise yield tens of thousands of errors and overflow the state limit.
+MAX_ERRORS_PER_EVENT: Final = 50
+
+
+@dataclass(frozen=True)
+class BatchVerdict:
+    """Valid events (normalised, JSON-ready) and rejections, both in batch order."""
+
+    valid: list[dict[str, Any]]
+    rejected: list[Rejection]
+
+
+def check_event(raw_event: object) -> Event | list[FieldError]:
+    """The parsed event, or every reason it is not one (at most :data:`MAX_ERRORS_PER_EVENT`).
+
+    >>> errors = check_event({"entities": []})
+    >>> [error.field for error in errors]
+    ['eventHeader', 'entities']
+    """
+    try:
+        return Event.model_validate(raw_event)
+    except ValidationError as error:
+        return field_errors(error, limit=MAX_ERRORS_PER_EVENT)
+
+
+def validate_batch(raw_events: Sequence[object]) -> BatchVerdict:
+    """Split ``raw_events`` (any JSON values) into valid and rejected; never raises for content.
+
+    Within the batch, the first valid event of a uuid is kept and later valid ones are rejected.
+
+    >>> verdict = validate_batch(["junk"])
+    >>> verdict.valid, verdict.rejected[0].errors[0].field
+    ([], '$')
+    """
+    valid: list[dict[str, Any]] = []
+    rejected: list[Rejection] = []
+    first_index_of_uuid: dict[str, int] = {}
+    for index, raw_event in enumerate(raw_events):
+        verdict = check_event(raw_event)
+        if isinstance(verdict, list):
+            rejected.append(
+                Rejection(index=index, event_id=_event_id_of(raw_event), errors=verdict)
+            )
+            continue
+        event_id = verdict.event_header.uuid
+        first_index = first_index_of_uuid.setdefault(event_id, index)
+        if first_index != index:
+            reason = (
+                f"repeats the uuid of the event at index {first_index} of this batch; "
+                "only the first is kept"
+            )
+            rejected.append(
+                Rejection(
+                    index=index,
+                    event_id=event_id,
+                    errors=[FieldError(field="eventHeader.uuid", reason=reason)],
+                )
+            )
+            continue
+        valid.append(verdict.to_payload())
+    return BatchVerdict(valid=valid, rejected=rejected)
+
+
+def _event_id_of(raw_event: object) -> str | None:
+    if not isinstance(raw_event, dict):
+        return None
+    header = raw_event.get("eventHeader")
+    return canonical_event_uuid(header.get("uuid")) if isinstance(header, dict) else None

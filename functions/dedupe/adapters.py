@@ -50,9 +50,7 @@ class DynamoDbClaimStore:
         return self._client
 
     def claim(self, claim: Claim, now_epoch: int) -> bool:
-        with transient_errors_translated(
-            f"claim of event {claim.event_id} in table {self.table_name}"
-        ):
+        with transient_errors_translated(f"claim of {claim.event_id} in table {self.table_name}"):
             try:
                 self.client.put_item(
                     TableName=self.table_name,

@@ -1,8 +1,9 @@
-"""Drop events already processed; no I/O beyond the :class:`ClaimStore` port.
+"""Drop events and objects already processed; no I/O beyond the :class:`ClaimStore` port.
 
-Each event id is *claimed* for a while (the TTL). A claim is available when nobody holds it, when
-the holder's claim has expired, or when the holder is the same tracking id: a retry of the same
-execution must see its own events as fresh, or a retry after a partial failure would lose them.
+Each event id (or object id) is *claimed* for a while (the TTL). A claim is available when
+nobody holds it, when the holder's claim has expired, or when the holder is the same tracking id:
+a retry of the same execution must see its own events as fresh, or a retry after a partial
+failure would lose them.
 """
 
 from __future__ import annotations
@@ -69,11 +70,13 @@ def claim_is_available(existing: Claim | None, tracking_id: str, now_epoch: int)
 def dedupe_envelope(
     envelope: ValidatedEnvelope, store: ClaimStore, now: datetime, ttl_seconds: int
 ) -> ValidatedEnvelope:
-    """Keep the events this tracking id may process; list the others as ``duplicates``.
+    """Keep the events and objects this tracking id may process; list the others as ``duplicates``.
 
-    ``counts`` gains ``fresh`` and ``duplicates``. An id repeated inside the envelope counts as a
-    duplicate after its first occurrence (validate already rejects those; this keeps dedupe
-    correct on its own). Raises :class:`InvalidEnvelopeError` for an event without a uuid.
+    Events are claimed by their uuid, S3 objects by ``s3://{bucket}/{key}#{etag}`` (the same key
+    with new content is a new object). ``counts`` gains ``fresh`` and ``duplicates``. An id
+    repeated inside the envelope counts as a duplicate after its first occurrence (validate
+    already rejects repeated events; S3 may well announce an object twice). Raises
+    :class:`InvalidEnvelopeError` for an event without a uuid.
 
     Example::
 
@@ -81,28 +84,56 @@ def dedupe_envelope(
                                  now=datetime.now(UTC), ttl_seconds=604_800)
         result.counts["fresh"], result.duplicates
     """
-    now_epoch = int(now.timestamp())
-    fresh: list[dict[str, Any]] = []
     duplicates = list(envelope.duplicates)
-    seen_in_envelope: set[str] = set()
-    for index, event in enumerate(envelope.events):
-        event_id = event_id_of(event, index)
-        if event_id in seen_in_envelope:
-            duplicates.append(event_id)
-            continue
-        seen_in_envelope.add(event_id)
-        claim = new_claim(event_id, envelope.tracking_id, now, ttl_seconds)
-        if store.claim(claim, now_epoch):
-            fresh.append(event)
-        else:
-            duplicates.append(event_id)
-    return envelope.model_copy(
-        update={
-            "events": fresh,
-            "duplicates": duplicates,
-            "counts": {**envelope.counts, "fresh": len(fresh), "duplicates": len(duplicates)},
-        }
-    )
+    claimer = _Claimer(store, envelope.tracking_id, now, ttl_seconds, duplicates)
+    fresh_events = [
+        event
+        for index, event in enumerate(envelope.events)
+        if claimer.claim(event_id_of(event, index))
+    ]
+    update: dict[str, Any] = {"events": fresh_events}
+    fresh = len(fresh_events)
+    if envelope.objects is not None:
+        fresh_objects = [item for item in envelope.objects if claimer.claim(item.claim_id())]
+        update["objects"] = fresh_objects
+        fresh += len(fresh_objects)
+    update |= {
+        "duplicates": duplicates,
+        "counts": {**envelope.counts, "fresh": fresh, "duplicates": len(duplicates)},
+    }
+    return envelope.model_copy(update=update)
+
+
+class _Claimer:
+    """Claims ids for one envelope, listing the ones that are not fresh in ``duplicates``."""
+
+    def __init__(
+        self,
+        store: ClaimStore,
+        tracking_id: str,
+        now: datetime,
+        ttl_seconds: int,
+        duplicates: list[str],
+    ) -> None:
+        self._store = store
+        self._tracking_id = tracking_id
+        self._now = now
+        self._now_epoch = int(now.timestamp())
+        self._ttl_seconds = ttl_seconds
+        self._duplicates = duplicates
+        self._seen: set[str] = set()
+
+    def claim(self, claim_id: str) -> bool:
+        """Whether ``claim_id`` is fresh for this envelope (a repeat inside it is not)."""
+        if claim_id in self._seen:
+            self._duplicates.append(claim_id)
+            return False
+        self._seen.add(claim_id)
+        claim = new_claim(claim_id, self._tracking_id, self._now, self._ttl_seconds)
+        if self._store.claim(claim, self._now_epoch):
+            return True
+        self._duplicates.append(claim_id)
+        return False
 
 
 def event_id_of(event: dict[str, Any], index: int) -> str:

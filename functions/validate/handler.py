@@ -1,7 +1,8 @@
-"""Lambda entry point of validate: parse the envelope, judge its events, report.
+"""Lambda entry point of validate: read the input, judge its events, report.
 
-Input and output are the ingest envelope of ``docs/contracts.md``. Bad events are answers, not
-failures; only an unusable envelope raises (:class:`InvalidEnvelopeError`).
+The input is the ingest envelope, or a Pipes batch of SQS records (events, lists, envelopes or S3
+notifications); the output is the envelope of ``docs/contracts.md``. Bad events and bad messages
+are answers, not failures; only an unusable input raises (:class:`InvalidEnvelopeError`).
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions._shared.errors import InvalidEnvelopeError
-from functions._shared.models import IngestEnvelope
+from functions._shared.models import IngestEnvelope, ValidatedEnvelope
 from functions._shared.observability import CORRELATION_ID_PATH, metrics_namespace
 from functions._shared.parsing import parse_envelope
 from functions.validate.core import validate_envelope
+from functions.validate.sources import PipeBatch, read_pipe_batch
 
 # Enough rejections in one log line to diagnose a batch without copying a huge batch into logs.
 _REJECTIONS_LOGGED: Final = 20
@@ -30,19 +32,29 @@ metrics = Metrics(namespace=metrics_namespace())
 @tracer.capture_lambda_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
+    test_events = 0
     try:
-        envelope = parse_envelope(event, IngestEnvelope)
+        if isinstance(event, list):
+            validated, test_events = read_pipe_batch(parse_envelope(event, PipeBatch))
+        else:
+            validated = validate_envelope(parse_envelope(event, IngestEnvelope))
     except InvalidEnvelopeError as error:
         metrics.add_metric(name="EnvelopesRejected", unit=MetricUnit.Count, value=1)
         logger.warning("Envelope rejected", extra={"reason": str(error)})
         raise
-    logger.append_keys(source=envelope.source)
+    # A Pipes batch carries no tracking id until validate derives one.
+    logger.set_correlation_id(validated.tracking_id)
+    logger.append_keys(source=validated.source)
+    _report(validated, test_events)
+    return validated.to_payload()
 
-    validated = validate_envelope(envelope)
 
+def _report(validated: ValidatedEnvelope, test_events: int) -> None:
     counts = validated.counts
     metrics.add_metric(name="EventsReceived", unit=MetricUnit.Count, value=counts["received"])
     metrics.add_metric(name="EventsRejected", unit=MetricUnit.Count, value=counts["rejected"])
+    if test_events:
+        logger.info("S3 test events ignored", extra={"testEvents": test_events})
     # Field paths and reasons only: event content may hold personal data (owners, VINs).
     logger.info(
         "Batch validated",
@@ -52,9 +64,9 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
                 {
                     "index": rejection["index"],
                     "fields": [error["field"] for error in rejection["errors"]],
+                    **({"messageId": rejection["messageId"]} if "messageId" in rejection else {}),
                 }
                 for rejection in validated.rejected[:_REJECTIONS_LOGGED]
             ],
         },
     )
-    return validated.to_payload()

@@ -18,8 +18,13 @@ from stack.spec import App, WorkflowSpec
 from tests.conformance.canonical import canonical_definition, canonicalize, function_ref
 from tests.infra.harness import (
     BUCKET,
+    BUCKET_NOTIFICATION,
+    HTTP_API,
     LAMBDA,
+    PIPE,
     QUEUE,
+    ROUTE,
+    SECRET,
     STATE_MACHINE,
     TABLE,
     Run,
@@ -67,6 +72,69 @@ def test_queues_and_buckets_are_the_description_one_to_one(app: App, run: Run[De
     assert physical_names(run, BUCKET, key="bucket") == buckets
 
 
+def test_secrets_are_the_description_one_to_one(app: App, run: Run[Deployment]) -> None:
+    expected = Counter(app.physical_name(spec.name) for spec in app.secrets)
+    assert expected
+    assert physical_names(run, SECRET) == expected
+
+
+def _arns(run: Run[Deployment], type_: str) -> dict[str, str]:
+    return {r.state["arn"]: r.inputs["name"] for r in run.mocks.of_type(type_)}
+
+
+def test_pipes_are_the_description_one_to_one(app: App, run: Run[Deployment]) -> None:
+    # Name, source queue, target workflow and batching, read back through the ARNs AWS assigned.
+    queues, machines = _arns(run, QUEUE), _arns(run, STATE_MACHINE)
+    deployed = Counter(
+        (
+            pipe.inputs["name"],
+            queues[pipe.inputs["source"]],
+            machines[pipe.inputs["target"]],
+            pipe.inputs["sourceParameters"]["sqsQueueParameters"]["batchSize"],
+            pipe.inputs["sourceParameters"]["sqsQueueParameters"]["maximumBatchingWindowInSeconds"],
+        )
+        for pipe in run.mocks.of_type(PIPE)
+    )
+    expected = Counter(
+        (
+            app.physical_name(spec.name),
+            app.physical_name(spec.source_queue),
+            app.physical_name(spec.target_workflow),
+            spec.batch_size,
+            spec.batching_window_seconds,
+        )
+        for spec in app.pipes
+    )
+    assert expected
+    assert deployed == expected
+
+
+def test_routes_are_the_description_one_to_one(app: App, run: Run[Deployment]) -> None:
+    assert app.api is not None
+    [api] = run.mocks.of_type(HTTP_API)
+    assert api.inputs["name"] == app.physical_name(app.api.name)
+    deployed = Counter(route.inputs["routeKey"] for route in run.mocks.of_type(ROUTE))
+    expected = Counter(f"{route.method.value} {route.path}" for route in app.api.routes)
+    assert deployed == expected
+
+
+def test_bucket_notifications_are_the_description_one_to_one(
+    app: App, run: Run[Deployment]
+) -> None:
+    queues = _arns(run, QUEUE)
+    deployed = Counter(
+        (notification.inputs["bucket"], queues[target["queueArn"]], target.get("filterPrefix", ""))
+        for notification in run.mocks.of_type(BUCKET_NOTIFICATION)
+        for target in notification.inputs["queues"]
+    )
+    expected = Counter(
+        (app.physical_name(spec.bucket), app.physical_name(spec.queue), spec.prefix)
+        for spec in app.notifications
+    )
+    assert expected
+    assert deployed == expected
+
+
 def test_every_lambda_runs_as_described(app: App, run: Run[Deployment]) -> None:
     # What the local runtime honours too: handler, limits and the environment.
     for spec in app.functions:
@@ -82,6 +150,15 @@ def test_every_lambda_runs_as_described(app: App, run: Run[Deployment]) -> None:
         described = app.function_environment(spec)
         deployed = lambda_["environment"]["variables"]
         assert {key: deployed.get(key) for key in described} == described
+        # What the backend fills in: the URL of the very queue, the ARN of the very machine.
+        for env_var, (kind, logical) in app.backend_references(spec).items():
+            type_, attribute = (QUEUE, "url") if kind == "queue_url" else (STATE_MACHINE, "arn")
+            [target] = [
+                r.state[attribute]
+                for r in run.mocks.of_type(type_)
+                if r.inputs["name"] == app.physical_name(logical)
+            ]
+            assert deployed[env_var] == target, (spec.name, env_var)
 
 
 def _names_by_arn(app: App, run: Run[Deployment]) -> dict[str, str]:

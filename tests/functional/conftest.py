@@ -1,7 +1,10 @@
-"""Handlers run as Lambda runs them, against DynamoDB tables in moto (in-process, no sockets)."""
+"""Handlers run as Lambda runs them, against DynamoDB tables and Step Functions in moto
+(in-process, no sockets)."""
 
 from __future__ import annotations
 
+import base64
+import copy
 import importlib
 import json
 import sys
@@ -16,12 +19,20 @@ from moto import mock_aws
 
 from functions._shared import names
 from stack.spec import TableSpec
+from tests.events import load_event
 
 REGION = "us-east-1"
 METRICS_NAMESPACE = "StepflowTest"
 DEDUPE_TABLE = "stepflow-test-dedupe"
 STATUS_TABLE = "stepflow-test-status"
+IDEMPOTENCY_TABLE = "stepflow-test-idempotency"
 DEDUPE_TTL_SECONDS = 3600
+ACCOUNT_ID = "123456789012"  # moto's default account
+INGEST_STATE_MACHINE_NAME = "stepflow-test-ingest"
+INGEST_STATE_MACHINE_ARN = (
+    f"arn:aws:states:{REGION}:{ACCOUNT_ID}:stateMachine:{INGEST_STATE_MACHINE_NAME}"
+)
+MAX_BULK_EVENTS = 10
 
 # The same keys and TTL attribute as the tables of stack/app.py, under test names.
 TABLES = (
@@ -31,6 +42,11 @@ TABLES = (
         ttl_attribute=names.DEDUPE_EXPIRY_ATTRIBUTE,
     ),
     TableSpec(name=STATUS_TABLE, partition_key=names.STATUS_KEY),
+    TableSpec(
+        name=IDEMPOTENCY_TABLE,
+        partition_key=names.IDEMPOTENCY_KEY,
+        ttl_attribute=names.IDEMPOTENCY_EXPIRY_ATTRIBUTE,
+    ),
 )
 
 HandlerLoader = Callable[[str], ModuleType]
@@ -73,6 +89,9 @@ def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         names.DEDUPE_TABLE_ENV: DEDUPE_TABLE,
         names.DEDUPE_TTL_SECONDS_ENV: str(DEDUPE_TTL_SECONDS),
         names.STATUS_TABLE_ENV: STATUS_TABLE,
+        names.IDEMPOTENCY_TABLE_ENV: IDEMPOTENCY_TABLE,
+        names.INGEST_STATE_MACHINE_ENV: INGEST_STATE_MACHINE_ARN,
+        names.MAX_BULK_EVENTS_ENV: str(MAX_BULK_EVENTS),
     }
     for variable, value in settings.items():
         monkeypatch.setenv(variable, value)
@@ -96,6 +115,68 @@ def dynamodb(aws_environment: None) -> Iterator[Any]:
                     TimeToLiveSpecification={"Enabled": True, "AttributeName": table.ttl_attribute},
                 )
         yield client
+
+
+@pytest.fixture
+def stepfunctions(dynamodb: Any) -> Any:
+    """The ingest state machine in moto (started executions are recorded, never run).
+
+    Depends on ``dynamodb``, so both live in the same moto session with the stack's tables.
+    """
+    client = boto3.client("stepfunctions", region_name=REGION)
+    client.create_state_machine(
+        name=INGEST_STATE_MACHINE_NAME,
+        definition=json.dumps(
+            {"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}},
+        ),
+        roleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/stepflow-test-ingest",
+    )
+    return client
+
+
+def started_executions(stepfunctions: Any) -> list[dict[str, Any]]:
+    """Every execution started on the ingest state machine, with its input parsed."""
+    listed = stepfunctions.list_executions(stateMachineArn=INGEST_STATE_MACHINE_ARN)
+    executions = []
+    for execution in listed["executions"]:
+        described = stepfunctions.describe_execution(executionArn=execution["executionArn"])
+        executions.append({**described, "input": json.loads(described["input"])})
+    return executions
+
+
+def http_event(
+    template: str = "api_post_event.json",
+    *,
+    method: str | None = None,
+    path: str | None = None,
+    body: Any = ...,
+    raw_body: str | bytes | None = None,
+    headers: dict[str, str] | None = None,
+    drop_headers: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """An API Gateway HTTP API event (payload 2.0) from ``tests/events/<template>``.
+
+    ``body`` is encoded as JSON; ``raw_body`` is sent as is (``bytes`` go base64-encoded, as
+    API Gateway sends a body it does not treat as text); ``headers`` are added or replaced.
+    """
+    event: dict[str, Any] = copy.deepcopy(load_event(template))
+    if method is not None:
+        event["requestContext"]["http"]["method"] = method
+    if path is not None:
+        event["rawPath"] = path
+        event["requestContext"]["http"]["path"] = path
+    if raw_body is not None:
+        if isinstance(raw_body, bytes):
+            event["body"] = base64.b64encode(raw_body).decode("ascii")
+            event["isBase64Encoded"] = True
+        else:
+            event["body"] = raw_body
+    elif body is not ...:
+        event["body"] = json.dumps(body)
+    for name in drop_headers:
+        event["headers"].pop(name.lower(), None)
+    event["headers"].update({name.lower(): value for name, value in (headers or {}).items()})
+    return event
 
 
 @pytest.fixture

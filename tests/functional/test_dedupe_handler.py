@@ -188,3 +188,38 @@ def test_a_wrong_environment_fails_the_cold_start_naming_the_variable(
 
     with pytest.raises(ConfigurationError, match=message):
         load_handler("dedupe")
+
+
+def objects_envelope(tracking_id: str) -> dict[str, Any]:
+    """validate's output for a batch of S3 notifications (see tests/events/s3_*.json)."""
+    return {
+        "trackingId": tracking_id,
+        "source": "s3",
+        "objects": [
+            {
+                "bucket": "stepflow-test-landing",
+                "key": f"landed/2024/03/02/{name}",
+                "etag": f"etag-{index}",
+                "size": 100,
+            }
+            for index, name in enumerate(["cars.ndjson", "loans.ndjson.gz"])
+        ],
+        "rejected": [],
+        "duplicates": [],
+        "counts": {"received": 2, "valid": 2, "rejected": 0},
+    }
+
+
+def test_objects_are_claimed_by_location_and_etag_in_the_table(
+    dedupe: ModuleType, dynamodb: Any, lambda_context: FakeLambdaContext
+) -> None:
+    first = dedupe.lambda_handler(objects_envelope("sqs-1"), lambda_context)
+    repeat = dedupe.lambda_handler(objects_envelope("sqs-2"), lambda_context)
+
+    claim_id = "s3://stepflow-test-landing/landed/2024/03/02/cars.ndjson#etag-0"
+    assert stored_claim(dynamodb, claim_id)["trackingId"] == "sqs-1"
+    assert (first["counts"]["fresh"], len(first["objects"])) == (2, 2)
+    assert "events" not in first
+    assert repeat["objects"] == []
+    assert repeat["duplicates"][0] == claim_id
+    assert (repeat["counts"]["fresh"], repeat["counts"]["duplicates"]) == (0, 2)

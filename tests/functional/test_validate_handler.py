@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 import pytest
 
@@ -97,3 +98,94 @@ def test_logs_carry_the_tracking_id_as_correlation_id(
     handler.lambda_handler(envelope, lambda_context)
 
     assert handler.logger.get_correlation_id() == envelope["trackingId"]
+
+
+# --- Pipes batches (issue 3) -------------------------------------------------------------------
+
+
+def test_a_pipes_batch_of_events_becomes_the_envelope_with_rejections_per_message(
+    load_handler: HandlerLoader, lambda_context: FakeLambdaContext
+) -> None:
+    handler = load_handler("validate")
+
+    result = handler.lambda_handler(load_event("pipe_batch_events.json"), lambda_context)
+
+    assert result["source"] == "queue"
+    assert result["trackingId"].startswith("sqs-")
+    assert result["counts"] == {"received": 5, "valid": 3, "rejected": 2}
+    assert [rejection["messageId"] for rejection in result["rejected"]] == [
+        "6f1c2b1e-7a52-4c2e-9d8e-0f0a1b2c3d02",
+        "6f1c2b1e-7a52-4c2e-9d8e-0f0a1b2c3d03",
+    ]
+    assert handler.logger.get_correlation_id() == result["trackingId"]
+
+
+def test_a_redelivered_batch_maps_onto_the_same_tracking_id(
+    load_handler: HandlerLoader, lambda_context: FakeLambdaContext
+) -> None:
+    handler = load_handler("validate")
+    batch = load_event("pipe_batch_events.json")
+
+    first = handler.lambda_handler(batch, lambda_context)
+    again = handler.lambda_handler(list(reversed(batch)), lambda_context)
+
+    assert first["trackingId"] == again["trackingId"]
+
+
+def test_a_batch_of_one_envelope_keeps_the_producers_tracking_id(
+    load_handler: HandlerLoader, lambda_context: FakeLambdaContext
+) -> None:
+    handler = load_handler("validate")
+
+    result = handler.lambda_handler(load_event("pipe_batch_envelope.json"), lambda_context)
+
+    assert result["trackingId"] == "trk-producer-20240302-01"
+    assert result["counts"]["valid"] == 2
+
+
+def test_s3_notifications_become_an_envelope_of_objects(
+    load_handler: HandlerLoader, lambda_context: FakeLambdaContext
+) -> None:
+    handler = load_handler("validate")
+
+    result = handler.lambda_handler(load_event("s3_notification_batch.json"), lambda_context)
+
+    assert result["source"] == "s3"
+    assert "events" not in result
+    assert [item["key"] for item in result["objects"]] == [
+        "landed/2024/03/02/cars and trucks(1).ndjson",
+        "landed/2024/03/02/loans.ndjson.gz",
+    ]
+    assert result["counts"] == {"received": 3, "valid": 2, "rejected": 1}
+
+
+def test_a_batch_of_junk_bodies_never_fails_the_invocation(
+    load_handler: HandlerLoader, lambda_context: FakeLambdaContext
+) -> None:
+    handler = load_handler("validate")
+    bodies = ["", "null", "[", "\x00\xff", "[" * 10_000, '{"Records": "x"}', '{"events": 1}']
+    batch = [
+        {"messageId": f"m-{index}", "body": body, "eventSource": "aws:sqs"}
+        for index, body in enumerate(bodies)
+    ]
+
+    result = handler.lambda_handler(batch, lambda_context)
+
+    assert result["counts"]["rejected"] == len(bodies)
+    assert {rejection["messageId"] for rejection in result["rejected"]} == {
+        f"m-{index}" for index in range(len(bodies))
+    }
+
+
+@pytest.mark.parametrize(
+    "batch",
+    [[], [{"body": "{}"}], [{"messageId": "m-1"}]],
+    ids=["empty", "no-message-id", "no-body"],
+)
+def test_an_array_that_is_not_a_pipes_batch_fails_the_invocation(
+    load_handler: HandlerLoader, lambda_context: FakeLambdaContext, batch: list[Any]
+) -> None:
+    handler = load_handler("validate")
+
+    with pytest.raises(InvalidEnvelopeError, match="PipeBatch"):
+        handler.lambda_handler(batch, lambda_context)

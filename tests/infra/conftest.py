@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from infra.config import InfraSettings
 from infra.stack import Deployment, deploy
 from stack.spec import App
-from tests.infra.fakes import synthetic_app
+from tests.infra.fakes import SYNTHETIC_SETTINGS, synthetic_app
 from tests.infra.harness import Run, default_app, run_program
 
 
@@ -29,12 +28,7 @@ def synthetic() -> App:
 
 @pytest.fixture(scope="session")
 def synthetic_run(synthetic: App) -> Run[Deployment]:
-    """A description with indexes, every access level, queues and buckets."""
-    settings = InfraSettings(
-        log_retention_days=7,
-        deletion_protection=False,
-        powertools_layer_version=27,
-        state_machine_log_level="ERROR",
-        log_execution_data=False,
+    """A description with indexes, every access level, queues and buckets, on a dev stack."""
+    return run_program(
+        lambda: deploy(synthetic, SYNTHETIC_SETTINGS), lambda deployment: deployment.outputs
     )
-    return run_program(lambda: deploy(synthetic, settings), lambda deployment: deployment.outputs)

@@ -1,4 +1,6 @@
-"""A stack description with what the real one does not have yet (indexes, READ grants, queues...).
+"""A stack description with what the real one does not have (indexes, READ table grants, queue
+grants, a WRITE-only bucket grant, a queue without a DLQ, two buckets notifying one queue, a
+custom pipe batch, no API...).
 
 ``ChainDefinition`` stands in for the workflow builder: Lambda tasks in a row, rendered the way
 the builder renders a ``LambdaInvoke``.
@@ -10,22 +12,40 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from infra.config import InfraSettings
 from stack.spec import (
     Access,
     App,
+    BucketGrant,
+    BucketNotificationSpec,
     BucketSpec,
     FunctionSpec,
     IndexSpec,
+    PipeSpec,
+    QueueGrant,
     QueueSpec,
+    SecretGrant,
+    SecretSpec,
     StackConfig,
     TableGrant,
     TableSpec,
+    WorkflowGrant,
     WorkflowSpec,
     WorkflowType,
 )
 from tests.infra.harness import REGION
 
 SYNTHETIC_PREFIX = "synthetic"
+# A dev stack's settings, every one off its default.
+SYNTHETIC_SETTINGS = InfraSettings(
+    log_retention_days=7,
+    deletion_protection=False,
+    powertools_layer_version=27,
+    state_machine_log_level="ERROR",
+    log_execution_data=False,
+    alarm_email="ops@example.com",
+    queue_age_alarm_seconds=120,
+)
 
 
 @dataclass(frozen=True)
@@ -98,16 +118,42 @@ def synthetic_app(*workflows: WorkflowSpec) -> App:
                 memory_mb=512,
                 timeout_seconds=60,
             ),
-            _function("writer", TableGrant("items", Access.WRITE, "ITEMS_TABLE")),
+            _function(
+                "writer",
+                TableGrant("items", Access.WRITE, "ITEMS_TABLE"),
+                buckets=(BucketGrant("archive", Access.WRITE, "ARCHIVE_BUCKET"),),
+                queues=(QueueGrant("inbox", Access.WRITE, "INBOX_URL"),),
+            ),
             _function(
                 "auditor",
                 TableGrant("items", Access.READ, "ITEMS_TABLE"),
                 TableGrant("audit", Access.READ_WRITE, "AUDIT_TABLE"),
+                buckets=(BucketGrant("landing", Access.READ, "LANDING_BUCKET"),),
+                queues=(
+                    QueueGrant("inbox", Access.READ, "INBOX_URL"),
+                    QueueGrant("scratch", Access.READ_WRITE, "SCRATCH_URL"),
+                ),
+                secrets=(SecretGrant("api-key", "API_KEY_SECRET"),),
             ),
             _function("idle"),
+            _function(
+                "starter",
+                workflows=(WorkflowGrant("pipeline", "PIPELINE_ARN"),),
+                buckets=(BucketGrant("archive", Access.READ_WRITE, "ARCHIVE_BUCKET"),),
+            ),
         ),
         queues=(QueueSpec("inbox", max_receive_count=3), QueueSpec("scratch", max_receive_count=0)),
-        buckets=(BucketSpec("archive", expire_after_days=30), BucketSpec("landing")),
+        buckets=(
+            BucketSpec("archive", expire_after_days=30, versioned=True),
+            BucketSpec("landing"),
+        ),
+        secrets=(SecretSpec("api-key", "A key."),),
+        pipes=(PipeSpec("drain", "inbox", "pipeline", batch_size=50, batching_window_seconds=5),),
+        notifications=(
+            BucketNotificationSpec("landing", "scratch", prefix="in/"),
+            BucketNotificationSpec("archive", "scratch"),
+            BucketNotificationSpec("landing", "inbox"),
+        ),
         workflows=workflows
         or (
             WorkflowSpec(

@@ -37,7 +37,19 @@ BUCKET = "aws:s3/bucket:Bucket"
 ROLE = "aws:iam/role:Role"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
+QUEUE_POLICY = "aws:sqs/queuePolicy:QueuePolicy"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+SECRET = "aws:secretsmanager/secret:Secret"
+PIPE = "aws:pipes/pipe:Pipe"
+HTTP_API = "aws:apigatewayv2/api:Api"
+INTEGRATION = "aws:apigatewayv2/integration:Integration"
+ROUTE = "aws:apigatewayv2/route:Route"
+STAGE = "aws:apigatewayv2/stage:Stage"
+PERMISSION = "aws:lambda/permission:Permission"
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+TOPIC = "aws:sns/topic:Topic"
+SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
+BUCKET_NOTIFICATION = "aws:s3/bucketNotification:BucketNotification"
 
 T = TypeVar("T")
 
@@ -45,7 +57,20 @@ with warnings.catch_warnings():
     # pulumi_aws warns about its own deprecated classes when a service module is first loaded;
     # loading them here, once, keeps that noise out of every test's report.
     warnings.simplefilter("ignore", DeprecationWarning)
-    for _service in ("cloudwatch", "dynamodb", "iam", "lambda_", "s3", "sfn", "sqs", "ssm"):
+    for _service in (
+        "apigatewayv2",
+        "cloudwatch",
+        "dynamodb",
+        "iam",
+        "lambda_",
+        "pipes",
+        "s3",
+        "secretsmanager",
+        "sfn",
+        "sns",
+        "sqs",
+        "ssm",
+    ):
         # The provider's modules load lazily: looking up any attribute runs the module.
         hasattr(importlib.import_module(f"pulumi_aws.{_service}"), "Unused")
 
@@ -72,9 +97,9 @@ class RecordingMocks(pulumi.runtime.Mocks):
     ) -> tuple[str | None, dict[str, Any]]:
         inputs = dict(args.inputs)
         name = inputs.get("name") or inputs.get("bucket") or _autoname(args.name)
-        state = {**inputs, **self._computed(args.typ, name)}
+        state = {"id": name, **inputs, **self._computed(args.typ, name, inputs)}
         self.resources.append(Recorded(args.typ, args.name, inputs, state, bool(args.custom)))
-        return state.get("id", name), state
+        return state["id"], state
 
     def call(
         self, args: pulumi.runtime.MockCallArgs
@@ -110,30 +135,66 @@ class RecordingMocks(pulumi.runtime.Mocks):
         assert len(matches) == 1, f"{len(matches)} {type_} named {name!r}"
         return matches[0]
 
-    def _computed(self, type_: str, name: str) -> dict[str, Any]:
+    def _computed(self, type_: str, name: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
         compute = _COMPUTED.get(type_)
-        return compute(self.region, ACCOUNT, name) if compute else {}
+        return compute(self.region, ACCOUNT, name, inputs) if compute else {}
 
 
-def _queue(region: str, account: str, name: str) -> dict[str, Any]:
+Computed = Callable[[str, str, str, Mapping[str, Any]], dict[str, Any]]
+
+
+def _queue(region: str, account: str, name: str, _: Mapping[str, Any]) -> dict[str, Any]:
     url = f"https://sqs.{region}.amazonaws.com/{account}/{name}"
     return {"arn": f"arn:aws:sqs:{region}:{account}:{name}", "url": url, "id": url}
 
 
-def _state_machine(region: str, account: str, name: str) -> dict[str, Any]:
+def _state_machine(region: str, account: str, name: str, _: Mapping[str, Any]) -> dict[str, Any]:
     arn = f"arn:aws:states:{region}:{account}:stateMachine:{name}"
     return {"arn": arn, "id": arn}
 
 
-# The attributes AWS computes, shaped as AWS shapes them (region, account, name -> state).
-_COMPUTED: dict[str, Callable[[str, str, str], dict[str, Any]]] = {
-    LAMBDA: lambda r, a, n: {"arn": f"arn:aws:lambda:{r}:{a}:function:{n}"},
+def api_id(name: str) -> str:
+    """The id the mocks give the HTTP API of that name (AWS: 10 random characters)."""
+    return hashlib.sha256(name.encode()).hexdigest()[:10]
+
+
+def _http_api(region: str, account: str, name: str, _: Mapping[str, Any]) -> dict[str, Any]:
+    id_ = api_id(name)
+    return {
+        "id": id_,
+        "apiEndpoint": f"https://{id_}.execute-api.{region}.amazonaws.com",
+        "executionArn": f"arn:aws:execute-api:{region}:{account}:{id_}",
+        "arn": f"arn:aws:apigateway:{region}::/apis/{id_}",
+    }
+
+
+def _stage(region: str, account: str, name: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
+    # The $default stage is served at the root; any other under its name.
+    path = "" if name == "$default" else name
+    base = f"https://{inputs['apiId']}.execute-api.{region}.amazonaws.com/"
+    return {"invokeUrl": base + path, "id": name}
+
+
+def _simple(arn: Callable[[str, str, str], str], **extra: str) -> Computed:
+    return lambda r, a, n, _: {"arn": arn(r, a, n), **{k: v.format(n=n) for k, v in extra.items()}}
+
+
+# The attributes AWS computes, shaped as AWS shapes them (region, account, name, inputs -> state).
+_COMPUTED: dict[str, Computed] = {
+    LAMBDA: _simple(lambda r, a, n: f"arn:aws:lambda:{r}:{a}:function:{n}"),
     STATE_MACHINE: _state_machine,
-    TABLE: lambda r, a, n: {"arn": f"arn:aws:dynamodb:{r}:{a}:table/{n}"},
-    LOG_GROUP: lambda r, a, n: {"arn": f"arn:aws:logs:{r}:{a}:log-group:{n}"},
-    ROLE: lambda r, a, n: {"arn": f"arn:aws:iam::{a}:role/{n}", "name": n},
+    TABLE: _simple(lambda r, a, n: f"arn:aws:dynamodb:{r}:{a}:table/{n}"),
+    LOG_GROUP: _simple(lambda r, a, n: f"arn:aws:logs:{r}:{a}:log-group:{n}"),
+    ROLE: _simple(lambda r, a, n: f"arn:aws:iam::{a}:role/{n}", name="{n}"),
     QUEUE: _queue,
-    BUCKET: lambda r, a, n: {"arn": f"arn:aws:s3:::{n}", "bucket": n},
+    BUCKET: _simple(lambda r, a, n: f"arn:aws:s3:::{n}", bucket="{n}"),
+    # Secrets Manager appends six random characters to a secret's ARN.
+    SECRET: _simple(lambda r, a, n: f"arn:aws:secretsmanager:{r}:{a}:secret:{n}-AbC123"),
+    PIPE: _simple(lambda r, a, n: f"arn:aws:pipes:{r}:{a}:pipe/{n}"),
+    TOPIC: _simple(lambda r, a, n: f"arn:aws:sns:{r}:{a}:{n}"),
+    ALARM: _simple(lambda r, a, n: f"arn:aws:cloudwatch:{r}:{a}:alarm:{n}"),
+    HTTP_API: _http_api,
+    STAGE: _stage,
 }
 
 
@@ -192,7 +253,7 @@ def policy_documents(mocks: RecordingMocks) -> list[tuple[str, str, dict[str, An
         documents.append(("trust", role.name, json.loads(role.inputs["assumeRolePolicy"])))
     for policy in mocks.of_type(ROLE_POLICY):
         documents.append(("identity", policy.name, json.loads(policy.inputs["policy"])))
-    for policy in mocks.of_type(BUCKET_POLICY):
+    for policy in [*mocks.of_type(BUCKET_POLICY), *mocks.of_type(QUEUE_POLICY)]:
         documents.append(("resource", policy.name, json.loads(policy.inputs["policy"])))
     return documents
 

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from infra import policies
-from infra.stack import Deployment
-from stack.spec import App
-from tests.infra.fakes import SYNTHETIC_PREFIX
+from infra.stack import Deployment, deploy
+from stack.spec import Access, App, BucketGrant
+from tests.infra.fakes import SYNTHETIC_PREFIX, SYNTHETIC_SETTINGS
 from tests.infra.harness import (
+    ACCOUNT,
     LAMBDA,
     LAYER_ARN,
     LOG_GROUP,
@@ -19,8 +21,12 @@ from tests.infra.harness import (
     ROLE_POLICY,
     Run,
     as_list,
+    run_program,
     statements,
 )
+
+QUEUE_URL = f"https://sqs.eu-west-1.amazonaws.com/{ACCOUNT}/"
+STATE_MACHINE_ARN = f"arn:aws:states:eu-west-1:{ACCOUNT}:stateMachine:"
 
 
 def lambda_inputs(run: Run[Deployment], name: str) -> dict[str, Any]:
@@ -57,8 +63,24 @@ def test_environment_is_the_description_plus_powertools_defaults(
             "POWERTOOLS_SERVICE_NAME": spec.name,
             "POWERTOOLS_LOG_LEVEL": app.config.log_level,
             **app.function_environment(spec),
+            **{
+                env_var: (QUEUE_URL if kind == "queue_url" else STATE_MACHINE_ARN)
+                + app.physical_name(logical)
+                for env_var, (kind, logical) in app.backend_references(spec).items()
+            },
         }
         assert variables == expected
+
+
+def test_the_api_starts_ingest_by_its_state_machine_arn(app: App, run: Run[Deployment]) -> None:
+    variables = lambda_inputs(run, app.physical_name("api"))["environment"]["variables"]
+    assert variables["INGEST_STATE_MACHINE_ARN"] == STATE_MACHINE_ARN + app.physical_name("ingest")
+
+
+def test_secrets_reach_functions_by_name_only(app: App, run: Run[Deployment]) -> None:
+    variables = lambda_inputs(run, app.physical_name("deliver"))["environment"]["variables"]
+    assert variables["DOWNSTREAM_SECRET_NAME"] == app.physical_name("downstream")
+    assert not [key for key in variables if "TOKEN" in key or "PASSWORD" in key]
 
 
 def test_the_granted_table_reaches_the_function_by_its_physical_name(
@@ -238,3 +260,17 @@ def test_the_function_waits_for_its_permissions(app: App, run: Run[Deployment]) 
     for spec in app.functions:
         name = app.physical_name(spec.name)
         assert order.index((ROLE_POLICY, f"{name}-policy")) < order.index((LAMBDA, name))
+
+
+def test_a_resource_granted_twice_is_refused(synthetic: App) -> None:
+    # IAM refuses two statements with one Sid; better to say which grant than to fail on AWS.
+    twice = (
+        BucketGrant("landing", Access.READ, "LANDING_BUCKET"),
+        BucketGrant("landing", Access.READ, "OTHER_LANDING_BUCKET"),
+    )
+    idle = replace(synthetic.function("idle"), buckets=twice)
+    app = replace(
+        synthetic, functions=tuple(idle if f.name == "idle" else f for f in synthetic.functions)
+    )
+    with pytest.raises(ValueError, match="'idle' is granted a resource twice"):
+        run_program(lambda: deploy(app, SYNTHETIC_SETTINGS))

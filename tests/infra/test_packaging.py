@@ -14,10 +14,12 @@ from infra.stack import Deployment
 from stack.spec import App, FunctionSpec
 from tests.infra.harness import LAMBDA, Run
 
-# What the Lambda runtime (boto3) and the Powertools layer provide.
+# What the Lambda runtime (boto3 and its dependencies) and the Powertools layer provide.
 PROVIDED = {
     "boto3",
     "botocore",
+    # botocore's HTTP client, installed with it in every Python runtime.
+    "urllib3",
     "aws_lambda_powertools",
     "pydantic",
     "pydantic_core",
@@ -89,13 +91,45 @@ def test_the_lambda_receives_that_archive(app: App, run: Run[Deployment]) -> Non
         }
 
 
+_IMPORT_ERRORS = frozenset({"ImportError", "ModuleNotFoundError"})
+
+
+def _optional_imports(tree: ast.AST) -> set[int]:
+    """Ids of the import nodes inside ``try: ... except ImportError``: the code has a fallback
+    for them (e.g. an accelerator that may be missing on AWS), so they need not ship."""
+    optional: set[int] = set()
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Try):
+            continue
+        caught = {
+            name.id
+            for handler in node.handlers
+            if handler.type is not None
+            for name in ast.walk(handler.type)
+            if isinstance(name, ast.Name)
+        }
+        if caught & _IMPORT_ERRORS:
+            optional.update(
+                id(inner)
+                for statement in node.body
+                for inner in ast.walk(statement)
+                if isinstance(inner, ast.Import | ast.ImportFrom)
+            )
+    return optional
+
+
 def _imports(path: Path) -> set[str]:
     """Modules ``path`` imports, absolute; ``from a import b`` yields ``a`` and ``a.b``.
 
-    Relative imports stay inside their own package, which ships whole.
+    Relative imports stay inside their own package, which ships whole; optional imports (see
+    ``_optional_imports``) are left out.
     """
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    optional = _optional_imports(tree)
+    for node in ast.walk(tree):
+        if id(node) in optional:
+            continue
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
@@ -129,6 +163,16 @@ def test_packaged_code_imports_only_itself_the_runtime_and_the_layer(app: App) -
                     assert module in shipped, (
                         f"{name} imports {module}, not in {spec.name}'s package"
                     )
+
+
+def test_an_import_with_a_fallback_is_optional(tmp_path: Path) -> None:
+    module = tmp_path / "core.py"
+    module.write_text(
+        "import json\n"
+        "try:\n    from isal import isal_zlib\nexcept ImportError:\n    isal_zlib = None\n"
+        "try:\n    import orjson\nexcept ValueError:\n    pass\n"
+    )
+    assert _imports(module) == {"json", "orjson"}
 
 
 def test_the_layer_release_is_the_one_the_tests_run() -> None:

@@ -1,25 +1,21 @@
-"""deploy(): the stack outputs, name checks, queues and buckets, and the program's entry point."""
+"""deploy(): the stack outputs and the program's entry point."""
 
 from __future__ import annotations
 
-import json
-import re
 import runpy
-from dataclasses import replace
 from typing import Any
 
 import pulumi
 import pytest
 
 from infra.packaging import REPO_ROOT
-from infra.stack import Deployment, check_names
+from infra.stack import Deployment
 from stack import outputs
-from stack.spec import App, BucketSpec
+from stack.spec import App
+from tests.infra import harness
 from tests.infra.fakes import SYNTHETIC_PREFIX
 from tests.infra.harness import (
     ACCOUNT,
-    BUCKET,
-    QUEUE,
     REGION,
     Run,
     default_app,
@@ -32,9 +28,14 @@ def test_outputs_are_the_shared_keys(app: App, run: Run[Deployment]) -> None:
 
 
 def test_output_values(app: App, run: Run[Deployment]) -> None:
-    arn = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{app.physical_name('ingest')}"
-    assert run.resolved[outputs.STATE_MACHINE_ARNS] == {"ingest": arn}
-    assert run.resolved[outputs.state_machine_arn_key("ingest")] == arn
+    arns = {
+        spec.name: f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{app.physical_name(spec.name)}"
+        for spec in app.workflows
+    }
+    assert run.resolved[outputs.STATE_MACHINE_ARNS] == arns
+    assert set(arns) == {"ingest", "aggregate"}
+    for workflow, arn in arns.items():
+        assert run.resolved[outputs.state_machine_arn_key(workflow)] == arn
     assert run.resolved[outputs.FUNCTION_NAMES] == {
         spec.name: app.physical_name(spec.name) for spec in app.functions
     }
@@ -43,8 +44,25 @@ def test_output_values(app: App, run: Run[Deployment]) -> None:
     }
     assert run.resolved[outputs.REGION] == REGION
     assert run.resolved[outputs.PREFIX] == app.config.prefix
-    assert run.resolved[outputs.QUEUE_URLS] == {}
-    assert run.resolved[outputs.BUCKET_NAMES] == {}
+    queue_url = f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/"
+    assert run.resolved[outputs.QUEUE_URLS] == {
+        spec.name: queue_url + app.physical_name(spec.name) for spec in app.queues
+    }
+    assert run.resolved[outputs.DEAD_LETTER_QUEUE_URLS] == {
+        spec.name: queue_url + app.physical_name(spec.name) + "-dlq" for spec in app.queues
+    }
+    assert run.resolved[outputs.BUCKET_NAMES] == {
+        spec.name: app.physical_name(spec.name) for spec in app.buckets
+    }
+    assert run.resolved[outputs.SECRET_NAMES] == {"downstream": app.physical_name("downstream")}
+    api_id = harness.api_id(app.physical_name("api"))
+    assert run.resolved[outputs.API_URL] == f"https://{api_id}.execute-api.{REGION}.amazonaws.com/"
+
+
+def test_an_app_without_an_api_has_no_api_url(synthetic: App) -> None:
+    assert synthetic.api is None
+    assert outputs.API_URL not in outputs.output_keys(synthetic)
+    assert outputs.API_URL in outputs.output_keys(default_app())
 
 
 def test_output_key_names() -> None:
@@ -59,89 +77,12 @@ def test_queue_urls_and_bucket_names_are_output(synthetic_run: Run[Deployment]) 
         "inbox": f"{base}-inbox",
         "scratch": f"{base}-scratch",
     }
+    # Only a queue that redrives has a dead-letter queue.
+    assert synthetic_run.resolved[outputs.DEAD_LETTER_QUEUE_URLS] == {"inbox": f"{base}-inbox-dlq"}
     assert synthetic_run.resolved[outputs.BUCKET_NAMES] == {
         "archive": f"{SYNTHETIC_PREFIX}-archive",
         "landing": f"{SYNTHETIC_PREFIX}-landing",
     }
-
-
-def queue(run: Run[Deployment], name: str) -> dict[str, Any]:
-    [found] = [r.inputs for r in run.mocks.of_type(QUEUE) if r.inputs["name"] == name]
-    return found
-
-
-def test_a_redriving_queue_gets_its_dead_letter_queue(synthetic_run: Run[Deployment]) -> None:
-    inbox = queue(synthetic_run, f"{SYNTHETIC_PREFIX}-inbox")
-    dlq = queue(synthetic_run, f"{SYNTHETIC_PREFIX}-inbox-dlq")
-    assert json.loads(inbox["redrivePolicy"]) == {
-        "deadLetterTargetArn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{SYNTHETIC_PREFIX}-inbox-dlq",
-        "maxReceiveCount": 3,
-    }
-    assert inbox["sqsManagedSseEnabled"] is True
-    assert (inbox["visibilityTimeoutSeconds"], inbox["messageRetentionSeconds"]) == (60, 1_209_600)
-    assert dlq["sqsManagedSseEnabled"] is True
-    assert dlq["messageRetentionSeconds"] == 1_209_600
-
-
-def test_a_queue_without_redrive_has_no_dead_letter_queue(synthetic_run: Run[Deployment]) -> None:
-    assert "redrivePolicy" not in queue(synthetic_run, f"{SYNTHETIC_PREFIX}-scratch")
-    names = {r.inputs["name"] for r in synthetic_run.mocks.of_type(QUEUE)}
-    assert f"{SYNTHETIC_PREFIX}-scratch-dlq" not in names
-
-
-def test_buckets_are_private_encrypted_and_expire_as_described(
-    synthetic_run: Run[Deployment],
-) -> None:
-    mocks = synthetic_run.mocks
-    name = f"{SYNTHETIC_PREFIX}-archive"
-    assert {r.inputs["bucket"] for r in mocks.of_type(BUCKET)} == {
-        name,
-        f"{SYNTHETIC_PREFIX}-landing",
-    }
-    block = mocks.named(
-        "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", f"{name}-public-access"
-    )
-    assert {key: value for key, value in block.inputs.items() if key != "bucket"} == {
-        "blockPublicAcls": True,
-        "blockPublicPolicy": True,
-        "ignorePublicAcls": True,
-        "restrictPublicBuckets": True,
-    }
-    encryption = mocks.named(
-        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
-        f"{name}-encryption",
-    )
-    assert encryption.inputs["rules"] == [
-        {"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}
-    ]
-    lifecycle = mocks.named(
-        "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", f"{name}-lifecycle"
-    )
-    rules = {rule["id"]: rule for rule in lifecycle.inputs["rules"]}
-    assert rules["expire-objects"]["expiration"] == {"days": 30}
-    assert rules["abort-incomplete-uploads"]["abortIncompleteMultipartUpload"] == {
-        "daysAfterInitiation": 7
-    }
-    landing = mocks.named(
-        "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
-        f"{SYNTHETIC_PREFIX}-landing-lifecycle",
-    )
-    assert [rule["id"] for rule in landing.inputs["rules"]] == ["abort-incomplete-uploads"]
-
-
-def test_names_aws_would_refuse_fail_before_anything_is_created() -> None:
-    app = default_app()
-    long_prefix = replace(app, config=replace(app.config, prefix="p" * 60))
-    with pytest.raises(ValueError, match="function 'update_status'"):
-        check_names(long_prefix)
-    check_names(app)
-
-
-@pytest.mark.parametrize("bucket", ["Archive", "raw_events", "a..b"])
-def test_bucket_names_follow_s3_rules(synthetic: App, bucket: str) -> None:
-    app = replace(synthetic, buckets=(BucketSpec(bucket),))
-    with pytest.raises(ValueError, match=f"bucket '{re.escape(bucket)}'"):
-        check_names(app)
 
 
 def test_main_exports_the_shared_keys(monkeypatch: pytest.MonkeyPatch) -> None:

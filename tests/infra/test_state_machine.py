@@ -126,7 +126,7 @@ def test_role_policy_exists_before_the_state_machine(app: App, run: Run[Deployme
 
 
 def _deploy_workflow(definition: ChainDefinition) -> None:
-    app = synthetic_app(WorkflowSpec("broken", "A broken workflow.", definition))
+    app = synthetic_app(WorkflowSpec("pipeline", "A broken workflow.", definition))
     run_program(lambda: deploy(app, InfraSettings(powertools_layer_version=1)))
 
 

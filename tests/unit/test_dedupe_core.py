@@ -133,3 +133,107 @@ def test_an_event_without_a_uuid_means_the_envelope_is_wrong() -> None:
 
     with pytest.raises(InvalidEnvelopeError, match=r"events\.0\.eventHeader\.uuid"):
         dedupe_envelope(envelope, InMemoryClaimStore(), NOW, TTL_SECONDS)
+
+
+# --- S3 objects (issue 3) ----------------------------------------------------------------------
+
+
+def objects_envelope(tracking_id: str = "sqs-1", etag: str = "e1") -> ValidatedEnvelope:
+    return ValidatedEnvelope.model_validate(
+        {
+            "trackingId": tracking_id,
+            "source": "s3",
+            "objects": [
+                {"bucket": "landing", "key": "in/a b.ndjson", "etag": etag, "size": 10},
+                {"bucket": "landing", "key": "in/c.ndjson.gz", "etag": "e2", "size": 20},
+            ],
+            "rejected": [],
+            "duplicates": [],
+            "counts": {"received": 2, "valid": 2, "rejected": 0},
+        }
+    )
+
+
+def test_objects_are_claimed_by_location_and_etag() -> None:
+    store = InMemoryClaimStore()
+
+    result = dedupe_envelope(objects_envelope(), store, NOW, TTL_SECONDS)
+
+    assert set(store.claims) == {"s3://landing/in/a b.ndjson#e1", "s3://landing/in/c.ndjson.gz#e2"}
+    assert result.objects is not None
+    assert [item.key for item in result.objects] == ["in/a b.ndjson", "in/c.ndjson.gz"]
+    assert result.counts == {
+        "received": 2,
+        "valid": 2,
+        "rejected": 0,
+        "fresh": 2,
+        "duplicates": 0,
+    }
+
+
+def test_an_object_announced_again_to_another_batch_is_a_duplicate() -> None:
+    store = InMemoryClaimStore()
+    dedupe_envelope(objects_envelope("sqs-1"), store, NOW, TTL_SECONDS)
+
+    result = dedupe_envelope(objects_envelope("sqs-2"), store, NOW, TTL_SECONDS)
+
+    assert result.objects == []
+    assert result.duplicates == ["s3://landing/in/a b.ndjson#e1", "s3://landing/in/c.ndjson.gz#e2"]
+    assert (result.counts["fresh"], result.counts["duplicates"]) == (0, 2)
+
+
+def test_the_same_key_with_new_content_is_fresh() -> None:
+    store = InMemoryClaimStore()
+    dedupe_envelope(objects_envelope("sqs-1", etag="e1"), store, NOW, TTL_SECONDS)
+
+    result = dedupe_envelope(objects_envelope("sqs-2", etag="e9"), store, NOW, TTL_SECONDS)
+
+    assert result.objects is not None
+    assert [item.etag for item in result.objects] == ["e9"]
+    assert result.duplicates == ["s3://landing/in/c.ndjson.gz#e2"]
+
+
+def test_a_retry_of_the_same_batch_keeps_its_objects() -> None:
+    store = InMemoryClaimStore()
+    dedupe_envelope(objects_envelope("sqs-1"), store, NOW, TTL_SECONDS)
+
+    retry = dedupe_envelope(objects_envelope("sqs-1"), store, NOW, TTL_SECONDS)
+
+    assert retry.counts["fresh"] == 2
+
+
+def test_an_object_twice_in_one_envelope_is_kept_once() -> None:
+    envelope = objects_envelope()
+    assert envelope.objects is not None
+    twice = envelope.model_copy(update={"objects": [envelope.objects[0], envelope.objects[0]]})
+
+    result = dedupe_envelope(twice, InMemoryClaimStore(), NOW, TTL_SECONDS)
+
+    assert result.objects == [envelope.objects[0]]
+    assert result.duplicates == ["s3://landing/in/a b.ndjson#e1"]
+
+
+def test_an_objects_envelope_goes_on_without_an_events_key() -> None:
+    payload = dedupe_envelope(objects_envelope(), InMemoryClaimStore(), NOW, TTL_SECONDS)
+
+    output = payload.to_payload()
+
+    assert "events" not in output
+    assert output["objects"][0] == {
+        "bucket": "landing",
+        "key": "in/a b.ndjson",
+        "etag": "e1",
+        "size": 10,
+    }
+
+
+def test_an_events_envelope_goes_on_without_an_objects_key() -> None:
+    output = dedupe_envelope(validated(), InMemoryClaimStore(), NOW, TTL_SECONDS).to_payload()
+
+    assert "objects" not in output
+    assert "events" in output
+
+
+def test_an_envelope_with_neither_events_nor_objects_is_malformed() -> None:
+    with pytest.raises(ValueError, match="needs events or objects"):
+        ValidatedEnvelope.model_validate({"trackingId": "t", "counts": {}})

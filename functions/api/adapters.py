@@ -1,0 +1,355 @@
+"""The AWS side of the API: Step Functions, the status table and Powertools Idempotency.
+
+boto3, botocore and the idempotency utility (which imports boto3) are imported on first use:
+requests that never reach AWS (health, the OpenAPI document, every bad request) do not pay for
+them at cold start. Every failure of AWS becomes :class:`DependencyUnavailableError` (a 503).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, Final, cast
+
+from functions._shared import names
+from functions._shared.errors import TransientDependencyError
+from functions.api.core import API_SOURCE
+from functions.api.errors import ApiError, DependencyUnavailableError
+
+IDEMPOTENCY_EXPIRY_SECONDS: Final = 86_400
+"""How long a retried POST with the same ``Idempotency-Key`` answers the first one's ids."""
+
+IDEMPOTENCY_KEY_PREFIX: Final = "api-ingest"
+"""Stable prefix of the idempotency records' ids, whatever the function is called."""
+
+_MAX_KEY_SHOWN: Final = 64
+
+# update_status's vocabulary for the two statuses the API writes (functions/update_status/core.py
+# cannot ship with the api; tests/unit/test_api_adapters.py checks these against it).
+RECEIVED: Final = "RECEIVED"
+FAILED: Final = "FAILED"
+STATUS_RANKS: Final = {RECEIVED: 10, FAILED: 50}
+STATUS_RANK_ATTRIBUTE: Final = "statusRank"
+_RECORD_KEY_ORDER: Final[tuple[str, ...]] = (
+    "trackingId",
+    "status",
+    "reason",
+    "source",
+    "counts",
+    "rejected",
+    "rejectedTotal",
+    "duplicates",
+    "duplicatesTotal",
+    "createdAt",
+    "updatedAt",
+    "history",
+)
+
+
+@contextmanager
+def unavailable_on_aws_errors(action: str) -> Iterator[None]:
+    """Re-raise what boto3 raises (and ``TransientDependencyError``) as a 503's error.
+
+    A malformed request to AWS (``ParamValidationError``) is a bug, not an outage: it passes.
+    """
+    try:
+        yield
+    except TransientDependencyError as error:
+        raise DependencyUnavailableError(f"{action} failed: {error}") from error
+    except Exception as error:
+        from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
+
+        if isinstance(error, ParamValidationError) or not isinstance(
+            error, BotoCoreError | ClientError
+        ):
+            raise
+        raise DependencyUnavailableError(f"{action} failed: {_describe(error)}") from error
+
+
+def _describe(error: Exception) -> str:
+    response = getattr(error, "response", None)
+    if isinstance(response, dict):
+        code = response.get("Error", {}).get("Code")
+        if code:
+            return str(code)
+    return type(error).__name__
+
+
+def _client(service: str) -> Any:
+    import boto3
+
+    return boto3.client(service)
+
+
+class StepFunctionsStarter:
+    """:class:`~functions.api.core.WorkflowStarter` on one state machine.
+
+    Example::
+
+        starter = StepFunctionsStarter("arn:aws:states:...:stateMachine:stepflow-dev-ingest")
+        execution_arn = starter.start("trk-1", '{"trackingId": "trk-1", "events": []}')
+    """
+
+    def __init__(self, state_machine_arn: str, client: Any | None = None) -> None:
+        self.state_machine_arn = state_machine_arn
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = _client("stepfunctions")
+        return self._client
+
+    def start(self, name: str, execution_input: str) -> str:
+        with unavailable_on_aws_errors(f"start of the ingest workflow for {name}"):
+            response = self.client.start_execution(
+                stateMachineArn=self.state_machine_arn, name=name, input=execution_input
+            )
+        return str(response["executionArn"])
+
+
+class StatusTable:
+    """The status table as the API uses it: :class:`~functions.api.core.StatusRecorder` and
+    :class:`~functions.api.core.StatusReader`.
+
+    The items are update_status's: the same attributes, ranks and history, so the workflow's
+    later writes move the record forward from RECEIVED exactly as if update_status had made it
+    (``tests/unit/test_api_adapters.py`` compares the two writers' items).
+
+    Example::
+
+        table = StatusTable("stepflow-dev-status")
+        table.record_received("trk-1", 4, "2024-03-02T09:15:00Z")
+        table.read("trk-1")["status"]  # "RECEIVED"
+    """
+
+    def __init__(self, table_name: str, client: Any | None = None) -> None:
+        self.table_name = table_name
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = _client("dynamodb")
+        return self._client
+
+    def record_received(self, tracking_id: str, count: int, at: str) -> None:
+        item = {
+            names.STATUS_KEY: {"S": tracking_id},
+            "status": {"S": RECEIVED},
+            STATUS_RANK_ATTRIBUTE: {"N": str(STATUS_RANKS[RECEIVED])},
+            "source": {"S": API_SOURCE},
+            "counts": {"M": {"received": {"N": str(count)}}},
+            "rejected": {"L": []},
+            "rejectedTotal": {"N": "0"},
+            "duplicates": {"L": []},
+            "duplicatesTotal": {"N": "0"},
+            "createdAt": {"S": at},
+            "updatedAt": {"S": at},
+            "history": {"L": [_history_step(RECEIVED, at)]},
+        }
+        with unavailable_on_aws_errors(f"status {RECEIVED} for {tracking_id}"):
+            try:
+                self.client.put_item(
+                    TableName=self.table_name,
+                    Item=item,
+                    # A fresh tracking id; should it exist, its record is further on: keep it.
+                    ConditionExpression="attribute_not_exists(#trackingId)",
+                    ExpressionAttributeNames={"#trackingId": names.STATUS_KEY},
+                )
+            except Exception as error:
+                if not _is_conditional_check_failure(error):
+                    raise
+
+    def record_start_failure(self, tracking_id: str, reason: str, at: str) -> None:
+        with unavailable_on_aws_errors(f"status {FAILED} for {tracking_id}"):
+            try:
+                self.client.update_item(
+                    TableName=self.table_name,
+                    Key={names.STATUS_KEY: {"S": tracking_id}},
+                    UpdateExpression=(
+                        "SET #status = :status, #rank = :rank, #reason = :reason, "
+                        "#updatedAt = :at, #history = list_append("
+                        "if_not_exists(#history, :noHistory), :step)"
+                    ),
+                    # Forward only, as update_status writes: never over a later status.
+                    ConditionExpression="attribute_exists(#trackingId) AND #rank < :rank",
+                    ExpressionAttributeNames={
+                        "#trackingId": names.STATUS_KEY,
+                        "#status": "status",
+                        "#rank": STATUS_RANK_ATTRIBUTE,
+                        "#reason": "reason",
+                        "#updatedAt": "updatedAt",
+                        "#history": "history",
+                    },
+                    ExpressionAttributeValues={
+                        ":status": {"S": FAILED},
+                        ":rank": {"N": str(STATUS_RANKS[FAILED])},
+                        ":reason": {"S": reason[:1000]},
+                        ":at": {"S": at},
+                        ":noHistory": {"L": []},
+                        ":step": {"L": [_history_step(FAILED, at)]},
+                    },
+                )
+            except Exception as error:
+                if not _is_conditional_check_failure(error):
+                    raise
+
+    def read(self, tracking_id: str) -> dict[str, Any] | None:
+        with unavailable_on_aws_errors(f"read of the status of {tracking_id}"):
+            response = self.client.get_item(
+                TableName=self.table_name,
+                Key={names.STATUS_KEY: {"S": tracking_id}},
+                ConsistentRead=True,
+            )
+        item = response.get("Item")
+        if not item:
+            return None
+        from functions._shared.dynamodb import from_item
+
+        return public_record(from_item(item))
+
+
+def public_record(item: dict[str, Any]) -> dict[str, Any]:
+    """A stored status item as update_status answers it: its keys first, without the rank.
+
+    >>> public_record({"statusRank": 10, "status": "RECEIVED", "trackingId": "t", "x": 1})
+    {'trackingId': 't', 'status': 'RECEIVED', 'x': 1}
+    """
+    ordered: dict[str, Any] = {key: item[key] for key in _RECORD_KEY_ORDER if key in item}
+    rest = {
+        key: value
+        for key, value in item.items()
+        if key not in ordered and key != STATUS_RANK_ATTRIBUTE
+    }
+    return {**ordered, **rest}
+
+
+def _history_step(status: str, at: str) -> dict[str, Any]:
+    return {"M": {"status": {"S": status}, "at": {"S": at}}}
+
+
+def _is_conditional_check_failure(error: Exception) -> bool:
+    response = getattr(error, "response", None)
+    return isinstance(response, dict) and (
+        response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+    )
+
+
+class IdempotencyGate:
+    """Powertools Idempotency (``idempotent_function``) on the idempotency table.
+
+    A request is identified by the route and its ``Idempotency-Key``; its body is hashed too
+    (``payload_validation_jmespath``), so the same key with another body is refused (422)
+    instead of silently answering the first request's ids.
+
+    Example::
+
+        gate = IdempotencyGate("stepflow-dev-idempotency")
+        gate.register_lambda_context(context)
+        ids, replayed = gate.run("POST /events#key-1", body, lambda: start_ingest(...))
+    """
+
+    def __init__(
+        self,
+        table_name: str,
+        client: Any | None = None,
+        expires_after_seconds: int = IDEMPOTENCY_EXPIRY_SECONDS,
+    ) -> None:
+        self.table_name = table_name
+        self.expires_after_seconds = expires_after_seconds
+        self._client = client
+        self._context: Any = None
+        self._config: Any = None
+        self._function: Callable[..., dict[str, str]] | None = None
+        self._replayed = False
+
+    def register_lambda_context(self, context: Any) -> None:
+        """Remember the invocation's context: an in-progress record expires with the invocation."""
+        self._context = context
+        if self._config is not None:
+            self._config.register_lambda_context(context)
+
+    def run(
+        self, key: str, body: Any, operation: Callable[[], dict[str, str]]
+    ) -> tuple[dict[str, str], bool]:
+        """``operation()`` once per ``key`` (within the expiry); its result, and if replayed.
+
+        Raises :class:`ApiError` 422 (same key, other body) or 409 (the first request with the
+        key is still running), and :class:`DependencyUnavailableError` if the table fails.
+        """
+        from aws_lambda_powertools.utilities.idempotency.exceptions import (
+            BaseError as IdempotencyError,
+        )
+        from aws_lambda_powertools.utilities.idempotency.exceptions import (
+            IdempotencyAlreadyInProgressError,
+            IdempotencyValidationError,
+        )
+
+        function = self._idempotent_function()
+        self._replayed = False
+        shown = key.partition("#")[2][:_MAX_KEY_SHOWN]
+        try:
+            result = function(request={"key": key, "body": body}, operation=operation)
+        except IdempotencyValidationError:
+            raise ApiError(
+                422,
+                f"the Idempotency-Key {shown!r} was already used with a different body; "
+                "use a new key for a new request",
+                [{"field": "header.Idempotency-Key", "reason": "was used with another body"}],
+            ) from None
+        except IdempotencyAlreadyInProgressError:
+            raise ApiError(
+                409,
+                f"a request with the Idempotency-Key {shown!r} is still in progress; "
+                "retry in a moment",
+                [{"field": "header.Idempotency-Key", "reason": "is in use by a running request"}],
+                headers={"Retry-After": "1"},
+            ) from None
+        except IdempotencyError as error:
+            raise DependencyUnavailableError(f"the idempotency table failed: {error}") from error
+        return result, self._replayed
+
+    def _idempotent_function(self) -> Callable[..., dict[str, str]]:
+        if self._function is not None:
+            return self._function
+        from aws_lambda_powertools.utilities.idempotency import (
+            DynamoDBPersistenceLayer,
+            IdempotencyConfig,
+            idempotent_function,
+        )
+
+        persistence = DynamoDBPersistenceLayer(
+            table_name=self.table_name,
+            key_attr=names.IDEMPOTENCY_KEY,
+            expiry_attr=names.IDEMPOTENCY_EXPIRY_ATTRIBUTE,
+            boto3_client=self._client or _client("dynamodb"),
+        )
+        self._config = IdempotencyConfig(
+            event_key_jmespath="key",
+            payload_validation_jmespath="body",
+            # The header is optional; requests without one never reach the gate.
+            raise_on_no_idempotency_key=False,
+            expires_after_seconds=self.expires_after_seconds,
+            response_hook=self._on_replay,
+        )
+        if self._context is not None:
+            self._config.register_lambda_context(self._context)
+
+        @idempotent_function(  # type: ignore[untyped-decorator]
+            data_keyword_argument="request",
+            persistence_store=persistence,
+            config=self._config,
+            key_prefix=IDEMPOTENCY_KEY_PREFIX,
+        )
+        def start_once(
+            request: dict[str, Any], operation: Callable[[], dict[str, str]]
+        ) -> dict[str, str]:
+            return operation()
+
+        self._function = cast(Callable[..., dict[str, str]], start_once)
+        return self._function
+
+    def _on_replay(self, response: Any, idempotent_data: Any) -> Any:
+        self._replayed = True
+        return response

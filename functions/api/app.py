@@ -1,0 +1,377 @@
+"""The HTTP API: routes, their error answers and the OpenAPI description, on Powertools.
+
+On AWS this is an API Gateway HTTP API with a Lambda proxy integration (payload format 2.0);
+locally the front door turns HTTP requests into the same events. Either way, what these routes
+answer is what the client gets.
+
+| route                        | answers                                                        |
+|------------------------------|----------------------------------------------------------------|
+| ``POST /events``             | 202, 400, 409, 413, 415, 422, 503                              |
+| ``POST /events/bulk``        | 202, 400, 409, 413, 415, 422, 503                              |
+| ``GET /events/{trackingId}`` | 200, 400, 404, 503                                             |
+| ``GET /health``              | 200                                                            |
+| ``GET /openapi.json``        | 200                                                            |
+| anything else                | 404 (405 with ``Allow`` for a known path and another method)   |
+
+Bad input is always a 4xx naming what is wrong and starts nothing; an unexpected failure is a
+500 without internals (the details are logged).
+
+The module builds no AWS client and reads no environment: ``handler.py`` does, at cold start,
+and hands the result to :func:`configure`. That keeps :mod:`functions.api.openapi` importable
+anywhere.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any, Final, Protocol
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Header, Path
+from aws_lambda_powertools.metrics import MetricUnit
+
+from functions._shared.errors import ConfigurationError
+from functions._shared.observability import metrics_namespace
+from functions.api.body import read_json_body
+from functions.api.core import (
+    TRACKING_ID_PATTERN,
+    ApiSettings,
+    StatusReader,
+    StatusRecorder,
+    WorkflowStarter,
+    bulk_events,
+    new_tracking_id,
+    prepare_submission,
+    read_status,
+    require_valid,
+    single_event,
+    start_ingest,
+)
+from functions.api.errors import (
+    RETRY_AFTER_SECONDS,
+    ApiError,
+    DependencyUnavailableError,
+    field_error,
+)
+from functions.api.schemas import (
+    AcceptedResponse,
+    ErrorResponse,
+    HealthResponse,
+    InternalErrorResponse,
+    StatusRecord,
+)
+
+JSON: Final = "application/json"
+IDEMPOTENCY_KEY_HEADER: Final = "Idempotency-Key"
+IDEMPOTENCY_KEY_PATTERN: Final = r"^[\x21-\x7e]{1,255}$"
+REPLAYED_HEADER: Final = "Idempotent-Replayed"
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics(namespace=metrics_namespace())
+
+app = APIGatewayHttpResolver(enable_validation=True)
+
+
+class StatusTableLike(StatusRecorder, StatusReader, Protocol):
+    """The status table as the API uses it: two writes, and reads."""
+
+
+class IdempotencyGateLike(Protocol):
+    def run(
+        self, key: str, body: Any, operation: Callable[[], dict[str, str]]
+    ) -> tuple[dict[str, str], bool]: ...
+
+
+@dataclass(frozen=True)
+class Services:
+    """What the routes need from outside; built once per cold start by ``handler.py``."""
+
+    settings: ApiSettings
+    starter: WorkflowStarter
+    statuses: StatusTableLike
+    idempotency: IdempotencyGateLike
+
+
+_services: Services | None = None
+
+
+def configure(services: Services) -> None:
+    """Give the routes their settings and adapters (``handler.py`` calls it at cold start)."""
+    global _services  # noqa: PLW0603 - one composition root per process, set once
+    _services = services
+
+
+def services() -> Services:
+    if _services is None:
+        raise ConfigurationError("functions.api.app.configure() was not called")
+    return _services
+
+
+# --- Parameters --------------------------------------------------------------------------------
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias=IDEMPOTENCY_KEY_HEADER,
+        pattern=IDEMPOTENCY_KEY_PATTERN,
+        description="Optional. A retried POST with the same key and body starts nothing new "
+        "and answers the first request's ids (for 24 hours); the same key with another body "
+        "answers 422. 1-255 visible ASCII characters, e.g. a UUID.",
+    ),
+]
+TrackingIdParameter = Annotated[
+    str,
+    Path(
+        pattern=TRACKING_ID_PATTERN,
+        description="The tracking id a POST answered (or a queue batch's `sqs-...` id).",
+    ),
+]
+
+_PARAMETER_RULES: Final = {
+    "path.trackingId": "must be 1-256 letters, digits, '.', '_', ':' or '-', starting with a "
+    "letter or digit",
+    f"header.{IDEMPOTENCY_KEY_HEADER}": "must be 1-255 visible ASCII characters (no spaces)",
+}
+
+
+# --- Responses for the OpenAPI document --------------------------------------------------------
+
+
+def _documented(status: int, description: str, model: type[Any] = ErrorResponse) -> Any:
+    return {status: {"description": description, "content": {JSON: {"model": model}}}}
+
+
+_POST_RESPONSES: Final = {
+    **_documented(202, "The ingest workflow was started.", AcceptedResponse),
+    **_documented(
+        400,
+        "Nothing was started: no body, not JSON, nested too deeply, not valid UTF-8, the wrong "
+        "shape, too many or no events, or invalid events (every wrong field is named).",
+    ),
+    **_documented(409, "A request with this Idempotency-Key is still running; retry shortly."),
+    **_documented(413, "The events do not fit one execution (262,144 bytes); split them."),
+    **_documented(415, "The body is not application/json (UTF-8)."),
+    **_documented(422, "This Idempotency-Key was used before with another body."),
+    **_documented(503, "AWS is unavailable; retry after Retry-After seconds, same key."),
+}
+
+
+# --- Routes ------------------------------------------------------------------------------------
+
+
+@app.post(
+    "/events",
+    summary="Submit one event",
+    description="Validates the event with the ingest workflow's own rules, then starts the "
+    "workflow and answers its execution ARN and a tracking id.",
+    tags=["events"],
+    responses=_POST_RESPONSES,
+)
+def post_event(idempotency_key: IdempotencyKey = None) -> Response[dict[str, Any]]:
+    body = _request_json()
+    return _submit(single_event(body), body, "POST /events", idempotency_key)
+
+
+@app.post(
+    "/events/bulk",
+    summary="Submit a batch of events",
+    description="A JSON array of 1 to MAX_BULK_EVENTS events, judged together: one invalid "
+    "event refuses the whole request (400) and starts nothing.",
+    tags=["events"],
+    responses=_POST_RESPONSES,
+)
+def post_events_bulk(idempotency_key: IdempotencyKey = None) -> Response[dict[str, Any]]:
+    body = _request_json()
+    events = bulk_events(body, services().settings.max_bulk_events)
+    return _submit(events, body, "POST /events/bulk", idempotency_key)
+
+
+@app.get(
+    "/events/<trackingId>",
+    summary="Follow submitted events",
+    description="The status record of a tracking id: status, counts, rejected events with "
+    "their reasons, duplicates, the archive key and the history of statuses.",
+    tags=["events"],
+    responses={
+        **_documented(200, "The status record.", StatusRecord),
+        **_documented(400, "The tracking id is malformed."),
+        **_documented(404, "No such tracking id."),
+        **_documented(503, "The status table is unavailable; retry after Retry-After seconds."),
+    },
+)
+def get_status(trackingId: TrackingIdParameter) -> Response[dict[str, Any]]:  # noqa: N803
+    record = read_status(trackingId, services().statuses)
+    return _json(200, record, {"Cache-Control": "no-store"})
+
+
+@app.get(
+    "/health",
+    summary="Liveness",
+    tags=["operations"],
+    responses=_documented(200, "The API answers.", HealthResponse),
+)
+def health() -> Response[dict[str, Any]]:
+    return _json(200, {"status": "ok"})
+
+
+@app.get("/openapi.json", include_in_schema=False)
+def openapi_document() -> Response[dict[str, Any]]:
+    from functions.api.openapi import document
+
+    max_bulk = _services.settings.max_bulk_events if _services is not None else None
+    return _json(200, document(max_bulk_events=max_bulk))
+
+
+def _request_json() -> Any:
+    event = app.current_event
+    return read_json_body(event.headers, event.body, bool(event.is_base64_encoded))
+
+
+def _submit(events: list[Any], body: Any, route: str, key: str | None) -> Response[Any]:
+    current = services()
+    require_valid(events)
+    submission = prepare_submission(events, new_tracking_id(), current.settings.max_bulk_events)
+
+    def start() -> dict[str, str]:
+        return start_ingest(submission, current.starter, current.statuses, datetime.now(UTC))
+
+    if key is None:
+        ids, replayed = start(), False
+    else:
+        ids, replayed = current.idempotency.run(f"{route}#{key}", body, start)
+
+    tracking_id = ids["trackingId"]
+    logger.append_keys(trackingId=tracking_id)
+    if replayed:
+        metrics.add_metric(name="IdempotentReplays", unit=MetricUnit.Count, value=1)
+    else:
+        metrics.add_metric(name="EventsAccepted", unit=MetricUnit.Count, value=len(events))
+    logger.info("Events accepted", extra={"count": len(events), "replayed": replayed})
+    headers = {"Location": f"/events/{tracking_id}"}
+    if replayed:
+        headers[REPLAYED_HEADER] = "true"
+    return _json(202, ids, headers)
+
+
+# --- Errors ------------------------------------------------------------------------------------
+
+
+def _refused(error: ApiError) -> Response[Any]:
+    metrics.add_metric(name="RequestsRefused", unit=MetricUnit.Count, value=1)
+    logger.info(
+        "Request refused",
+        extra={"status": error.status, "reason": error.message, "fields": _fields(error.errors)},
+    )
+    return _json(error.status, error.body(), error.headers)
+
+
+def _invalid_parameters(error: RequestValidationError) -> Response[Any]:
+    errors = [_parameter_error(detail) for detail in error.errors()]
+    fields = {entry["field"] for entry in errors}
+    if fields == {"path.trackingId"}:
+        message = "malformed tracking id"
+    else:
+        message = "invalid request parameters: " + ", ".join(sorted(fields))
+    return _refused(ApiError(400, message, errors))
+
+
+def _unavailable(error: DependencyUnavailableError) -> Response[Any]:
+    metrics.add_metric(name="DependencyFailures", unit=MetricUnit.Count, value=1)
+    logger.exception("A dependency failed; answered 503")
+    return _json(
+        503,
+        {
+            "message": "the service is temporarily unavailable; retry in a few seconds "
+            f"(with the same {IDEMPOTENCY_KEY_HEADER}, so nothing starts twice)",
+            "errors": [],
+        },
+        {"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
+def _no_route(error: NotFoundError) -> Response[Any]:
+    method = app.current_event.http_method.upper()
+    path = app.current_event.path
+    allowed = _allowed_methods(path)
+    if allowed:
+        return _refused(
+            ApiError(
+                405,
+                f"{method} is not allowed on {path}; use {', '.join(allowed)}",
+                headers={"Allow": ", ".join(allowed)},
+            )
+        )
+    return _refused(ApiError(404, f"no route for {method} {path[:200]}"))
+
+
+def _unexpected(error: Exception) -> Response[Any]:
+    logger.exception("Unexpected error; answered 500")
+    return _json(500, internal_error_body(_request_id()))
+
+
+app.exception_handler(ApiError)(_refused)
+app.exception_handler(RequestValidationError)(_invalid_parameters)
+app.exception_handler(DependencyUnavailableError)(_unavailable)
+app.not_found(_no_route)
+# The most general handler: Powertools picks the most specific class registered.
+app.exception_handler(Exception)(_unexpected)
+
+
+def internal_error_body(request_id: str | None) -> dict[str, Any]:
+    """The body of a 500: no internals, only what lets an operator find the logged details."""
+    return InternalErrorResponse(
+        message="internal error; the details are logged under this request id",
+        request_id=request_id,
+    ).model_dump(by_alias=True)
+
+
+_ROUTE_METHODS: Final = (
+    (re.compile(r"/events"), ("POST",)),
+    (re.compile(r"/events/bulk"), ("GET", "POST")),
+    (re.compile(r"/events/[^/]+"), ("GET",)),
+    (re.compile(r"/health"), ("GET",)),
+    (re.compile(r"/openapi\.json"), ("GET",)),
+)
+
+
+def _allowed_methods(path: str) -> list[str]:
+    allowed: set[str] = set()
+    for pattern, methods in _ROUTE_METHODS:
+        if pattern.fullmatch(path):
+            allowed.update(methods)
+    return sorted(allowed)
+
+
+def _parameter_error(detail: Mapping[str, Any]) -> dict[str, Any]:
+    location = [str(part) for part in detail.get("loc", ())]
+    if len(location) >= 2 and location[0] == "header":
+        name = "-".join(word.capitalize() for word in location[1].split("-"))
+        field = f"header.{name}"
+    else:
+        field = ".".join(location) or "$"
+    reason = _PARAMETER_RULES.get(field) or str(detail.get("msg", "is invalid"))
+    if detail.get("type") == "missing":
+        reason = "is required"
+    return field_error(field, reason)
+
+
+def _fields(errors: list[dict[str, Any]]) -> list[str]:
+    return sorted({str(entry.get("field")) for entry in errors})[:20]
+
+
+def _request_id() -> str | None:
+    try:
+        return str(app.current_event.request_context.request_id)
+    except (AttributeError, KeyError, TypeError):
+        return None
+
+
+def _json(status: int, body: Any, headers: Mapping[str, str] | None = None) -> Response[Any]:
+    return Response(status_code=status, content_type=JSON, body=body, headers=dict(headers or {}))

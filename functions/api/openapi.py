@@ -1,0 +1,99 @@
+"""The API's OpenAPI document, generated from the routes; ``docs/openapi.json`` is its copy.
+
+Regenerate the committed copy with ``.venv/bin/python -m functions.api.openapi`` (or run its
+test with ``UPDATE_SNAPSHOTS=1``); the test fails while the two differ.
+
+Powertools documents parameters and responses from the routes. The request bodies are added
+here: the routes read their bodies themselves (size, UTF-8, nesting and content type are checked
+before any parsing, see :mod:`functions.api.body`), so Powertools does not know their schema.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Final
+
+from functions._shared.models import Event
+from functions.api.app import app
+from functions.api.core import DEFAULT_MAX_BULK_EVENTS, MAX_EXECUTION_INPUT_BYTES
+
+TITLE: Final = "Stepflow API"
+VERSION: Final = "1.0.0"
+DOCUMENT_PATH: Final = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
+
+_COMPONENTS_REF: Final = "#/components/schemas/{model}"
+_EVENT_REF: Final = {"$ref": _COMPONENTS_REF.format(model="Event")}
+# Powertools adds a 422 "Validation Error" to every validated route; this API answers 400.
+_POWERTOOLS_VALIDATION_SCHEMAS: Final = (
+    "HTTPValidationError",
+    "ResponseValidationError",
+    "ValidationError",
+)
+
+_DESCRIPTION: Final = (
+    "Submit events to the ingest workflow and follow them. A valid POST answers 202 with the "
+    "execution ARN and a tracking id; bad input answers 4xx naming every wrong field and starts "
+    "nothing. Bodies are UTF-8 JSON (application/json), nested at most 64 levels; all the events "
+    f"of one request must fit one execution input ({MAX_EXECUTION_INPUT_BYTES:,} bytes)."
+)
+
+
+def document(max_bulk_events: int | None = None) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of the API, for a bulk limit of ``max_bulk_events`` events."""
+    max_bulk = max_bulk_events or DEFAULT_MAX_BULK_EVENTS
+    schema = app.get_openapi_schema(title=TITLE, version=VERSION, description=_DESCRIPTION)
+    spec: dict[str, Any] = schema.model_dump(mode="json", by_alias=True, exclude_none=True)
+    paths = spec["paths"]
+    paths["/events"]["post"]["requestBody"] = _json_body("One event.", _EVENT_REF)
+    paths["/events/bulk"]["post"]["requestBody"] = _json_body(
+        f"1 to {max_bulk} events.",
+        {"type": "array", "items": _EVENT_REF, "minItems": 1, "maxItems": max_bulk},
+    )
+    components = spec.setdefault("components", {}).setdefault("schemas", {})
+    event_schema = Event.model_json_schema(by_alias=True, ref_template=_COMPONENTS_REF)
+    components.update(event_schema.pop("$defs", {}))
+    components["Event"] = event_schema
+    _drop_powertools_validation_errors(paths, components)
+    # A stable order (paths, status codes, schemas), so the committed copy diffs cleanly.
+    for operations in paths.values():
+        for operation in operations.values():
+            operation["responses"] = dict(sorted(operation["responses"].items()))
+    spec["paths"] = dict(sorted(paths.items()))
+    spec["components"]["schemas"] = dict(sorted(components.items()))
+    return spec
+
+
+def render(max_bulk_events: int | None = None) -> str:
+    """:func:`document` as the text of ``docs/openapi.json``."""
+    return json.dumps(document(max_bulk_events), indent=2, ensure_ascii=False) + "\n"
+
+
+def _json_body(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "description": description,
+        "required": True,
+        "content": {"application/json": {"schema": schema}},
+    }
+
+
+def _drop_powertools_validation_errors(paths: dict[str, Any], components: dict[str, Any]) -> None:
+    for operations in paths.values():
+        for operation in operations.values():
+            answer = operation.get("responses", {}).get("422", {})
+            if "HTTPValidationError" in json.dumps(answer):
+                del operation["responses"]["422"]
+    if "HTTPValidationError" not in json.dumps(paths):
+        for name in _POWERTOOLS_VALIDATION_SCHEMAS:
+            components.pop(name, None)
+
+
+def main() -> int:
+    DOCUMENT_PATH.write_text(render(), encoding="utf-8")
+    print(f"wrote {DOCUMENT_PATH}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""deliver: POST archived bundles downstream behind a DynamoDB circuit breaker."""

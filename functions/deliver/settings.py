@@ -1,0 +1,54 @@
+"""deliver's environment, read once at cold start (see :func:`functions._shared.settings`)."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from pydantic import BaseModel, Field
+
+from functions._shared import names
+from functions.deliver.circuit import BreakerPolicy
+
+# Tuning knobs with safe defaults; the stack does not set them (see names.py for those it does).
+CIRCUIT_ID_ENV: Final = "CIRCUIT_ID"
+CIRCUIT_PROBE_STALE_SECONDS_ENV: Final = "CIRCUIT_PROBE_STALE_SECONDS"
+DOWNSTREAM_CONNECT_TIMEOUT_ENV: Final = "DOWNSTREAM_CONNECT_TIMEOUT_SECONDS"
+DOWNSTREAM_READ_TIMEOUT_ENV: Final = "DOWNSTREAM_READ_TIMEOUT_SECONDS"
+DOWNSTREAM_SECRET_MAX_AGE_ENV: Final = "DOWNSTREAM_SECRET_MAX_AGE_SECONDS"
+# For the local runtime only: its TimeScale shortens a workflow's Wait for the cooldown, so the
+# breaker must see time pass equally fast or the shortened wait never outlasts the cooldown.
+CIRCUIT_CLOCK_SCALE_ENV: Final = "CIRCUIT_CLOCK_SCALE"
+
+
+class DeliverSettings(BaseModel):
+    """Where to deliver, with which secret, and how the breaker behaves.
+
+    ``CIRCUIT_PROBE_STALE_SECONDS`` defaults to twice the function's 60 s timeout: a probe
+    older than that belongs to an invocation that is certainly dead. Connect 3 s + read 20 s
+    leave the archive read room inside the 60 s timeout.
+
+    Example::
+
+        settings = load_settings(DeliverSettings)
+        settings.policy().cooldown_seconds
+    """
+
+    table_name: str = Field(alias=names.CIRCUIT_TABLE_ENV, min_length=1)
+    downstream_url: str = Field(alias=names.DOWNSTREAM_URL_ENV, pattern=r"^https?://[^\s/]+")
+    secret_name: str = Field(alias=names.DOWNSTREAM_SECRET_ENV, min_length=1)
+    archive_bucket: str | None = Field(alias=names.ARCHIVE_BUCKET_ENV, default=None)
+    failure_threshold: int = Field(alias=names.CIRCUIT_FAILURE_THRESHOLD_ENV, default=5, ge=1)
+    cooldown_seconds: int = Field(alias=names.CIRCUIT_COOLDOWN_SECONDS_ENV, default=300, ge=1)
+    probe_stale_seconds: int = Field(alias=CIRCUIT_PROBE_STALE_SECONDS_ENV, default=120, ge=1)
+    circuit_id: str = Field(alias=CIRCUIT_ID_ENV, default="downstream", min_length=1)
+    connect_timeout_seconds: float = Field(alias=DOWNSTREAM_CONNECT_TIMEOUT_ENV, default=3.0, gt=0)
+    read_timeout_seconds: float = Field(alias=DOWNSTREAM_READ_TIMEOUT_ENV, default=20.0, gt=0)
+    secret_max_age_seconds: int = Field(alias=DOWNSTREAM_SECRET_MAX_AGE_ENV, default=300, ge=0)
+    clock_scale: float = Field(alias=CIRCUIT_CLOCK_SCALE_ENV, default=1.0, gt=0, le=1)
+
+    def policy(self) -> BreakerPolicy:
+        return BreakerPolicy(
+            failure_threshold=self.failure_threshold,
+            cooldown_seconds=self.cooldown_seconds,
+            probe_stale_seconds=self.probe_stale_seconds,
+        )

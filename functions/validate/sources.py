@@ -1,0 +1,321 @@
+"""Pipes batches read into the envelope validate returns; no I/O.
+
+EventBridge Pipes start a workflow with a JSON array of SQS records (``docs/contracts.md``,
+"Inputs the validate Lambda accepts"). Each record's ``body`` is text from a producer: an event, a
+list of events, an envelope ``{"trackingId", "events"}``, or an S3 event notification. Whatever a
+body holds, it ends up either in the envelope or in ``rejected`` naming its ``messageId``: a bad
+message is recorded, never silently dropped, and never fails the whole batch (Pipes would then
+redeliver every message of it, the good ones too).
+
+``trackingId``: the envelope's own when the batch is exactly one envelope message, else
+``"sqs-"`` + the first 16 hex digits of sha256 over the batch's sorted message ids joined by
+newlines, so a redelivered batch maps onto the same status record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Final, Literal
+from urllib.parse import unquote_plus
+
+from pydantic import BaseModel, ConfigDict, Field, RootModel, TypeAdapter, ValidationError
+
+from functions._shared.models import (
+    FieldError,
+    NonBlankName,
+    Rejection,
+    S3Object,
+    TrackingId,
+    ValidatedEnvelope,
+    json_type_name,
+)
+from functions._shared.parsing import JsonTextError, loads_json
+from functions._shared.validation import WHOLE_VALUE, field_errors
+from functions.validate.core import MAX_ERRORS_PER_EVENT, validate_batch
+
+QUEUE_SOURCE: Final = "queue"
+S3_SOURCE: Final = "s3"
+S3_TEST_EVENT: Final = "s3:TestEvent"
+_OBJECT_CREATED_PREFIX: Final = "ObjectCreated:"
+_TRACKING_ID_PREFIX: Final = "sqs-"
+_TRACKING_HASH_LENGTH: Final = 16
+
+_KEEP_EXTRA_KEYS: Final = ConfigDict(extra="allow")
+
+
+class PipeRecord(BaseModel):
+    """One SQS message as Pipes deliver it; only the keys validate reads are required."""
+
+    model_config = _KEEP_EXTRA_KEYS
+
+    message_id: NonBlankName = Field(alias="messageId")
+    body: Annotated[str, Field(strict=True)]
+
+
+class PipeBatch(RootModel[Annotated[list[PipeRecord], Field(min_length=1)]]):
+    """A Pipes batch: a non-empty JSON array of SQS records."""
+
+
+class _S3Bucket(BaseModel):
+    model_config = _KEEP_EXTRA_KEYS
+
+    name: NonBlankName
+
+
+class _S3ObjectEntity(BaseModel):
+    model_config = _KEEP_EXTRA_KEYS
+
+    key: NonBlankName = Field(max_length=3 * 1024)  # URL-encoded: up to 3 bytes per character
+    size: Annotated[int, Field(ge=0, strict=True)]
+    e_tag: NonBlankName = Field(alias="eTag")
+
+
+class _S3Entity(BaseModel):
+    model_config = _KEEP_EXTRA_KEYS
+
+    bucket: _S3Bucket
+    object: _S3ObjectEntity
+
+
+class _S3Record(BaseModel):
+    """One record of an S3 event notification (``{"Records": [...]}``)."""
+
+    model_config = _KEEP_EXTRA_KEYS
+
+    event_source: Literal["aws:s3"] = Field(alias="eventSource")
+    event_name: NonBlankName = Field(alias="eventName")
+    s3: _S3Entity
+
+
+_TRACKING_ID: Final = TypeAdapter[str](TrackingId)
+
+
+@dataclass(frozen=True)
+class _Refused:
+    """An item rejected while reading the bodies, before any event is judged."""
+
+    errors: list[FieldError]
+
+
+@dataclass
+class _Received:
+    """What a batch held, in order: each item is a raw event, an object, or refused."""
+
+    items: list[Any] = field(default_factory=list)
+    """A raw event (any JSON), an :class:`S3Object`, or a :class:`_Refused`."""
+    message_ids: list[str] = field(default_factory=list)
+    envelope_tracking_ids: list[str | None] = field(default_factory=list)
+    test_events: int = 0
+
+    def add(self, item: Any, message_id: str) -> None:
+        self.items.append(item)
+        self.message_ids.append(message_id)
+
+    def refuse(self, message_id: str, field_name: str, reason: str) -> None:
+        self.add(_Refused([FieldError(field=field_name, reason=reason)]), message_id)
+
+
+def batch_tracking_id(message_ids: Sequence[str]) -> str:
+    """The tracking id of a batch that is not a single envelope: the same ids, the same result.
+
+    >>> batch_tracking_id(["b", "a"]) == batch_tracking_id(["a", "b"])
+    True
+    >>> batch_tracking_id(["a", "b"])
+    'sqs-7e18f737311b2dc3'
+    """
+    digest = hashlib.sha256("\n".join(sorted(message_ids)).encode("utf-8")).hexdigest()
+    return _TRACKING_ID_PREFIX + digest[:_TRACKING_HASH_LENGTH]
+
+
+def read_pipe_batch(batch: PipeBatch) -> tuple[ValidatedEnvelope, int]:
+    """validate's whole job for a Pipes batch: the envelope, and how many test events it skipped.
+
+    A batch holding any S3 notification is a batch of objects (``source`` ``"s3"``, the
+    aggregate workflow); any other body in it is rejected. Otherwise it is a batch of events
+    (``source`` ``"queue"``), judged exactly as the API's events are.
+
+    Example::
+
+        envelope, _ = read_pipe_batch(PipeBatch.model_validate(pipes_input))
+        envelope.to_payload()["counts"]
+    """
+    records = batch.root
+    parsed = [_parse_body(record) for record in records]
+    is_s3_batch = any(_is_s3_notification(value) or _is_test_event(value) for value in parsed)
+    received = _Received()
+    for record, value in zip(records, parsed, strict=True):
+        if is_s3_batch:
+            _receive_objects(received, record.message_id, value)
+        else:
+            _receive_events(received, record.message_id, value)
+
+    single_envelope = len(records) == 1 and len(received.envelope_tracking_ids) == 1
+    tracking_id = received.envelope_tracking_ids[0] if single_envelope else None
+    tracking_id = tracking_id or batch_tracking_id([record.message_id for record in records])
+    if is_s3_batch:
+        envelope = _objects_envelope(tracking_id, received)
+    else:
+        envelope = _events_envelope(tracking_id, received)
+    return envelope, received.test_events
+
+
+class _Unreadable:
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+def _parse_body(record: PipeRecord) -> Any:
+    try:
+        return loads_json(record.body)
+    except JsonTextError as error:
+        return _Unreadable(f"the message body {error.reason}")
+
+
+def _is_s3_notification(value: Any) -> bool:
+    return isinstance(value, dict) and isinstance(value.get("Records"), list)
+
+
+def _is_test_event(value: Any) -> bool:
+    return isinstance(value, dict) and value.get("Event") == S3_TEST_EVENT
+
+
+def _receive_events(received: _Received, message_id: str, value: Any) -> None:
+    if isinstance(value, _Unreadable):
+        received.refuse(message_id, WHOLE_VALUE, value.reason)
+    elif isinstance(value, list):
+        for event in value:
+            received.add(event, message_id)
+    elif isinstance(value, dict) and "events" in value:
+        _receive_envelope(received, message_id, value)
+    else:
+        # One event, or junk that validation will reject as "must be a JSON object".
+        received.add(value, message_id)
+
+
+def _receive_envelope(received: _Received, message_id: str, envelope: dict[str, Any]) -> None:
+    events = envelope["events"]
+    if not isinstance(events, list):
+        reason = f"must be a JSON array of events, got {json_type_name(events)}"
+        received.refuse(message_id, "events", reason)
+        return
+    tracking_id = envelope.get("trackingId")
+    if tracking_id is not None:
+        try:
+            tracking_id = _TRACKING_ID.validate_python(tracking_id)
+        except ValidationError as error:
+            reason = field_errors(error)[0].reason
+            received.refuse(message_id, "trackingId", reason)
+            return
+    received.envelope_tracking_ids.append(tracking_id)
+    for event in events:
+        received.add(event, message_id)
+
+
+def _receive_objects(received: _Received, message_id: str, value: Any) -> None:
+    if isinstance(value, _Unreadable):
+        received.refuse(message_id, WHOLE_VALUE, value.reason)
+    elif _is_test_event(value):
+        # S3 sends one when the notification is configured; it announces no object.
+        received.test_events += 1
+    elif not _is_s3_notification(value):
+        reason = f'must be an S3 event notification ({{"Records": [...]}}), got {_shape(value)}'
+        received.refuse(message_id, WHOLE_VALUE, reason)
+    else:
+        for index, record in enumerate(value["Records"]):
+            received.add(_s3_object(record, f"Records.{index}"), message_id)
+
+
+def _s3_object(record: Any, path: str) -> S3Object | _Refused:
+    try:
+        parsed = _S3Record.model_validate(record)
+    except ValidationError as error:
+        return _Refused(
+            [
+                FieldError(
+                    field=path if problem.field == WHOLE_VALUE else f"{path}.{problem.field}",
+                    reason=problem.reason,
+                )
+                for problem in field_errors(error, limit=MAX_ERRORS_PER_EVENT)
+            ]
+        )
+    if not parsed.event_name.startswith(_OBJECT_CREATED_PREFIX):
+        reason = f"is {parsed.event_name}; only ObjectCreated notifications announce objects"
+        return _Refused([FieldError(field=f"{path}.eventName", reason=reason)])
+    entity = parsed.s3.object
+    key = unquote_plus(entity.key)
+    if not key.strip():
+        return _Refused([FieldError(field=f"{path}.s3.object.key", reason="must not be blank")])
+    return S3Object(
+        bucket=parsed.s3.bucket.name, key=key, etag=entity.e_tag.strip('"'), size=entity.size
+    )
+
+
+def _shape(value: Any) -> str:
+    if isinstance(value, dict):
+        return "an object with keys " + ", ".join(sorted(map(str, value))[:5])
+    return json_type_name(value)
+
+
+def _events_envelope(tracking_id: str, received: _Received) -> ValidatedEnvelope:
+    positions = [
+        index for index, item in enumerate(received.items) if not isinstance(item, _Refused)
+    ]
+    verdict = validate_batch([received.items[index] for index in positions])
+    rejections = [
+        rejection.model_copy(
+            update={
+                "index": positions[rejection.index],
+                "message_id": received.message_ids[positions[rejection.index]],
+            }
+        )
+        for rejection in verdict.rejected
+    ]
+    rejections += _early_rejections(received)
+    rejections.sort(key=lambda rejection: rejection.index)
+    return ValidatedEnvelope.model_validate(
+        {
+            "trackingId": tracking_id,
+            "source": QUEUE_SOURCE,
+            "events": verdict.valid,
+            "rejected": [rejection.to_payload() for rejection in rejections],
+            "duplicates": [],
+            "counts": {
+                "received": len(received.items),
+                "valid": len(verdict.valid),
+                "rejected": len(rejections),
+            },
+        }
+    )
+
+
+def _objects_envelope(tracking_id: str, received: _Received) -> ValidatedEnvelope:
+    objects = [item for item in received.items if isinstance(item, S3Object)]
+    rejections = _early_rejections(received)
+    return ValidatedEnvelope(
+        trackingId=tracking_id,
+        source=S3_SOURCE,
+        objects=objects,
+        rejected=[rejection.to_payload() for rejection in rejections],
+        duplicates=[],
+        counts={
+            "received": len(received.items),
+            "valid": len(objects),
+            "rejected": len(rejections),
+        },
+    )
+
+
+def _early_rejections(received: _Received) -> list[Rejection]:
+    """Rejections decided while reading the bodies, before any event was judged."""
+    return [
+        Rejection(
+            index=index,
+            event_id=None,
+            errors=item.errors,
+            message_id=received.message_ids[index],
+        )
+        for index, item in enumerate(received.items)
+        if isinstance(item, _Refused)
+    ]

@@ -1,0 +1,212 @@
+"""The ``HttpApi`` component: an API Gateway HTTP API from an ``ApiSpec``.
+
+Why IAM authorisation (SigV4) on every route but the public ones: the callers are producer
+*systems*, not people. HTTP APIs have no API keys or usage plans (those are REST API features),
+and their built-in authorisers are JWT (which needs an identity provider the stack does not
+have) and Lambda authorisers (custom code on the hot path). ``AWS_IAM`` is the system-to-system
+authentication API Gateway provides natively: a producer signs each request with SigV4 using
+credentials of a role it already has, access is granted with ``execute-api:Invoke`` on the route
+ARNs (revocable per producer, auditable in CloudTrail, no shared secret to rotate), and an
+unsigned or wrongly signed request is refused by API Gateway before any Lambda runs. Only the
+health check and the OpenAPI document stay open (``PUBLIC_ROUTES``): they reveal nothing a
+caller could not read in the repository.
+
+Throttling is on the ``$default`` stage (``default_route_settings``), applied to every route
+before authorisation and integration, so a flood costs neither Lambda invocations nor
+executions.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final
+
+import pulumi
+import pulumi_aws as aws
+
+from stack.spec import ApiSpec, HttpMethod, RouteSpec
+
+TYPE: Final = "stepflow:apigateway:HttpApi"
+PAYLOAD_FORMAT_VERSION: Final = "2.0"
+STAGE_NAME: Final = "$default"
+IAM_AUTHORIZATION: Final = "AWS_IAM"
+NO_AUTHORIZATION: Final = "NONE"
+PUBLIC_ROUTES: Final = frozenset({(HttpMethod.GET, "/health"), (HttpMethod.GET, "/openapi.json")})
+
+# One JSON object per request. Who called (the IAM principal of a signed request) and how it
+# went, never a header or a body: those may carry tokens or payloads.
+ACCESS_LOG_FORMAT: Final = {
+    "requestId": "$context.requestId",
+    "requestTime": "$context.requestTime",
+    "routeKey": "$context.routeKey",
+    "status": "$context.status",
+    "protocol": "$context.protocol",
+    "responseLength": "$context.responseLength",
+    "sourceIp": "$context.identity.sourceIp",
+    "userAgent": "$context.identity.userAgent",
+    "caller": "$context.identity.userArn",
+    "integrationStatus": "$context.integrationStatus",
+    "integrationLatency": "$context.integrationLatency",
+    "integrationError": "$context.integrationErrorMessage",
+    "authorizerError": "$context.authorizer.error",
+}
+
+_PATH_PARAMETER = re.compile(r"\{[^}]+\}")
+
+
+def route_key(route: RouteSpec) -> str:
+    """API Gateway's route key: ``"POST /events"``."""
+    return f"{route.method.value} {route.path}"
+
+
+def authorization_type(route: RouteSpec) -> str:
+    """``NONE`` for the public routes, ``AWS_IAM`` (SigV4) for every other."""
+    public = (route.method, route.path) in PUBLIC_ROUTES
+    return NO_AUTHORIZATION if public else IAM_AUTHORIZATION
+
+
+def source_arn_suffix(route: RouteSpec) -> str:
+    """The part of an invocation's source ARN after the API's execution ARN, any stage.
+
+    Example::
+
+        >>> source_arn_suffix(RouteSpec(HttpMethod.GET, "/events/{trackingId}", "api"))
+        '/*/GET/events/*'
+    """
+    return f"/*/{route.method.value}{_PATH_PARAMETER.sub('*', route.path)}"
+
+
+def _slug(route: RouteSpec) -> str:
+    words = re.findall(r"[a-z0-9]+", f"{route.method.value} {route.path}".lower())
+    return "-".join(words)
+
+
+@dataclass(frozen=True)
+class HttpApiArgs:
+    """``function_arns`` maps the logical name of every function a route names to its ARN."""
+
+    spec: ApiSpec
+    physical_name: str
+    function_arns: Mapping[str, pulumi.Input[str]]
+    log_retention_days: int = 30
+
+
+class HttpApi(pulumi.ComponentResource):
+    """An HTTP API whose routes proxy to Lambdas (payload 2.0), throttled and access-logged.
+
+    Children: the API, one ``AWS_PROXY`` integration per function, one route per
+    ``RouteSpec`` (``AWS_IAM`` unless public, see the module docstring), one
+    ``lambda:InvokeFunction`` permission per route for ``apigateway.amazonaws.com`` from that
+    route's ARN only, a log group, and the auto-deployed ``$default`` stage with the spec's
+    throttling and JSON access logs.
+
+    Example::
+
+        api = HttpApi("stepflow-dev-api", HttpApiArgs(app.api, "stepflow-dev-api", arns))
+        api.url  # https://<id>.execute-api.<region>.amazonaws.com/
+    """
+
+    id: pulumi.Output[str]
+    url: pulumi.Output[str]
+    execution_arn: pulumi.Output[str]
+    log_group_name: pulumi.Output[str]
+
+    def __init__(
+        self, resource_name: str, args: HttpApiArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__(TYPE, resource_name, None, opts)
+        spec = args.spec
+        child = pulumi.ResourceOptions(parent=self)
+        missing = {route.function for route in spec.routes} - set(args.function_arns)
+        if missing:
+            raise KeyError(f"api {spec.name!r}: routes name unknown functions {sorted(missing)}")
+        keys = [route_key(route) for route in spec.routes]
+        if len(set(keys)) != len(keys):
+            raise ValueError(f"api {spec.name!r}: a route key appears twice in {keys}")
+
+        api = aws.apigatewayv2.Api(
+            resource_name,
+            aws.apigatewayv2.ApiArgs(name=args.physical_name, protocol_type="HTTP"),
+            opts=child,
+        )
+        integrations: dict[str, aws.apigatewayv2.Integration] = {}
+        for function in dict.fromkeys(route.function for route in spec.routes):
+            integrations[function] = aws.apigatewayv2.Integration(
+                f"{resource_name}-{function}-integration",
+                aws.apigatewayv2.IntegrationArgs(
+                    api_id=api.id,
+                    integration_type="AWS_PROXY",
+                    integration_method="POST",
+                    integration_uri=args.function_arns[function],
+                    payload_format_version=PAYLOAD_FORMAT_VERSION,
+                ),
+                opts=child,
+            )
+        routes = []
+        for route in spec.routes:
+            slug = _slug(route)
+            routes.append(
+                aws.apigatewayv2.Route(
+                    f"{resource_name}-{slug}",
+                    aws.apigatewayv2.RouteArgs(
+                        api_id=api.id,
+                        route_key=route_key(route),
+                        authorization_type=authorization_type(route),
+                        target=pulumi.Output.concat(
+                            "integrations/", integrations[route.function].id
+                        ),
+                    ),
+                    opts=child,
+                )
+            )
+            aws.lambda_.Permission(
+                f"{resource_name}-{slug}-invoke",
+                aws.lambda_.PermissionArgs(
+                    action="lambda:InvokeFunction",
+                    function=args.function_arns[route.function],
+                    principal="apigateway.amazonaws.com",
+                    source_arn=pulumi.Output.concat(api.execution_arn, source_arn_suffix(route)),
+                ),
+                opts=child,
+            )
+        log_group = aws.cloudwatch.LogGroup(
+            f"{resource_name}-access-logs",
+            aws.cloudwatch.LogGroupArgs(
+                name=f"/aws/apigateway/{args.physical_name}/access",
+                retention_in_days=args.log_retention_days,
+            ),
+            opts=child,
+        )
+        stage = aws.apigatewayv2.Stage(
+            f"{resource_name}-default-stage",
+            aws.apigatewayv2.StageArgs(
+                api_id=api.id,
+                name=STAGE_NAME,
+                auto_deploy=True,
+                default_route_settings=aws.apigatewayv2.StageDefaultRouteSettingsArgs(
+                    throttling_rate_limit=spec.throttle_rate_per_second,
+                    throttling_burst_limit=spec.throttle_burst,
+                ),
+                access_log_settings=aws.apigatewayv2.StageAccessLogSettingsArgs(
+                    destination_arn=log_group.arn,
+                    format=json.dumps(ACCESS_LOG_FORMAT),
+                ),
+            ),
+            # Auto-deploy publishes what exists when the stage is created: routes first.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=routes),
+        )
+        self.id = api.id
+        self.url = stage.invoke_url
+        self.execution_arn = api.execution_arn
+        self.log_group_name = log_group.name
+        self.register_outputs(
+            {
+                "id": self.id,
+                "url": self.url,
+                "executionArn": self.execution_arn,
+                "logGroupName": self.log_group_name,
+            }
+        )

@@ -1,0 +1,904 @@
+"""A real HTTP endpoint standing in for the downstream ingest (NiFi's ``ListenHTTP``).
+
+``POST /ingest`` takes one gzip NDJSON bundle, as deliver sends it::
+
+    Authorization: Bearer <token>        401 when missing or wrong
+    Idempotency-Key: <bundle sha256>     400 when missing; a repeat answers 200 {"duplicate": true}
+    body: gzip, one JSON object a line   400 when not gzip, not NDJSON, or without a line
+    at most max_body_bytes (64 MiB)      413 beyond (and 411 without Content-Length or chunking)
+
+It remembers each accepted bundle by key and counts, per event id (``eventHeader.uuid``), how
+many distinct bundles carried it: an event counted twice was delivered twice.
+
+Failures are injected through methods or ``POST /_control`` (JSON with the same names):
+``fail_rate`` (random 503s from a seeded RNG, reproducible), ``down`` / ``down_for`` (no HTTP
+answer at all), ``latency_ms``, ``status_override`` (every ingest answers that status),
+``hold`` (ingest requests wait until released, to freeze a request in flight without timing).
+
+How "down" looks to a client: the server keeps listening, so ``/_control`` stays reachable to
+bring it back, but every other request is answered by resetting the TCP connection without a
+byte of HTTP (``SO_LINGER`` 0 then close). A client sees a connection reset or "remote end
+closed connection without response", as from a crashed or firewalled endpoint, never a status
+code. Reset requests are still logged (status ``None``, outcome ``down``), so a test can count
+every attempt that reached the endpoint. Closing the listening socket instead would give a true
+"connection refused", but then nothing could reach the server to bring it back up.
+
+``GET /_received`` (and :meth:`DownstreamServer.received`) report bundles, event counts and the
+request log with timestamps, statuses and outcomes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import hmac
+import json
+import logging
+import random
+import socket
+import struct
+import sys
+import threading
+import time
+import zlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+INGEST_PATH: Final = "/ingest"
+CONTROL_PATH: Final = "/_control"
+RECEIVED_PATH: Final = "/_received"
+HEALTH_PATH: Final = "/health"
+_QUIET_PATHS: Final = frozenset({CONTROL_PATH, RECEIVED_PATH, HEALTH_PATH})
+
+MAX_BODY_BYTES: Final = 64 * 1024 * 1024
+MAX_DECOMPRESSED_BYTES: Final = 256 * 1024 * 1024
+# A body over the cap is read and thrown away up to this many times the cap, so the client gets
+# its 413 instead of a reset in the middle of sending; beyond that the connection is cut.
+_DISCARD_FACTOR: Final = 4
+_MAX_LINE: Final = 65_536
+_READ_PIECE: Final = 1024 * 1024
+_MAX_KEY_LENGTH: Final = 1024
+_LOGGED_HEADERS: Final = (
+    "Content-Type",
+    "Content-Encoding",
+    "Content-Length",
+    "Transfer-Encoding",
+    "User-Agent",
+)
+
+logger = logging.getLogger(__name__)
+
+
+class Outcome(StrEnum):
+    """Why an ingest request got its answer."""
+
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"
+    UNAUTHORIZED = "unauthorized"
+    BAD_REQUEST = "bad_request"
+    LENGTH_REQUIRED = "length_required"
+    TOO_LARGE = "too_large"
+    INJECTED_FAILURE = "injected_failure"
+    STATUS_OVERRIDE = "status_override"
+    DOWN = "down"
+    NOT_FOUND = "not_found"
+    ABORTED = "aborted"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One request the endpoint saw (control and introspection requests are not logged)."""
+
+    at: float
+    """When it arrived, from the server's clock (epoch seconds by default)."""
+    method: str
+    path: str
+    status: int | None
+    """``None`` when the connection was reset (``down``) or the client went away."""
+    outcome: Outcome
+    idempotency_key: str | None = None
+    events: int = 0
+    body_bytes: int = 0
+    headers: Mapping[str, str] = field(default_factory=dict)
+    """Content-Type, Content-Encoding, Content-Length, Transfer-Encoding and User-Agent."""
+
+    def to_json(self) -> dict[str, Any]:
+        document = asdict(self)
+        document["outcome"] = self.outcome.value
+        document["headers"] = dict(self.headers)
+        return document
+
+
+@dataclass(frozen=True)
+class BundleRecord:
+    """An accepted bundle, by idempotency key (a repeat of the key is not recorded again)."""
+
+    idempotency_key: str
+    events: int
+    size: int
+    sha256: str
+    """Of the gzip body as received."""
+    received_at: float
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Received:
+    """A snapshot of what the endpoint received, from :meth:`DownstreamServer.received`."""
+
+    bundles: dict[str, BundleRecord]
+    events: dict[str, int]
+    """Event id -> number of distinct accepted bundles that carried it."""
+    requests: list[RequestRecord]
+
+    @property
+    def ingest_requests(self) -> list[RequestRecord]:
+        return [request for request in self.requests if request.path == INGEST_PATH]
+
+    @property
+    def events_delivered_twice(self) -> dict[str, int]:
+        return {event_id: count for event_id, count in self.events.items() if count > 1}
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "bundles": {key: bundle.to_json() for key, bundle in self.bundles.items()},
+            "events": dict(self.events),
+            "requests": [request.to_json() for request in self.requests],
+        }
+
+
+class ControlError(ValueError):
+    """A failure control with a wrong name or value."""
+
+
+@dataclass(frozen=True)
+class _Controls:
+    fail_rate: float = 0.0
+    down: bool = False
+    down_until: float | None = None
+    latency_ms: int = 0
+    status_override: int | None = None
+    hold: bool = False
+
+
+class _RejectedError(Exception):
+    def __init__(self, status: int, outcome: Outcome, message: str, *, close: bool = False) -> None:
+        super().__init__(message)
+        self.status = status
+        self.outcome = outcome
+        self.message = message
+        self.close = close
+
+
+class DownstreamServer:
+    """The downstream ingest endpoint on a real socket (``ThreadingHTTPServer``).
+
+    ``port=0`` picks a free port; :attr:`url` is the base URL and :attr:`ingest_url` the one to
+    configure as ``DOWNSTREAM_URL``. ``seed`` makes ``fail_rate`` reproducible; ``clock``
+    (epoch seconds) timestamps the log and times ``down_for``, so tests can move it.
+
+    Example::
+
+        with DownstreamServer(token="s3cret") as server:
+            server.set_fail_rate(0.2)
+            ...  # deliver to server.ingest_url
+            assert not server.received().events_delivered_twice
+    """
+
+    def __init__(
+        self,
+        token: str,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        seed: int = 0,
+        clock: Callable[[], float] = time.time,
+        max_body_bytes: int = MAX_BODY_BYTES,
+        max_decompressed_bytes: int = MAX_DECOMPRESSED_BYTES,
+    ) -> None:
+        if not token:
+            raise ValueError("token must not be empty")
+        self.token = token
+        self.host = host
+        self._requested_port = port
+        self.clock = clock
+        self.max_body_bytes = max_body_bytes
+        self.max_decompressed_bytes = max_decompressed_bytes
+
+        self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)
+        self._released = threading.Event()
+        self._released.set()
+        self._stopping = threading.Event()
+        self._controls = _Controls()
+        self._random = random.Random(seed)
+        self._bundles: dict[str, BundleRecord] = {}
+        self._events: dict[str, int] = {}
+        self._requests: list[RequestRecord] = []
+        self._arrivals = 0
+
+        self._server: _HttpServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> DownstreamServer:
+        """Bind and serve in a daemon thread; returns ``self``. Starting twice is an error."""
+        if self._server is not None:
+            raise RuntimeError("DownstreamServer is already running")
+        self._stopping.clear()
+        server = _HttpServer((self.host, self._requested_port), _Handler, self)
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"downstream-{self.port}",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and cut open connections; safe to call twice."""
+        server, thread = self._server, self._thread
+        if server is None:
+            return
+        self._stopping.set()
+        self._released.set()
+        server.shutdown()
+        server.server_close()
+        server.close_connections()
+        if thread is not None:
+            thread.join()
+        self._server = None
+        self._thread = None
+
+    def __enter__(self) -> DownstreamServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("DownstreamServer is not running")
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        """The base URL, e.g. ``http://127.0.0.1:54321`` (no trailing slash)."""
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def ingest_url(self) -> str:
+        return self.url + INGEST_PATH
+
+    # -- failure controls -----------------------------------------------------------------
+
+    def set_fail_rate(self, rate: float) -> None:
+        """Answer this share of ingest requests (0..1) with 503, drawn from the seeded RNG."""
+        self.configure(fail_rate=rate)
+
+    def set_down(self, down: bool = True) -> None:
+        """Reset every ingest connection until ``set_down(False)``, which also ends
+        ``down_for``."""
+        self.configure(down=down)
+
+    def down_for(self, seconds: float) -> None:
+        """Be down for ``seconds`` of the server's clock, then come back by itself."""
+        self.configure(down_for=seconds)
+
+    def set_latency_ms(self, latency_ms: int) -> None:
+        """Wait this long before answering each ingest request."""
+        self.configure(latency_ms=latency_ms)
+
+    def set_status_override(self, status: int | None) -> None:
+        """Answer every ingest request with ``status`` (e.g. 400); ``None`` ends the override."""
+        self.configure(status_override=status)
+
+    def hold(self) -> None:
+        """Make ingest requests wait (after their body is read) until :meth:`release`."""
+        self.configure(hold=True)
+
+    def release(self) -> None:
+        self.configure(hold=False)
+
+    def reseed(self, seed: int) -> None:
+        self.configure(seed=seed)
+
+    def configure(self, **controls: Any) -> dict[str, Any]:
+        """Apply controls by name, all or none (``ControlError`` names the first wrong one).
+
+        Names: ``fail_rate``, ``down``, ``down_for``, ``latency_ms``, ``status_override``,
+        ``hold``, ``seed``, ``reset`` (true: forget bundles, events and the request log).
+        Returns the controls now in force, as ``GET /_control`` shows them.
+        """
+        return self.apply_controls(controls)
+
+    def apply_controls(self, controls: Mapping[str, Any]) -> dict[str, Any]:
+        """:meth:`configure` with the controls in a mapping (the body of ``POST /_control``)."""
+        with self._lock:
+            updated, seed, reset = self._validated(controls)
+            self._controls = updated
+            if seed is not None:
+                self._random = random.Random(seed)
+            if reset:
+                self._bundles.clear()
+                self._events.clear()
+                self._requests.clear()
+                self._arrivals = 0
+            if updated.hold:
+                self._released.clear()
+            else:
+                self._released.set()
+            return self._controls_json()
+
+    def controls(self) -> dict[str, Any]:
+        with self._lock:
+            return self._controls_json()
+
+    def reset(self) -> None:
+        """Forget what was received; the failure controls stay as they are."""
+        self.configure(reset=True)
+
+    # -- introspection --------------------------------------------------------------------
+
+    def received(self) -> Received:
+        with self._lock:
+            return Received(
+                bundles=dict(self._bundles),
+                events=dict(self._events),
+                requests=list(self._requests),
+            )
+
+    def wait_for_arrivals(self, count: int, timeout: float = 10.0) -> bool:
+        """Block until ``count`` ingest requests have arrived (answered or not); ``False`` on
+        timeout. With :meth:`hold`, this is how a test knows a request is in flight."""
+        with self._arrived:
+            return self._arrived.wait_for(lambda: self._arrivals >= count, timeout)
+
+    # -- internals used by the request handler --------------------------------------------
+
+    def _validated(self, controls: Mapping[str, Any]) -> tuple[_Controls, int | None, bool]:
+        changes: dict[str, Any] = {}
+        seed: int | None = None
+        reset = False
+        for name, value in controls.items():
+            if name == "seed":
+                seed = _integer(name, value)
+            elif name == "reset":
+                reset = _boolean(name, value)
+            elif name == "down_for":
+                seconds = _bounded(name, _number(name, value), 0.0, None)
+                changes |= {"down": False, "down_until": self.clock() + seconds}
+            elif name in _CONTROL_PARSERS:
+                changes |= _CONTROL_PARSERS[name](value)
+            else:
+                known = ", ".join([*_CONTROL_PARSERS, "down_for", "seed", "reset"])
+                raise ControlError(f"unknown control {name!r}; known: {known}")
+        return _Controls(**{**asdict(self._controls), **changes}), seed, reset
+
+    def _controls_json(self) -> dict[str, Any]:
+        controls = self._controls
+        remaining = None
+        if controls.down_until is not None:
+            remaining = max(0.0, controls.down_until - self.clock())
+        return {
+            "fail_rate": controls.fail_rate,
+            "down": self._is_down(controls),
+            "down_for_remaining": remaining,
+            "latency_ms": controls.latency_ms,
+            "status_override": controls.status_override,
+            "hold": controls.hold,
+        }
+
+    def _is_down(self, controls: _Controls) -> bool:
+        return controls.down or (
+            controls.down_until is not None and self.clock() < controls.down_until
+        )
+
+    def _arrive(self) -> tuple[float, _Controls, bool]:
+        with self._arrived:
+            self._arrivals += 1
+            self._arrived.notify_all()
+            controls = self._controls
+            return self.clock(), controls, self._is_down(controls)
+
+    def _wait_released(self) -> None:
+        while not self._released.wait(0.1):
+            if self._stopping.is_set():
+                return
+
+    def _sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            self._stopping.wait(seconds)
+
+    def _draw_failure(self, rate: float) -> bool:
+        if rate <= 0:
+            return False
+        with self._lock:
+            return self._random.random() < rate
+
+    def _log(self, record: RequestRecord) -> None:
+        with self._lock:
+            self._requests.append(record)
+
+    def _accept(self, key: str, body: bytes, event_ids: Sequence[str | None], at: float) -> bool:
+        """Record a bundle; ``False`` when its key was accepted before (nothing is counted)."""
+        with self._lock:
+            if key in self._bundles:
+                return False
+            self._bundles[key] = BundleRecord(
+                idempotency_key=key,
+                events=len(event_ids),
+                size=len(body),
+                sha256=hashlib.sha256(body).hexdigest(),
+                received_at=at,
+            )
+            for event_id in {event_id for event_id in event_ids if event_id is not None}:
+                self._events[event_id] = self._events.get(event_id, 0) + 1
+            return True
+
+    def _authorized(self, header: str | None) -> bool:
+        expected = f"Bearer {self.token}".encode()
+        given = (header or "").strip().encode("utf-8", "surrogateescape")
+        return hmac.compare_digest(given, expected)
+
+
+class _HttpServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        handler: type[BaseHTTPRequestHandler],
+        downstream: DownstreamServer,
+    ) -> None:
+        self.downstream = downstream
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+        super().__init__(address, handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._connections_lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        """Cut keep-alive connections: a stopped server must not answer on old sockets."""
+        with self._connections_lock:
+            connections = list(self._connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that goes away mid-request is normal here (timeouts, resets on purpose).
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError | TimeoutError):
+            return
+        logger.exception("downstream: request from %s failed", client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _HttpServer
+    protocol_version = "HTTP/1.1"
+    server_version = "stepflow-downstream/1"
+    # Idle keep-alive connections end after this, so their threads do not linger.
+    timeout = 30
+
+    @property
+    def downstream(self) -> DownstreamServer:
+        return self.server.downstream
+
+    def log_message(self, format: str, *args: Any) -> None:
+        logger.debug("downstream: %s " + format, self.address_string(), *args)
+
+    def do_GET(self) -> None:
+        path = urlsplit(self.path).path
+        if path == RECEIVED_PATH:
+            self._answer(200, self.downstream.received().to_json())
+        elif path == CONTROL_PATH:
+            self._answer(200, self.downstream.controls())
+        elif path == HEALTH_PATH:
+            self._answer(200, {"ok": True})
+        else:
+            self._log_simple(404, Outcome.NOT_FOUND)
+            self._answer(404, {"error": f"no such resource: {path}"})
+
+    def do_POST(self) -> None:
+        path = urlsplit(self.path).path
+        try:
+            if path == INGEST_PATH:
+                self._ingest()
+            elif path == CONTROL_PATH:
+                self._control()
+            else:
+                self._read_body()
+                self._log_simple(404, Outcome.NOT_FOUND)
+                self._answer(404, {"error": f"no such resource: {path}"})
+        except _RejectedError as reject:
+            if path not in _QUIET_PATHS and path != INGEST_PATH:
+                self._log_simple(reject.status, reject.outcome)
+            self._answer(reject.status, {"error": reject.message}, close=reject.close)
+        except (ConnectionError, TimeoutError):
+            self.close_connection = True
+        except Exception:
+            logger.exception("downstream: %s %s failed", self.command, path)
+            with contextlib.suppress(Exception):
+                self._answer(500, {"error": "internal error"}, close=True)
+
+    # -- ingest ---------------------------------------------------------------------------
+
+    def _ingest(self) -> None:
+        downstream = self.downstream
+        at, controls, down = downstream._arrive()
+        key = (self.headers.get("Idempotency-Key") or "").strip() or None
+        headers = {
+            name: value for name in _LOGGED_HEADERS if (value := self.headers.get(name)) is not None
+        }
+
+        def log(status: int | None, outcome: Outcome, events: int = 0, size: int = 0) -> None:
+            downstream._log(
+                RequestRecord(at, "POST", INGEST_PATH, status, outcome, key, events, size, headers)
+            )
+
+        if down:
+            log(None, Outcome.DOWN)
+            self._reset_connection()
+            return
+        try:
+            body = self._read_body()
+        except _RejectedError as rejected:
+            log(rejected.status, rejected.outcome)
+            raise
+        except (ConnectionError, TimeoutError):
+            log(None, Outcome.ABORTED)
+            raise
+
+        downstream._wait_released()
+        downstream._sleep(controls.latency_ms / 1000)
+        verdict = self._judge(body, key, controls)
+        log(verdict.status, verdict.outcome, verdict.events, len(body))
+        self._answer(verdict.status, verdict.document, verdict.headers)
+
+    def _injected(self, controls: _Controls) -> _Verdict | None:
+        """The failure the controls ask for, if any: they act before the endpoint's own checks,
+        as a load balancer or a crashed backend would."""
+        if controls.status_override is not None:
+            status = controls.status_override
+            return _Verdict(status, Outcome.STATUS_OVERRIDE, {"override": status})
+        if self.downstream._draw_failure(controls.fail_rate):
+            return _Verdict(
+                503, Outcome.INJECTED_FAILURE, {"error": "injected failure"}, {"Retry-After": "1"}
+            )
+        return None
+
+    def _judge(self, body: bytes, key: str | None, controls: _Controls) -> _Verdict:
+        """What to answer to a received ingest body; records the bundle when accepted."""
+        downstream = self.downstream
+        injected = self._injected(controls)
+        if injected is not None:
+            return injected
+        if not downstream._authorized(self.headers.get("Authorization")):
+            return _Verdict(
+                401,
+                Outcome.UNAUTHORIZED,
+                {"error": "missing or wrong bearer token"},
+                {"WWW-Authenticate": "Bearer"},
+            )
+        if key is None or len(key) > _MAX_KEY_LENGTH:
+            return _bad_request("an Idempotency-Key header of at most 1024 characters is required")
+        try:
+            event_ids = ndjson_event_ids(gunzip_capped(body, downstream.max_decompressed_bytes))
+        except _TooLargeError:
+            return _Verdict(413, Outcome.TOO_LARGE, {"error": "decompressed body is too large"})
+        except ValueError as error:
+            return _bad_request(f"body is not gzip NDJSON: {error}")
+        fresh = downstream._accept(key, body, event_ids, downstream.clock())
+        return _Verdict(
+            200,
+            Outcome.ACCEPTED if fresh else Outcome.DUPLICATE,
+            {"duplicate": not fresh, "idempotencyKey": key, "events": len(event_ids)},
+            events=len(event_ids),
+        )
+
+    # -- control --------------------------------------------------------------------------
+
+    def _control(self) -> None:
+        body = self._read_body()
+        try:
+            document = json.loads(body or b"{}")
+        except (ValueError, RecursionError):
+            raise _RejectedError(400, Outcome.BAD_REQUEST, "control body must be JSON") from None
+        if not isinstance(document, dict):
+            raise _RejectedError(400, Outcome.BAD_REQUEST, "control body must be a JSON object")
+        try:
+            self._answer(200, self.downstream.apply_controls(document))
+        except ControlError as error:
+            raise _RejectedError(400, Outcome.BAD_REQUEST, str(error)) from None
+
+    # -- HTTP plumbing --------------------------------------------------------------------
+
+    def _read_body(self) -> bytes:
+        cap = self.downstream.max_body_bytes
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            return self._read_chunked(cap)
+        raw_length = self.headers.get("Content-Length")
+        if raw_length is None:
+            if self.command == "POST":
+                raise _RejectedError(
+                    411, Outcome.LENGTH_REQUIRED, "Content-Length or chunking required", close=True
+                )
+            return b""
+        if not raw_length.strip().isdigit():
+            raise _RejectedError(400, Outcome.BAD_REQUEST, "invalid Content-Length", close=True)
+        length = int(raw_length)
+        if length > cap:
+            if length > cap * _DISCARD_FACTOR:
+                raise _RejectedError(413, Outcome.TOO_LARGE, f"body over {cap} bytes", close=True)
+            self._read_exact(length, keep=False)
+            raise _RejectedError(413, Outcome.TOO_LARGE, f"body over {cap} bytes")
+        return self._read_exact(length, keep=True)
+
+    def _read_chunked(self, cap: int) -> bytes:
+        parts: list[bytes] = []
+        total = 0
+        while True:
+            line = self.rfile.readline(_MAX_LINE + 1)
+            if not line.endswith(b"\n"):
+                raise _RejectedError(400, Outcome.BAD_REQUEST, "truncated chunked body", close=True)
+            try:
+                size = int(line.split(b";", 1)[0].strip(), 16)
+            except ValueError:
+                raise _RejectedError(
+                    400, Outcome.BAD_REQUEST, "bad chunk size", close=True
+                ) from None
+            if size < 0:
+                raise _RejectedError(400, Outcome.BAD_REQUEST, "bad chunk size", close=True)
+            if size == 0:
+                self._skip_trailers()
+                break
+            if total + size > cap * _DISCARD_FACTOR:
+                raise _RejectedError(413, Outcome.TOO_LARGE, f"body over {cap} bytes", close=True)
+            keep = total + size <= cap
+            data = self._read_exact(size, keep=keep)
+            if keep:
+                parts.append(data)
+            total += size
+            if self.rfile.readline(_MAX_LINE + 1).strip():
+                raise _RejectedError(
+                    400, Outcome.BAD_REQUEST, "chunk not followed by CRLF", close=True
+                )
+        if total > cap:
+            raise _RejectedError(413, Outcome.TOO_LARGE, f"body over {cap} bytes")
+        return b"".join(parts)
+
+    def _skip_trailers(self) -> None:
+        for _ in range(100):
+            line = self.rfile.readline(_MAX_LINE + 1)
+            if line in (b"\r\n", b"\n", b""):
+                return
+        raise _RejectedError(400, Outcome.BAD_REQUEST, "too many trailers", close=True)
+
+    def _read_exact(self, length: int, *, keep: bool) -> bytes:
+        parts: list[bytes] = []
+        remaining = length
+        while remaining > 0:
+            piece = self.rfile.read(min(remaining, _READ_PIECE))
+            if not piece:
+                raise _RejectedError(400, Outcome.ABORTED, "body shorter than declared", close=True)
+            if keep:
+                parts.append(piece)
+            remaining -= len(piece)
+        return b"".join(parts)
+
+    def _answer(
+        self,
+        status: int,
+        document: Mapping[str, Any],
+        extra_headers: Mapping[str, str] | None = None,
+        *,
+        close: bool = False,
+    ) -> None:
+        payload = json.dumps(document).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        for name, value in (extra_headers or {}).items():
+            self.send_header(name, value)
+        if close:
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def _reset_connection(self) -> None:
+        # Linger 0: close sends RST, not FIN, so the client gets no HTTP answer at all.
+        with contextlib.suppress(OSError):
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.close()
+
+    def _log_simple(self, status: int, outcome: Outcome) -> None:
+        path = urlsplit(self.path).path
+        if path in _QUIET_PATHS:
+            return
+        self.downstream._log(
+            RequestRecord(self.downstream.clock(), self.command, path, status, outcome)
+        )
+
+
+class _TooLargeError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class _Verdict:
+    status: int
+    outcome: Outcome
+    document: Mapping[str, Any]
+    headers: Mapping[str, str] | None = None
+    events: int = 0
+
+
+def _bad_request(message: str) -> _Verdict:
+    return _Verdict(400, Outcome.BAD_REQUEST, {"error": message})
+
+
+def gunzip_capped(data: bytes, limit: int) -> bytes:
+    """Decompress a gzip body (one or more members), refusing more than ``limit`` bytes out.
+
+    Raises ``ValueError`` for anything that is not complete gzip.
+
+    >>> import gzip
+    >>> gunzip_capped(gzip.compress(b'{"a": 1}\\n') + gzip.compress(b'{"b": 2}\\n'), 100)
+    b'{"a": 1}\\n{"b": 2}\\n'
+    >>> gunzip_capped(b"plain text", 100)
+    Traceback (most recent call last):
+    ...
+    ValueError: Error -3 while decompressing data: incorrect header check
+    """
+    if not data:
+        raise ValueError("empty body")
+    out = bytearray()
+    rest = data
+    while rest:
+        decompressor = zlib.decompressobj(wbits=31)
+        try:
+            out += decompressor.decompress(rest, limit + 1 - len(out))
+            while decompressor.unconsumed_tail and len(out) <= limit:
+                out += decompressor.decompress(decompressor.unconsumed_tail, limit + 1 - len(out))
+        except zlib.error as error:
+            raise ValueError(str(error)) from None
+        if len(out) > limit:
+            raise _TooLargeError
+        if not decompressor.eof:
+            raise ValueError("truncated gzip stream")
+        rest = decompressor.unused_data
+    return bytes(out)
+
+
+def ndjson_event_ids(text: bytes) -> list[str | None]:
+    """One entry per line (each must be a JSON object): its ``eventHeader.uuid`` or ``None``.
+
+    >>> ndjson_event_ids(b'{"eventHeader": {"uuid": "e-1"}}\\n{"other": true}\\n')
+    ['e-1', None]
+    >>> ndjson_event_ids(b"[1, 2]\\n")
+    Traceback (most recent call last):
+    ...
+    ValueError: line 1 is not a JSON object
+    """
+    lines = text.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    if not lines:
+        raise ValueError("no lines")
+    event_ids: list[str | None] = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            raise ValueError(f"line {number} is empty")
+        try:
+            document = json.loads(line)
+        except (ValueError, RecursionError):
+            raise ValueError(f"line {number} is not JSON") from None
+        if not isinstance(document, dict):
+            raise ValueError(f"line {number} is not a JSON object")
+        header = document.get("eventHeader")
+        uuid = header.get("uuid") if isinstance(header, dict) else None
+        event_ids.append(uuid if isinstance(uuid, str) else None)
+    return event_ids
+
+
+def _number(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ControlError(f"{name} must be a number, got {value!r}")
+    return float(value)
+
+
+def _integer(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ControlError(f"{name} must be an integer, got {value!r}")
+    return value
+
+
+def _boolean(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ControlError(f"{name} must be true or false, got {value!r}")
+    return value
+
+
+def _bounded(name: str, value: float, low: float, high: float | None) -> float:
+    if value < low or (high is not None and value > high):
+        bounds = f"between {low:g} and {high:g}" if high is not None else f">= {low:g}"
+        raise ControlError(f"{name} must be {bounds}, got {value!r}")
+    return value
+
+
+def _status_override(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {"status_override": None}
+    return {
+        "status_override": int(
+            _bounded("status_override", _integer("status_override", value), 200, 599)
+        )
+    }
+
+
+# Each control's value checked and turned into fields of _Controls.
+_CONTROL_PARSERS: Final[dict[str, Callable[[Any], dict[str, Any]]]] = {
+    "fail_rate": lambda value: {
+        "fail_rate": _bounded("fail_rate", _number("fail_rate", value), 0.0, 1.0)
+    },
+    "down": lambda value: {"down": _boolean("down", value), "down_until": None},
+    "latency_ms": lambda value: {
+        "latency_ms": int(_bounded("latency_ms", _integer("latency_ms", value), 0, None))
+    },
+    "status_override": _status_override,
+    "hold": lambda value: {"hold": _boolean("hold", value)},
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m local.peers.downstream --token T [--port 8089]``: serve until Ctrl-C."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--token", required=True, help="the bearer token to require")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the fail_rate RNG")
+    parser.add_argument("--fail-rate", type=float, default=0.0)
+    arguments = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO)
+    with DownstreamServer(
+        arguments.token, arguments.host, arguments.port, seed=arguments.seed
+    ) as s:
+        s.set_fail_rate(arguments.fail_rate)
+        print(f"downstream listening on {s.ingest_url} (control: POST {s.url}{CONTROL_PATH})")
+        with contextlib.suppress(KeyboardInterrupt):
+            threading.Event().wait()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

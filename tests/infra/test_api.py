@@ -1,0 +1,132 @@
+"""The HttpApi component: routes, IAM authorisation, throttling, access logs, invoke permissions."""
+
+from __future__ import annotations
+
+import json
+
+from infra import api as api_module
+from infra.stack import Deployment
+from stack.spec import App, HttpMethod, RouteSpec
+from tests.infra.harness import (
+    ACCOUNT,
+    HTTP_API,
+    INTEGRATION,
+    LOG_GROUP,
+    PERMISSION,
+    REGION,
+    ROUTE,
+    STAGE,
+    Run,
+    api_id,
+)
+
+FUNCTION_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:"
+
+
+def test_an_http_api_named_as_described(app: App, run: Run[Deployment]) -> None:
+    [api] = run.mocks.of_type(HTTP_API)
+    assert app.api is not None
+    assert api.inputs == {"name": app.physical_name(app.api.name), "protocolType": "HTTP"}
+
+
+def test_one_lambda_proxy_integration_per_function(app: App, run: Run[Deployment]) -> None:
+    [integration] = run.mocks.of_type(INTEGRATION)
+    assert integration.inputs == {
+        "apiId": api_id(app.physical_name("api")),
+        "integrationType": "AWS_PROXY",
+        "integrationMethod": "POST",
+        "integrationUri": FUNCTION_ARN + app.physical_name("api"),
+        "payloadFormatVersion": "2.0",
+    }
+
+
+def test_routes_are_the_description_with_iam_auth_except_health_and_openapi(
+    app: App, run: Run[Deployment]
+) -> None:
+    [integration] = run.mocks.of_type(INTEGRATION)
+    routes = {r.inputs["routeKey"]: r.inputs for r in run.mocks.of_type(ROUTE)}
+    assert {key: route["authorizationType"] for key, route in routes.items()} == {
+        "POST /events": "AWS_IAM",
+        "POST /events/bulk": "AWS_IAM",
+        "GET /events/{trackingId}": "AWS_IAM",
+        "GET /health": "NONE",
+        "GET /openapi.json": "NONE",
+    }
+    for route in routes.values():
+        assert route["target"] == f"integrations/{integration.state['id']}"
+        assert route["apiId"] == api_id(app.physical_name("api"))
+
+
+def test_every_post_route_is_signed(app: App) -> None:
+    assert app.api is not None
+    posts = [route for route in app.api.routes if route.method is HttpMethod.POST]
+    assert posts
+    assert {api_module.authorization_type(route) for route in posts} == {"AWS_IAM"}
+
+
+def test_the_default_stage_deploys_itself_throttled_and_logged(
+    app: App, run: Run[Deployment]
+) -> None:
+    assert app.api is not None
+    [stage] = run.mocks.of_type(STAGE)
+    name = app.physical_name("api")
+    log_group = run.mocks.named(LOG_GROUP, f"{name}-access-logs").inputs
+    assert log_group == {"name": f"/aws/apigateway/{name}/access", "retentionInDays": 30}
+    access = stage.inputs.pop("accessLogSettings")
+    assert stage.inputs == {
+        "apiId": api_id(name),
+        "name": "$default",
+        "autoDeploy": True,
+        "defaultRouteSettings": {
+            "throttlingRateLimit": app.api.throttle_rate_per_second,
+            "throttlingBurstLimit": app.api.throttle_burst,
+        },
+    }
+    assert (app.api.throttle_rate_per_second, app.api.throttle_burst) == (100.0, 200)
+    assert access["destinationArn"] == (
+        f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/apigateway/{name}/access"
+    )
+    fields = json.loads(access["format"])
+    assert fields["routeKey"] == "$context.routeKey"
+    assert fields["caller"] == "$context.identity.userArn"
+    # Nothing that could carry a token or a payload.
+    assert not [value for value in fields.values() if "header" in value or "body" in value]
+
+
+def test_api_gateway_may_invoke_the_function_from_each_route_only(
+    app: App, run: Run[Deployment]
+) -> None:
+    execution_arn = f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{api_id(app.physical_name('api'))}"
+    permissions = {
+        p.inputs["sourceArn"].removeprefix(execution_arn): p.inputs
+        for p in run.mocks.of_type(PERMISSION)
+    }
+    assert set(permissions) == {
+        "/*/POST/events",
+        "/*/POST/events/bulk",
+        "/*/GET/events/*",
+        "/*/GET/health",
+        "/*/GET/openapi.json",
+    }
+    for permission in permissions.values():
+        assert permission["action"] == "lambda:InvokeFunction"
+        assert permission["principal"] == "apigateway.amazonaws.com"
+        assert permission["function"] == FUNCTION_ARN + app.physical_name("api")
+
+
+def test_route_helpers() -> None:
+    route = RouteSpec(HttpMethod.GET, "/catalogs/{catalogId}/items/{itemId}", "api")
+    assert api_module.route_key(route) == "GET /catalogs/{catalogId}/items/{itemId}"
+    assert api_module.source_arn_suffix(route) == "/*/GET/catalogs/*/items/*"
+    assert api_module.authorization_type(route) == "AWS_IAM"
+    assert api_module.authorization_type(RouteSpec(HttpMethod.GET, "/health", "api")) == "NONE"
+    # Public means GET /health, not any method on it.
+    assert api_module.authorization_type(RouteSpec(HttpMethod.POST, "/health", "api")) == (
+        "AWS_IAM"
+    )
+
+
+def test_the_stage_is_deployed_after_its_routes(run: Run[Deployment]) -> None:
+    order = [r.type for r in run.mocks.resources]
+    last_route = max(i for i, type_ in enumerate(order) if type_ == ROUTE)
+    assert last_route < order.index(STAGE)

@@ -1,0 +1,184 @@
+"""Grants become IAM: per function, exactly the actions of each grant on that one resource."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from infra import policies
+from infra.stack import Deployment
+from stack.spec import App
+from tests.infra.fakes import SYNTHETIC_PREFIX
+from tests.infra.harness import (
+    ACCOUNT,
+    LAMBDA,
+    REGION,
+    ROLE_POLICY,
+    SECRET,
+    Run,
+    as_list,
+    statements,
+)
+
+SERVICES = ("s3:", "sqs:", "secretsmanager:", "states:", "kms:")
+READ = {"s3:GetObject"}
+WRITE = {"s3:PutObject", "s3:AbortMultipartUpload"}
+LIST = {"s3:ListBucket"}
+SEND = {"sqs:SendMessage"}
+CONSUME = {
+    "sqs:ReceiveMessage",
+    "sqs:DeleteMessage",
+    "sqs:GetQueueAttributes",
+    "sqs:ChangeMessageVisibility",
+}
+SECRET_ARN = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:"
+QUEUE_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT}:"
+MACHINE_ARN = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:"
+
+
+def granted(run: Run[Deployment], function: str) -> dict[str, set[str]]:
+    """Per resource, the S3, SQS, Secrets Manager, Step Functions and KMS actions allowed."""
+    document = json.loads(run.mocks.named(ROLE_POLICY, f"{function}-policy").inputs["policy"])
+    grants: dict[str, set[str]] = {}
+    for statement in statements(document):
+        actions = {a for a in as_list(statement["Action"]) if a.startswith(SERVICES)}
+        for resource in as_list(statement["Resource"]) if actions else []:
+            grants.setdefault(resource, set()).update(actions)
+    return grants
+
+
+def bucket(name: str, suffix: str = "") -> str:
+    return f"arn:aws:s3:::{name}{suffix}"
+
+
+def test_the_access_levels_are_exactly_their_actions() -> None:
+    assert set(policies.S3_READ_OBJECT_ACTIONS) == READ
+    assert set(policies.S3_WRITE_OBJECT_ACTIONS) == WRITE
+    assert set(policies.SQS_SEND_ACTIONS) == SEND
+    assert set(policies.SQS_CONSUME_ACTIONS) == CONSUME
+
+
+def test_real_functions_get_exactly_their_grants(app: App, run: Run[Deployment]) -> None:
+    name = app.physical_name
+    expected: dict[str, dict[str, set[str]]] = {
+        "validate": {},
+        "dedupe": {},
+        "update_status": {},
+        "bundle": {
+            bucket(name("staging")): LIST,
+            bucket(name("staging"), "/*"): READ | WRITE,
+            bucket(name("landing")): LIST,
+            bucket(name("landing"), "/*"): READ,
+        },
+        "archive": {
+            bucket(name("staging")): LIST,
+            bucket(name("staging"), "/*"): READ,
+            bucket(name("archive")): LIST,
+            bucket(name("archive"), "/*"): READ | WRITE,
+        },
+        "deliver": {
+            bucket(name("archive")): LIST,
+            bucket(name("archive"), "/*"): READ,
+            # The secret's own ARN, random suffix included: nothing else in Secrets Manager.
+            f"{SECRET_ARN}{name('downstream')}-AbC123": {"secretsmanager:GetSecretValue"},
+        },
+        "api": {f"{MACHINE_ARN}{name('ingest')}": {"states:StartExecution"}},
+    }
+    assert {spec.name for spec in app.functions} == set(expected)
+    for spec in app.functions:
+        assert granted(run, name(spec.name)) == expected[spec.name], spec.name
+
+
+@pytest.mark.parametrize(
+    ("function", "expected"),
+    [
+        (
+            "writer",
+            {
+                bucket(f"{SYNTHETIC_PREFIX}-archive", "/*"): WRITE,
+                f"{QUEUE_ARN}{SYNTHETIC_PREFIX}-inbox": SEND,
+            },
+        ),
+        (
+            "auditor",
+            {
+                bucket(f"{SYNTHETIC_PREFIX}-landing"): LIST,
+                bucket(f"{SYNTHETIC_PREFIX}-landing", "/*"): READ,
+                f"{QUEUE_ARN}{SYNTHETIC_PREFIX}-inbox": CONSUME,
+                f"{QUEUE_ARN}{SYNTHETIC_PREFIX}-scratch": CONSUME | SEND,
+                f"{SECRET_ARN}{SYNTHETIC_PREFIX}-api-key-AbC123": {"secretsmanager:GetSecretValue"},
+            },
+        ),
+        (
+            "starter",
+            {
+                bucket(f"{SYNTHETIC_PREFIX}-archive"): LIST,
+                bucket(f"{SYNTHETIC_PREFIX}-archive", "/*"): READ | WRITE,
+                f"{MACHINE_ARN}{SYNTHETIC_PREFIX}-pipeline": {"states:StartExecution"},
+            },
+        ),
+        ("idle", {}),
+    ],
+)
+def test_each_access_level_on_each_kind_of_resource(
+    synthetic_run: Run[Deployment], function: str, expected: dict[str, set[str]]
+) -> None:
+    assert granted(synthetic_run, f"{SYNTHETIC_PREFIX}-{function}") == expected
+
+
+def test_listing_is_granted_on_buckets_and_objects_actions_on_objects(
+    run: Run[Deployment], synthetic_run: Run[Deployment]
+) -> None:
+    # s3:ListBucket applies to a bucket ARN, object actions to object ARNs: a mix-up is
+    # silently useless on AWS (and parliament's RESOURCE_MISMATCH).
+    for current in (run, synthetic_run):
+        for policy in current.mocks.of_type(ROLE_POLICY):
+            for statement in statements(json.loads(policy.inputs["policy"])):
+                actions = set(as_list(statement["Action"]))
+                if actions & (READ | WRITE):
+                    assert all(r.endswith("/*") for r in as_list(statement["Resource"]))
+                if actions & LIST:
+                    assert not any("/" in r for r in as_list(statement["Resource"]))
+
+
+def test_granted_resources_reach_the_function_by_url_name_or_arn(
+    synthetic_run: Run[Deployment],
+) -> None:
+    url = f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{SYNTHETIC_PREFIX}-"
+    variables = synthetic_run.mocks.named(LAMBDA, f"{SYNTHETIC_PREFIX}-auditor").inputs[
+        "environment"
+    ]["variables"]
+    assert variables["INBOX_URL"] == f"{url}inbox"
+    assert variables["SCRATCH_URL"] == f"{url}scratch"
+    assert variables["API_KEY_SECRET"] == f"{SYNTHETIC_PREFIX}-api-key"
+    assert variables["LANDING_BUCKET"] == f"{SYNTHETIC_PREFIX}-landing"
+    starter = synthetic_run.mocks.named(LAMBDA, f"{SYNTHETIC_PREFIX}-starter").inputs
+    assert starter["environment"]["variables"]["PIPELINE_ARN"] == (
+        f"{MACHINE_ARN}{SYNTHETIC_PREFIX}-pipeline"
+    )
+
+
+def test_no_kms_grant_is_needed_with_aws_managed_keys(
+    run: Run[Deployment], synthetic_run: Run[Deployment]
+) -> None:
+    # Buckets use aws/s3, secrets aws/secretsmanager: their key policies admit the account's
+    # principals through those services, so a kms: grant would be dead weight.
+    for current in (run, synthetic_run):
+        for policy in current.mocks.of_type(ROLE_POLICY):
+            assert "kms:" not in policy.inputs["policy"]
+
+
+def test_the_secret_exists_without_a_value(app: App, run: Run[Deployment]) -> None:
+    [secret] = run.mocks.of_type(SECRET)
+    assert secret.inputs == {
+        "name": app.physical_name("downstream"),
+        "description": app.secrets[0].description,
+        "recoveryWindowInDays": 30,
+    }
+    assert not [r for r in run.mocks.resources if "secretVersion" in r.type]
+
+
+def test_a_dev_stack_deletes_its_secrets_at_once(synthetic_run: Run[Deployment]) -> None:
+    [secret] = synthetic_run.mocks.of_type(SECRET)
+    assert secret.inputs["recoveryWindowInDays"] == 0

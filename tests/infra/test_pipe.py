@@ -1,0 +1,99 @@
+"""The Pipe component: SQS source, batching, the workflow target, and a role for exactly that."""
+
+from __future__ import annotations
+
+import json
+
+from infra.stack import Deployment
+from stack.spec import App
+from tests.infra.fakes import SYNTHETIC_PREFIX
+from tests.infra.harness import ACCOUNT, PIPE, REGION, ROLE, ROLE_POLICY, Run
+
+QUEUE_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT}:"
+MACHINE_ARN = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:"
+
+
+def test_each_pipe_starts_its_workflow_with_batches_of_its_queue(
+    app: App, run: Run[Deployment]
+) -> None:
+    assert {spec.name: (spec.source_queue, spec.target_workflow) for spec in app.pipes} == {
+        "ingest": ("ingest", "ingest"),
+        "aggregate": ("landing-notifications", "aggregate"),
+    }
+    for spec in app.pipes:
+        name = app.physical_name(spec.name)
+        pipe = run.mocks.named(PIPE, f"{name}-pipe").inputs
+        role = run.mocks.named(ROLE, f"{name}-pipe-role")
+        assert pipe["name"] == name
+        assert pipe["roleArn"] == role.state["arn"]
+        assert pipe["source"] == QUEUE_ARN + app.physical_name(spec.source_queue)
+        assert pipe["target"] == MACHINE_ARN + app.physical_name(spec.target_workflow)
+        assert pipe["sourceParameters"] == {
+            "sqsQueueParameters": {
+                "batchSize": app.config.ingest_batch_size,
+                "maximumBatchingWindowInSeconds": app.config.ingest_batching_window_seconds,
+            }
+        }
+        assert pipe["targetParameters"] == {
+            "stepFunctionStateMachineParameters": {"invocationType": "FIRE_AND_FORGET"}
+        }
+        assert "enrichment" not in pipe
+
+
+def test_batch_size_and_window_come_from_the_spec(synthetic_run: Run[Deployment]) -> None:
+    pipe = synthetic_run.mocks.named(PIPE, f"{SYNTHETIC_PREFIX}-drain-pipe").inputs
+    assert pipe["sourceParameters"]["sqsQueueParameters"] == {
+        "batchSize": 50,
+        "maximumBatchingWindowInSeconds": 5,
+    }
+
+
+def test_the_pipe_role_polls_its_queue_and_starts_its_workflow_only(
+    app: App, run: Run[Deployment]
+) -> None:
+    for spec in app.pipes:
+        name = app.physical_name(spec.name)
+        policy = json.loads(run.mocks.named(ROLE_POLICY, f"{name}-pipe-policy").inputs["policy"])
+        assert policy == {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "PollSourceQueue",
+                    "Effect": "Allow",
+                    "Action": ["sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"],
+                    "Resource": [QUEUE_ARN + app.physical_name(spec.source_queue)],
+                },
+                {
+                    "Sid": "StartTargetWorkflow",
+                    "Effect": "Allow",
+                    "Action": ["states:StartExecution"],
+                    "Resource": [MACHINE_ARN + app.physical_name(spec.target_workflow)],
+                },
+            ],
+        }
+
+
+def test_only_this_pipe_may_assume_its_role(app: App, run: Run[Deployment]) -> None:
+    for spec in app.pipes:
+        name = app.physical_name(spec.name)
+        role = run.mocks.named(ROLE, f"{name}-pipe-role").inputs
+        assert json.loads(role["assumeRolePolicy"])["Statement"] == [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "pipes.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+                "Condition": {
+                    "StringEquals": {"aws:SourceAccount": ACCOUNT},
+                    "ArnEquals": {"aws:SourceArn": f"arn:aws:pipes:{REGION}:{ACCOUNT}:pipe/{name}"},
+                },
+            }
+        ]
+
+
+def test_the_pipe_waits_for_its_permissions(app: App, run: Run[Deployment]) -> None:
+    order = [(r.type, r.name) for r in run.mocks.resources]
+    for spec in app.pipes:
+        name = app.physical_name(spec.name)
+        assert order.index((ROLE_POLICY, f"{name}-pipe-policy")) < order.index(
+            (PIPE, f"{name}-pipe")
+        )

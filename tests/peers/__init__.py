@@ -1,0 +1,1 @@
+"""Tests of the local network peers (real sockets on loopback)."""

@@ -1,0 +1,105 @@
+"""docs/openapi.json is the document the routes generate, and it describes what they answer.
+
+After a deliberate change to the API, regenerate it with
+``UPDATE_SNAPSHOTS=1 .venv/bin/pytest tests/unit/test_api_openapi.py`` (or
+``.venv/bin/python -m functions.api.openapi``) and review the diff.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import pytest
+
+from functions.api.openapi import DOCUMENT_PATH, document, render
+from stack.app import build_app
+
+_UPDATE = os.environ.get("UPDATE_SNAPSHOTS") == "1"
+
+
+@pytest.fixture(scope="module")
+def spec() -> dict[str, Any]:
+    return document()
+
+
+def test_the_committed_document_is_the_generated_one() -> None:
+    generated = render()
+    if _UPDATE:
+        DOCUMENT_PATH.write_text(generated, encoding="utf-8")
+    assert DOCUMENT_PATH.exists(), "no docs/openapi.json; create it with UPDATE_SNAPSHOTS=1"
+
+    assert DOCUMENT_PATH.read_text(encoding="utf-8") == generated, (
+        "docs/openapi.json is stale; regenerate it with UPDATE_SNAPSHOTS=1 and review the diff"
+    )
+
+
+def test_every_route_of_the_stack_is_documented_except_the_document_itself(
+    spec: dict[str, Any],
+) -> None:
+    api = build_app().api
+    assert api is not None
+    routes = {
+        (route.method.value.lower(), route.path)
+        for route in api.routes
+        if route.path != "/openapi.json"
+    }
+
+    documented = {(method, path) for path, item in spec["paths"].items() for method in item}
+
+    assert documented == routes
+
+
+def test_request_bodies_are_the_event_schema(spec: dict[str, Any]) -> None:
+    single = spec["paths"]["/events"]["post"]["requestBody"]
+    bulk = spec["paths"]["/events/bulk"]["post"]["requestBody"]["content"]["application/json"]
+
+    assert single["required"] is True
+    event_ref = {"$ref": "#/components/schemas/Event"}
+    assert single["content"]["application/json"]["schema"] == event_ref
+    assert bulk["schema"] == {"type": "array", "items": event_ref, "minItems": 1, "maxItems": 100}
+    header = spec["components"]["schemas"]["EventHeader"]
+    assert header["properties"]["uuid"]["format"] == "uuid"
+    assert set(header["required"]) == {"uuid", "eventName", "eventType", "createdDate", "savedDate"}
+
+
+def test_the_bulk_maximum_follows_the_setting() -> None:
+    bulk = document(max_bulk_events=7)["paths"]["/events/bulk"]["post"]["requestBody"]
+
+    assert bulk["content"]["application/json"]["schema"]["maxItems"] == 7
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "codes"),
+    [
+        ("/events", "post", ["202", "400", "409", "413", "415", "422", "503"]),
+        ("/events/bulk", "post", ["202", "400", "409", "413", "415", "422", "503"]),
+        ("/events/{trackingId}", "get", ["200", "400", "404", "503"]),
+        ("/health", "get", ["200"]),
+    ],
+)
+def test_each_route_documents_the_statuses_it_answers(
+    spec: dict[str, Any], path: str, method: str, codes: list[str]
+) -> None:
+    assert list(spec["paths"][path][method]["responses"]) == codes
+
+
+def test_powertools_default_validation_answer_is_not_documented(spec: dict[str, Any]) -> None:
+    text = json.dumps(spec)
+
+    assert "HTTPValidationError" not in text
+    assert "ResponseValidationError" not in text
+
+
+def test_the_idempotency_key_header_and_tracking_id_are_described(spec: dict[str, Any]) -> None:
+    (header,) = spec["paths"]["/events"]["post"]["parameters"]
+    (path_parameter,) = spec["paths"]["/events/{trackingId}"]["get"]["parameters"]
+
+    assert (header["in"], header["name"], header["required"]) == (
+        "header",
+        "idempotency-key",
+        False,
+    )
+    assert (path_parameter["in"], path_parameter["name"]) == ("path", "trackingId")
+    assert path_parameter["schema"]["pattern"].startswith("^[A-Za-z0-9]")
