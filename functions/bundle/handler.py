@@ -1,0 +1,74 @@
+"""Lambda entry point of bundle: fresh events or objects in, a pointer to their bundle out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, Field
+
+from functions._shared import names
+from functions._shared.errors import InvalidEnvelopeError, TransientDependencyError
+from functions._shared.observability import CORRELATION_ID_PATH, metrics_namespace
+from functions._shared.parsing import parse_envelope
+from functions._shared.settings import load_settings
+from functions.bundle.adapters import S3BundleStore
+from functions.bundle.core import CODEC, BundleEnvelope, bundle_envelope
+
+
+class BundleSettings(BaseModel):
+    staging_bucket: str = Field(alias=names.STAGING_BUCKET_ENV, min_length=1)
+    landing_bucket: str = Field(alias=names.LANDING_BUCKET_ENV, min_length=1)
+
+
+settings = load_settings(BundleSettings)
+store = S3BundleStore(settings.staging_bucket)
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics(namespace=metrics_namespace())
+
+
+@logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH, clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics(capture_cold_start_metric=True)
+def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
+    try:
+        envelope = parse_envelope(event, BundleEnvelope)
+        outcome = bundle_envelope(envelope, store, store, landing_bucket=settings.landing_bucket)
+    except InvalidEnvelopeError as error:
+        metrics.add_metric(name="EnvelopesRejected", unit=MetricUnit.Count, value=1)
+        logger.warning("Envelope rejected", extra={"reason": str(error)})
+        raise
+    except TransientDependencyError:
+        metrics.add_metric(name="DependencyFailures", unit=MetricUnit.Count, value=1)
+        # The upload was aborted; a retry starts a new one under a new key.
+        logger.exception("S3 unavailable; the workflow will retry")
+        raise
+
+    stats = outcome.stats
+    metrics.add_metric(name="BundledRecords", unit=MetricUnit.Count, value=stats.count)
+    metrics.add_metric(name="BundleBytes", unit=MetricUnit.Bytes, value=stats.size)
+    if outcome.rejected_objects:
+        metrics.add_metric(
+            name="ObjectsRejected", unit=MetricUnit.Count, value=len(outcome.rejected_objects)
+        )
+        logger.warning(
+            "Objects left out of the bundle",
+            extra={"rejectedObjects": outcome.rejected_objects[:20]},
+        )
+    logger.info(
+        "Bundle staged",
+        extra={
+            "bundleKey": outcome.key,
+            "sha256": stats.sha256,
+            "count": stats.count,
+            "size": stats.size,
+            "parts": stats.parts,
+            "attempts": outcome.attempts,
+            "codec": CODEC.name,
+        },
+    )
+    return outcome.payload
