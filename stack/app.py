@@ -12,6 +12,7 @@ from stack.spec import (
     BucketSpec,
     FunctionSpec,
     HttpMethod,
+    IndexSpec,
     PipeSpec,
     QueueSpec,
     RouteSpec,
@@ -24,6 +25,7 @@ from stack.spec import (
     WorkflowSpec,
 )
 from workflows.aggregate import aggregate_definition
+from workflows.enrich import enrich_definition
 from workflows.ingest import ingest_definition
 
 _DAY_SECONDS = 86_400
@@ -58,6 +60,25 @@ def build_app(config: StackConfig | None = None) -> App:
             point_in_time_recovery=config.point_in_time_recovery,
         ),
         TableSpec(
+            name="enrichment-status",
+            partition_key=names.ENRICHMENT_KEY,
+            sort_key=names.ENRICHMENT_SORT_KEY,
+            indexes=(
+                IndexSpec(
+                    name=names.ENRICHMENT_USER_INDEX,
+                    partition_key=names.ENRICHMENT_USER_KEY,
+                    sort_key=names.ENRICHMENT_CREATED_KEY,
+                ),
+            ),
+            point_in_time_recovery=config.point_in_time_recovery,
+        ),
+        TableSpec(
+            name="products",
+            partition_key=names.PRODUCTS_KEY,
+            sort_key=names.PRODUCTS_SORT_KEY,
+            point_in_time_recovery=config.point_in_time_recovery,
+        ),
+        TableSpec(
             name="idempotency",
             partition_key=names.IDEMPOTENCY_KEY,
             ttl_attribute=names.IDEMPOTENCY_EXPIRY_ATTRIBUTE,
@@ -87,6 +108,10 @@ def build_app(config: StackConfig | None = None) -> App:
             name="downstream",
             description='Credentials of the downstream endpoint, as {"token": "..."}',
         ),
+        SecretSpec(
+            name="provider",
+            description='API key of the enrichment provider, as {"apiKey": "..."}',
+        ),
     )
     circuit_env = {
         names.CIRCUIT_FAILURE_THRESHOLD_ENV: str(config.circuit_failure_threshold),
@@ -115,7 +140,27 @@ def build_app(config: StackConfig | None = None) -> App:
             handler="functions.update_status.handler.lambda_handler",
             description="Record progress and final state per tracking id, never backwards.",
             environment=powertools_env("update_status"),
-            tables=(TableGrant("status", Access.READ_WRITE, names.STATUS_TABLE_ENV),),
+            tables=(
+                TableGrant("status", Access.READ_WRITE, names.STATUS_TABLE_ENV),
+                TableGrant(
+                    "enrichment-status", Access.READ_WRITE, names.ENRICHMENT_STATUS_TABLE_ENV
+                ),
+            ),
+        ),
+        FunctionSpec(
+            name="enrich_batch",
+            handler="functions.enrich_batch.handler.lambda_handler",
+            description="Enrich one batch of products through the provider; plan S3 catalogs.",
+            timeout_seconds=120,
+            # The provider's contract allows 10 concurrent callers (seed 004).
+            reserved_concurrency=config.enrich_concurrency,
+            environment={
+                **powertools_env("enrich_batch"),
+                names.PROVIDER_URL_ENV: config.provider_url,
+            },
+            tables=(TableGrant("products", Access.READ_WRITE, names.PRODUCTS_TABLE_ENV),),
+            buckets=(BucketGrant("staging", Access.READ_WRITE, names.STAGING_BUCKET_ENV),),
+            secrets=(SecretGrant("provider", names.PROVIDER_SECRET_ENV),),
         ),
         FunctionSpec(
             name="bundle",
@@ -162,12 +207,20 @@ def build_app(config: StackConfig | None = None) -> App:
             environment={
                 **powertools_env("api"),
                 names.MAX_BULK_EVENTS_ENV: str(config.max_bulk_events),
+                names.MAX_INLINE_PRODUCTS_ENV: str(config.max_inline_products),
+                names.ENRICH_BATCH_SIZE_ENV: str(config.enrich_batch_size),
             },
             tables=(
                 TableGrant("status", Access.READ_WRITE, names.STATUS_TABLE_ENV),
                 TableGrant("idempotency", Access.READ_WRITE, names.IDEMPOTENCY_TABLE_ENV),
+                TableGrant(
+                    "enrichment-status", Access.READ_WRITE, names.ENRICHMENT_STATUS_TABLE_ENV
+                ),
             ),
-            workflows=(WorkflowGrant("ingest", names.INGEST_STATE_MACHINE_ENV),),
+            workflows=(
+                WorkflowGrant("ingest", names.INGEST_STATE_MACHINE_ENV),
+                WorkflowGrant("enrich", names.ENRICH_STATE_MACHINE_ENV),
+            ),
         ),
     )
 
@@ -182,6 +235,12 @@ def build_app(config: StackConfig | None = None) -> App:
             name="aggregate",
             description="Objects landed in S3; dedupe, bundle, archive and deliver them.",
             definition=aggregate_definition(config),
+            type=config.workflow_type,
+        ),
+        WorkflowSpec(
+            name="enrich",
+            description="A catalog enriched in batches through the provider, with live progress.",
+            definition=enrich_definition(config),
             type=config.workflow_type,
         ),
     )
@@ -219,6 +278,11 @@ def build_app(config: StackConfig | None = None) -> App:
                 RouteSpec(HttpMethod.GET, "/events/{trackingId}", "api"),
                 RouteSpec(HttpMethod.GET, "/health", "api"),
                 RouteSpec(HttpMethod.GET, "/openapi.json", "api"),
+                RouteSpec(HttpMethod.POST, "/catalogs/{catalogId}/enrichments", "api"),
+                RouteSpec(
+                    HttpMethod.GET, "/catalogs/{catalogId}/enrichments/{trackingId}", "api"
+                ),
+                RouteSpec(HttpMethod.GET, "/users/{userId}/enrichments", "api"),
             ),
         ),
     )

@@ -229,6 +229,11 @@ class StackConfig:
     ingest_batch_size: int = 10
     ingest_batching_window_seconds: int = 1
     max_bulk_events: int = 100
+    # Where products are enriched. Locally the runtime starts its own provider and overrides this.
+    provider_url: str = "https://provider.example.com"
+    enrich_batch_size: int = 20
+    enrich_concurrency: int = 10
+    max_inline_products: int = 1000
 
 
 @dataclass(frozen=True)

@@ -57,7 +57,7 @@ def transient_delivery_retry() -> Retry:
     return Retry.on(TransientDeliveryError, interval=2, max_attempts=3, backoff=2, max_delay=30)
 
 
-def failure_path() -> tuple[Catch, State]:
+def failure_path(*, catalog: bool = False) -> tuple[Catch, State]:
     """A catch-all that records FAILED for the tracking id, then fails with the original error."""
     failed = Fail("Failed", error_path=f"{ERROR_PATH}.Error", cause_path=f"{ERROR_PATH}.Cause")
     record_failure = LambdaInvoke(
@@ -65,6 +65,8 @@ def failure_path() -> tuple[Catch, State]:
         function="update_status",
         payload={
             "trackingId.$": "$.trackingId",
+            # An enrichment's status lives in the enrichment table, addressed by catalog id.
+            **({"catalogId.$": "$.catalogId"} if catalog else {}),
             "status": "FAILED",
             "error.$": f"{ERROR_PATH}.Error",
             "cause.$": f"{ERROR_PATH}.Cause",

@@ -49,3 +49,15 @@ class CircuitOpenError(StepflowError):
     Uncaught on the final delivery attempt, so the execution fails there with its work parked
     and ``RedriveExecution`` re-runs exactly that step.
     """
+
+
+class ProviderThrottledError(StepflowError):
+    """The enrichment provider kept answering 429 after the in-call retries; retried later."""
+
+
+class ProviderUnavailableError(StepflowError):
+    """The enrichment provider kept failing (5xx, connection errors); retried later."""
+
+
+class CatalogSourceError(StepflowError):
+    """The S3 object a catalog points at is missing or malformed: permanent, recorded as FAILED."""
