@@ -1,9 +1,11 @@
 """The embedded local runtime: the stack description, running on one machine.
 
 :class:`LocalStack` turns an :class:`~stack.spec.App` into live resources on a moto server bound
-to loopback (tables, state machines) and Lambda worker processes, and wires moto's ASL
-interpreter to those workers through :mod:`local.moto_patches`. It declares nothing of its own:
-everything comes from the description, exactly as the Pulumi program does.
+to loopback (tables, queues and their DLQs, buckets and their notifications, secrets, state
+machines: see :mod:`local.provisioning`) and Lambda worker processes, wires moto's ASL
+interpreter to those workers through :mod:`local.moto_patches`, polls each pipe
+(:mod:`local.pipes`) and serves the HTTP API (:mod:`local.api_gateway`). It declares nothing of
+its own: everything comes from the description, exactly as the Pulumi program does.
 
 >>> from stack.app import build_app
 >>> with LocalStack(build_app(), LocalSettings(port=0)) as stack:  # doctest: +SKIP
@@ -13,6 +15,7 @@ everything comes from the description, exactly as the Pulumi program does.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -24,7 +27,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from functions._shared import names
 from local import moto_patches
+from local.api_gateway import ApiGateway
 from local.clock import TimeScale
 from local.execution_archive import ExecutionArchive
 from local.lambdas.pool import (
@@ -34,11 +39,31 @@ from local.lambdas.pool import (
     TooManyRequestsError,
     WorkerConfig,
 )
+from local.pipes import DEFAULT_POLL_WAIT_SECONDS, PipePoller, Pipes
+from local.provisioning import (
+    LOCAL_ACCOUNT,
+    Resources,
+    function_arn,
+    provision,
+    rendered_definition,
+    state_machine_arn,
+)
 from stack import outputs as output_names
-from stack.spec import App, FunctionSpec, TableSpec, WorkflowSpec
+from stack.spec import App, FunctionSpec
+
+__all__ = [
+    "DEFAULT_PORT",
+    "LOCAL_ACCOUNT",
+    "REPO_ROOT",
+    "LocalSettings",
+    "LocalStack",
+    "function_arn",
+    "rendered_definition",
+    "state_machine_arn",
+    "worker_environment",
+]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-LOCAL_ACCOUNT = "123456789012"
 DEFAULT_PORT = 4566
 _CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
 _SNAPSHOT_DIR = "dynamodb"
@@ -47,7 +72,18 @@ _running: LocalStack | None = None
 
 @dataclass(frozen=True)
 class LocalSettings:
-    """How the local runtime runs: where it listens, keeps state, and how fast time passes."""
+    """How the local runtime runs: where it listens, keeps state, and how fast time passes.
+
+    ``api_port`` is where the HTTP API listens: ``None`` means ``port + 1`` (4567 next to the
+    AWS endpoint's 4566), or a free port when ``port`` is 0; 0 is always a free port.
+    ``downstream_url``, when set, replaces ``DOWNSTREAM_URL`` in every function that has it
+    (the deliver function), so it posts to a local downstream; ``environment_overrides`` does
+    the same for any variable (``{"PROVIDER_URL": "http://127.0.0.1:9001"}``), again only in
+    the functions whose description has it. ``secret_values`` gives a
+    secret (by logical name) its value; any other secret gets a fresh ``{"token": "..."}``
+    (read it back with :meth:`LocalStack.secret_value`). ``pipe_batching_window_seconds``
+    replaces every pipe's batching window (real seconds, not scaled by ``time_scale``).
+    """
 
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
@@ -56,22 +92,36 @@ class LocalSettings:
     max_workers_per_function: int = 4
     persist_tables: bool = True
     extra_function_environment: dict[str, str] = field(default_factory=dict)
+    api_port: int | None = None
+    downstream_url: str | None = None
+    environment_overrides: dict[str, str] = field(default_factory=dict)
+    secret_values: dict[str, str] = field(default_factory=dict)
+    run_pipes: bool = True
+    pipe_batching_window_seconds: float | None = None
+    pipe_poll_wait_seconds: float = DEFAULT_POLL_WAIT_SECONDS
 
 
-def function_arn(app: App, function_name: str) -> str:
-    """The ARN a function has on the local runtime (same shape as on AWS)."""
-    physical = app.physical_name(function_name)
-    return f"arn:aws:lambda:{app.config.region}:{LOCAL_ACCOUNT}:function:{physical}"
+def _has_visible_messages(region: str, queue_name: str) -> bool:
+    return moto_patches.visible_sqs_messages(LOCAL_ACCOUNT, region, queue_name) > 0
 
 
-def state_machine_arn(app: App, workflow_name: str) -> str:
-    physical = app.physical_name(workflow_name)
-    return f"arn:aws:states:{app.config.region}:{LOCAL_ACCOUNT}:stateMachine:{physical}"
+def worker_environment(
+    app: App, function: FunctionSpec, resources: Resources, settings: LocalSettings
+) -> dict[str, str]:
+    """The environment ``function``'s workers get (before Lambda's own ``AWS_*`` variables).
 
-
-def rendered_definition(app: App, workflow: WorkflowSpec) -> dict[str, Any]:
-    """The exact ASL the local runtime creates for ``workflow``."""
-    return workflow.definition.render(lambda name: function_arn(app, name))
+    The description's variables, the backend references filled in (queue URLs, state machine
+    ARNs) and the local overrides (``settings.downstream_url``, ``environment_overrides``),
+    which replace variables the function has and never add any.
+    """
+    environment = resources.function_environment(app, function)
+    overrides = dict(settings.environment_overrides)
+    if settings.downstream_url:
+        overrides[names.DOWNSTREAM_URL_ENV] = settings.downstream_url
+    for name, value in overrides.items():
+        if name in environment:
+            environment[name] = value
+    return environment
 
 
 class LocalStack:
@@ -84,6 +134,9 @@ class LocalStack:
         self._server: Any = None
         self._pool: LambdaPool | None = None
         self._archive: ExecutionArchive | None = None
+        self._resources: Resources | None = None
+        self._pipes: Pipes | None = None
+        self._api: ApiGateway | None = None
         self._port = self.settings.port
         self._functions_by_physical_name = {
             app.physical_name(spec.name): spec for spec in app.functions
@@ -109,6 +162,13 @@ class LocalStack:
         if _running is not None:
             raise RuntimeError("a local stack is already running in this process; stop it first")
         _running = self
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> dict[str, Any]:
         state_dir = self.settings.state_dir
         state_dir.mkdir(parents=True, exist_ok=True)
         self._archive = ExecutionArchive(state_dir / "executions.sqlite3")
@@ -124,21 +184,47 @@ class LocalStack:
         moto_patches.context().archive = self._archive
         moto_patches.context().dispatcher = self._dispatch
         self._start_server(state_dir / "logs")
+        resources = provision(self.app, self.client, secret_values=self.settings.secret_values)
+        self._resources = resources
+        if self.settings.persist_tables:
+            dynamodb = self.client("dynamodb")
+            for table_name in resources.tables.values():
+                self._restore_table(dynamodb, table_name)
         self._pool = LambdaPool(
-            [self._worker_config(spec) for spec in self.app.functions],
+            [self._worker_config(spec, resources) for spec in self.app.functions],
             code_root=REPO_ROOT,
             log_dir=state_dir / "logs",
             max_workers_per_function=self.settings.max_workers_per_function,
             base_environment=self._worker_base_environment(),
         )
-        self._provision()
         self._pool.start(warm=True)
+        if self.settings.run_pipes and self.app.pipes:
+            self._pipes = self._make_pipes(resources)
+            self._pipes.start()
+        if self.app.api is not None:
+            self._api = ApiGateway(
+                self.app.api,
+                self._invoke_for_api,
+                log_path=state_dir / "logs" / "api-gateway.log",
+                host=self.settings.host,
+                port=self._api_port(),
+                account_id=LOCAL_ACCOUNT,
+            )
+            self._api.start()
         return self.outputs()
 
     def stop(self) -> None:
+        """Stop everything this stack started; safe to call twice, or after a failed start."""
         global _running  # noqa: PLW0603
         if _running is self:
             _running = None
+        # The front doors first, so nothing new arrives while the rest winds down.
+        if self._api is not None:
+            self._api.stop()
+            self._api = None
+        if self._pipes is not None:
+            self._pipes.stop()
+            self._pipes = None
         if self._server is not None and self.settings.persist_tables:
             with contextlib.suppress(Exception):
                 self.snapshot_tables()
@@ -183,22 +269,66 @@ class LocalStack:
             config=Config(retries={"max_attempts": 2, "mode": "standard"}, max_pool_connections=64),
         )
 
+    @property
+    def api_url(self) -> str:
+        """The HTTP API's base URL (its ``$default`` stage), as the ``apiUrl`` output."""
+        if self._api is None:
+            raise RuntimeError("the local stack serves no API (not running, or none described)")
+        return self._api.url
+
+    @property
+    def resources(self) -> Resources:
+        if self._resources is None:
+            raise RuntimeError("the local stack is not running")
+        return self._resources
+
+    def queue_url(self, queue_name: str) -> str:
+        self.app.queue(queue_name)  # raises KeyError naming the known queues
+        return self.resources.queues[queue_name].url
+
+    def dead_letter_queue_url(self, queue_name: str) -> str:
+        url = self.resources.queues[self.app.queue(queue_name).name].dlq_url
+        if url is None:
+            raise KeyError(f"queue {queue_name!r} has no dead-letter queue")
+        return url
+
+    def secret_value(self, secret_name: str) -> str:
+        """The secret's current ``SecretString`` (``{"token": "..."}`` unless set otherwise).
+
+        >>> token = json.loads(stack.secret_value("downstream"))["token"]  # doctest: +SKIP
+        """
+        if secret_name not in {secret.name for secret in self.app.secrets}:
+            known = ", ".join(secret.name for secret in self.app.secrets)
+            raise KeyError(f"no secret {secret_name!r} in the stack (known: {known})")
+        answer = self.client("secretsmanager").get_secret_value(
+            SecretId=self.app.physical_name(secret_name)
+        )
+        return str(answer["SecretString"])
+
+    def pipe_stats(self) -> dict[str, dict[str, int]]:
+        """Per pipe: messages received and deleted, batches started, failures (see PipePoller)."""
+        return self._pipes.stats() if self._pipes is not None else {}
+
     def outputs(self) -> dict[str, Any]:
         """The stack outputs, under the same keys the Pulumi program exports."""
         app = self.app
         machine_arns = {wf.name: state_machine_arn(app, wf.name) for wf in app.workflows}
+        queues = self._resources.queues if self._resources is not None else {}
         values: dict[str, Any] = {
             output_names.REGION: app.config.region,
             output_names.PREFIX: app.config.prefix,
             output_names.STATE_MACHINE_ARNS: machine_arns,
             output_names.FUNCTION_NAMES: {f.name: app.physical_name(f.name) for f in app.functions},
             output_names.TABLE_NAMES: {t.name: app.physical_name(t.name) for t in app.tables},
-            output_names.QUEUE_URLS: {
-                q.name: f"{self.endpoint_url}/{LOCAL_ACCOUNT}/{app.physical_name(q.name)}"
-                for q in app.queues
+            output_names.QUEUE_URLS: {name: queue.url for name, queue in queues.items()},
+            output_names.DEAD_LETTER_QUEUE_URLS: {
+                name: queue.dlq_url for name, queue in queues.items() if queue.dlq_url
             },
             output_names.BUCKET_NAMES: {b.name: app.physical_name(b.name) for b in app.buckets},
+            output_names.SECRET_NAMES: {s.name: app.physical_name(s.name) for s in app.secrets},
         }
+        if self._api is not None:
+            values[output_names.API_URL] = self._api.url
         for workflow, arn in machine_arns.items():
             values[output_names.state_machine_arn_key(workflow)] = arn
         return values
@@ -262,11 +392,52 @@ class LocalStack:
             **self.settings.extra_function_environment,
         }
 
-    def _worker_config(self, spec: FunctionSpec) -> WorkerConfig:
+    def _api_port(self) -> int:
+        if self.settings.api_port is not None:
+            return self.settings.api_port
+        return 0 if self.settings.port == 0 else self._port + 1
+
+    def _make_pipes(self, resources: Resources) -> Pipes:
+        pollers = []
+        for pipe in self.app.pipes:
+            queue = resources.queues[pipe.source_queue]
+            window = self.settings.pipe_batching_window_seconds
+            pollers.append(
+                PipePoller(
+                    pipe.name,
+                    sqs=self.client("sqs"),
+                    sfn=self.client("stepfunctions"),
+                    queue_url=queue.url,
+                    queue_arn=queue.arn,
+                    state_machine_arn=resources.state_machines[pipe.target_workflow],
+                    region=self.app.config.region,
+                    batch_size=pipe.batch_size,
+                    batching_window_seconds=(
+                        pipe.batching_window_seconds if window is None else window
+                    ),
+                    poll_wait_seconds=self.settings.pipe_poll_wait_seconds,
+                    has_messages=functools.partial(
+                        _has_visible_messages, self.app.config.region, queue.name
+                    ),
+                )
+            )
+        return Pipes(pollers)
+
+    def _invoke_for_api(self, function_name: str, payload: bytes) -> InvocationResult:
+        # Lambda's Invoke API as API Gateway calls it: a throttled function answers 429.
+        spec = self.app.function(function_name)
+        return self.pool.invoke(
+            self.app.physical_name(spec.name),
+            payload,
+            wait_for_capacity=spec.reserved_concurrency is None,
+        )
+
+    def _worker_config(self, spec: FunctionSpec, resources: Resources) -> WorkerConfig:
+        environment = worker_environment(self.app, spec, resources, self.settings)
         return WorkerConfig(
             function_name=self.app.physical_name(spec.name),
             handler=spec.handler,
-            environment=self.app.function_environment(spec),
+            environment=environment,
             timeout_seconds=float(spec.timeout_seconds),
             memory_mb=spec.memory_mb,
             reserved_concurrency=spec.reserved_concurrency,
@@ -288,60 +459,6 @@ class LocalStack:
             ) from error
         except FunctionNotFoundError as error:
             raise moto_patches.LambdaNotFoundError(str(error)) from error
-
-    def _provision(self) -> None:
-        dynamodb = self.client("dynamodb")
-        for table in self.app.tables:
-            self._create_table(dynamodb, table)
-        sfn = self.client("stepfunctions")
-        role_arn = f"arn:aws:iam::{LOCAL_ACCOUNT}:role/{self.app.physical_name('states')}"
-        for workflow in self.app.workflows:
-            sfn.create_state_machine(
-                name=self.app.physical_name(workflow.name),
-                definition=json.dumps(rendered_definition(self.app, workflow)),
-                roleArn=role_arn,
-                type=workflow.type.value,
-            )
-
-    def _create_table(self, dynamodb: Any, table: TableSpec) -> None:
-        name = self.app.physical_name(table.name)
-        keys = [{"AttributeName": table.partition_key, "KeyType": "HASH"}]
-        attributes = {table.partition_key}
-        if table.sort_key:
-            keys.append({"AttributeName": table.sort_key, "KeyType": "RANGE"})
-            attributes.add(table.sort_key)
-        indexes = []
-        for index in table.indexes:
-            index_keys = [{"AttributeName": index.partition_key, "KeyType": "HASH"}]
-            attributes.add(index.partition_key)
-            if index.sort_key:
-                index_keys.append({"AttributeName": index.sort_key, "KeyType": "RANGE"})
-                attributes.add(index.sort_key)
-            indexes.append(
-                {
-                    "IndexName": index.name,
-                    "KeySchema": index_keys,
-                    "Projection": {"ProjectionType": "ALL"},
-                }
-            )
-        request: dict[str, Any] = {
-            "TableName": name,
-            "KeySchema": keys,
-            "AttributeDefinitions": [
-                {"AttributeName": attr, "AttributeType": "S"} for attr in sorted(attributes)
-            ],
-            "BillingMode": "PAY_PER_REQUEST",
-        }
-        if indexes:
-            request["GlobalSecondaryIndexes"] = indexes
-        dynamodb.create_table(**request)
-        if table.ttl_attribute:
-            dynamodb.update_time_to_live(
-                TableName=name,
-                TimeToLiveSpecification={"Enabled": True, "AttributeName": table.ttl_attribute},
-            )
-        if self.settings.persist_tables:
-            self._restore_table(dynamodb, name)
 
     # --- table persistence ----------------------------------------------------------------
 

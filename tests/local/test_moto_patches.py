@@ -248,3 +248,89 @@ def test_unnamed_executions_get_a_unique_name(local_stack: LocalStack) -> None:
     second = sfn.start_execution(stateMachineArn=machine_arn, input="{}")["executionArn"]
     assert first != second
     assert not first.endswith(":None")
+
+
+def test_compatibility_check_names_a_missing_instance_attribute(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from moto.stepfunctions.parser.asl.eval.event import event_manager
+
+    monkeypatch.delitem(event_manager.EventManager.__annotations__, "_history_event_list")
+    with pytest.raises(RuntimeError, match=r"EventManager\._history_event_list"):
+        moto_patches.verify_moto_compatible()
+
+
+def test_redrive_execution_is_an_action_of_the_endpoint(local_stack: LocalStack) -> None:
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    assert callable(getattr(StepFunctionResponse, "redrive_execution", None))
+    failing = {"StartAt": "Boom", "States": {"Boom": {"Type": "Fail", "Error": "Boom"}}}
+    execution_arn = _run(local_stack, _machine(local_stack, failing), "redrive-wired")
+    sfn = local_stack.client("stepfunctions")
+    assert sfn.redrive_execution(executionArn=execution_arn)["redriveDate"]
+    described = local_stack.wait_for_execution(execution_arn)
+    assert described["status"] == "FAILED"  # the Fail state ran again
+    assert described["redriveCount"] == 1
+
+
+def test_s3_notifications_reach_sqs_with_the_whole_record(local_stack: LocalStack) -> None:
+    s3 = local_stack.client("s3")
+    sqs = local_stack.client("sqs")
+    name = f"patch-test-{uuid.uuid4().hex[:8]}"
+    queue_url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    s3.create_bucket(Bucket=name)
+    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_bucket_notification_configuration(
+        Bucket=name,
+        NotificationConfiguration={
+            "QueueConfigurations": [
+                {
+                    "Id": "landed",
+                    "QueueArn": queue_arn,
+                    "Events": ["s3:ObjectCreated:*"],
+                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "in/"}]}},
+                }
+            ]
+        },
+    )
+    put = s3.put_object(Bucket=name, Key="in/a b(1).json", Body=b"{}")
+    s3.put_object(Bucket=name, Key="elsewhere/skipped.json", Body=b"{}")
+    bodies = [
+        json.loads(message["Body"])
+        for message in sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)["Messages"]
+    ]
+    assert [b.get("Event") for b in bodies if "Event" in b] == ["s3:TestEvent"]
+    [notification] = [b for b in bodies if "Records" in b]
+    [record] = notification["Records"]
+    assert list(record) == [
+        "eventVersion",
+        "eventSource",
+        "awsRegion",
+        "eventTime",
+        "eventName",
+        "userIdentity",
+        "requestParameters",
+        "responseElements",
+        "s3",
+    ]
+    assert record["eventName"] == "ObjectCreated:Put"
+    assert record["eventTime"].endswith("Z")
+    assert record["s3"]["configurationId"] == "landed"
+    assert record["s3"]["bucket"]["name"] == name
+    assert record["s3"]["bucket"]["ownerIdentity"]["principalId"]
+    obj = record["s3"]["object"]
+    assert obj["key"] == "in/a+b%281%29.json"
+    assert obj["size"] == 2
+    assert obj["eTag"] == put["ETag"].strip('"')
+    assert obj["versionId"] == put["VersionId"]
+    assert len(obj["sequencer"]) == 18
+
+
+def test_s3_sequencers_increase() -> None:
+    record = {"s3": {"bucket": {"name": "b"}, "object": {"key": "k"}}}
+    first = moto_patches.complete_s3_record(record, "k")["s3"]["object"]["sequencer"]
+    second = moto_patches.complete_s3_record(record, "k")["s3"]["object"]["sequencer"]
+    assert second > first
