@@ -10,6 +10,7 @@ from dataclasses import replace
 
 import pytest
 
+from local.environment import LocalEnvironment
 from local.runtime import LocalSettings, LocalStack
 from stack.app import build_app
 from stack.spec import App, FunctionSpec, StackConfig, WorkflowSpec
@@ -98,12 +99,20 @@ def test_app() -> App:
 
 
 @pytest.fixture(scope="session")
-def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+def local_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalEnvironment]:
+    """The stack with its downstream and provider peers; one per test process."""
     settings = LocalSettings(
         port=0,
         state_dir=tmp_path_factory.mktemp("local-stack"),
         time_scale=TEST_TIME_SCALE,
         persist_tables=False,
+        pipe_batching_window_seconds=0.2,
+        max_workers_per_function=6,
     )
-    with LocalStack(test_app(), settings) as stack:
-        yield stack
+    with LocalEnvironment(test_app(), settings) as env:
+        yield env
+
+
+@pytest.fixture(scope="session")
+def local_stack(local_env: LocalEnvironment) -> LocalStack:
+    return local_env.stack

@@ -1,0 +1,113 @@
+"""The local stack together with the peers it talks to: what ``make run``, ``make up`` and the
+tests bring up.
+
+The deliver function posts to a real downstream HTTP server and enrich_batch calls a real
+provider HTTP server, both on loopback and both started here first, so that their URLs and
+credentials can be handed to the stack exactly as a deployment hands over configuration: the URL
+as the function's environment, the credentials as the value of the stack's secret.
+
+>>> with LocalEnvironment(build_app(), LocalSettings(port=0)) as env:  # doctest: +SKIP
+...     env.downstream.set_down(True)
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import secrets
+from dataclasses import replace
+from types import TracebackType
+from typing import Any
+
+from local.peers.downstream import DownstreamServer
+from local.runtime import LocalSettings, LocalStack
+from stack.spec import App
+
+# Variables that only the local runtime sets: the Lambdas' own sleeps and clocks follow the
+# runtime's time scale, or a scaled Wait could never outlast an unscaled cooldown.
+CIRCUIT_CLOCK_SCALE_ENV = "CIRCUIT_CLOCK_SCALE"
+PROVIDER_RETRY_SCALE_ENV = "PROVIDER_RETRY_SCALE"
+
+
+class LocalEnvironment:
+    """A :class:`LocalStack` wired to a downstream server and an enrichment provider."""
+
+    def __init__(self, app: App, settings: LocalSettings | None = None, *, seed: int = 0) -> None:
+        self.app = app
+        self._settings = settings or LocalSettings()
+        self._seed = seed
+        self.downstream = DownstreamServer(secrets.token_urlsafe(24), seed=seed)
+        self.provider: Any = _provider_server(seed)
+        self._stack: LocalStack | None = None
+
+    @property
+    def stack(self) -> LocalStack:
+        if self._stack is None:
+            raise RuntimeError("the local environment is not running")
+        return self._stack
+
+    def __enter__(self) -> LocalEnvironment:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start(self) -> dict[str, Any]:
+        self.downstream.start()
+        secret_values = {"downstream": json.dumps({"token": self.downstream.token})}
+        overrides: dict[str, str] = {}
+        if self.provider is not None:
+            self.provider.start()
+            secret_values["provider"] = json.dumps({"apiKey": self.provider.api_key})
+            overrides["PROVIDER_URL"] = self.provider.url
+        scale = str(self._settings.time_scale or 1.0)
+        settings = replace(
+            self._settings,
+            downstream_url=self.downstream.ingest_url,
+            secret_values={**secret_values, **self._settings.secret_values},
+            environment_overrides={**overrides, **self._settings.environment_overrides},
+            extra_function_environment={
+                CIRCUIT_CLOCK_SCALE_ENV: scale,
+                PROVIDER_RETRY_SCALE_ENV: scale,
+                **self._settings.extra_function_environment,
+            },
+        )
+        self._stack = LocalStack(self.app, settings)
+        try:
+            outputs = self._stack.start()
+        except BaseException:
+            self._stop_peers()
+            raise
+        return outputs | self.peer_urls()
+
+    def peer_urls(self) -> dict[str, str]:
+        urls = {"downstreamUrl": self.downstream.url}
+        if self.provider is not None:
+            urls["providerUrl"] = self.provider.url
+        return urls
+
+    def stop(self) -> None:
+        if self._stack is not None:
+            self._stack.stop()
+            self._stack = None
+        self._stop_peers()
+
+    def _stop_peers(self) -> None:
+        self.downstream.stop()
+        if self.provider is not None:
+            self.provider.stop()
+
+
+def _provider_server(seed: int) -> Any:
+    """The enrichment provider, when this checkout has it."""
+    try:
+        provider_module = importlib.import_module("local.peers.provider")
+    except ImportError:
+        return None
+    return provider_module.ProviderServer(secrets.token_urlsafe(24), seed=seed)
