@@ -226,20 +226,28 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from local.runtime import LocalSettings, LocalStack
+    from local.environment import LocalEnvironment
+    from local.runtime import LocalSettings
     from stack.app import build_app
 
     settings = LocalSettings(
-        port=args.port, state_dir=Path(args.state_dir), time_scale=args.time_scale
+        port=args.port,
+        api_port=args.api_port,
+        state_dir=Path(args.state_dir),
+        time_scale=args.time_scale,
     )
-    stack = LocalStack(build_app(), settings)
-    outputs = stack.start()
+    env = LocalEnvironment(build_app(), settings)
+    outputs = env.start()
+    stack = env.stack
     print("The stack is up on the local runtime. Outputs (as `pulumi up` exports them):")
     print(json.dumps(outputs, indent=2))
     print(
-        f"\nAWS endpoint: {stack.endpoint_url}\n"
-        f"  python -m local start ingest --input-file examples/events.json --wait\n"
+        f"\nAWS endpoint: {stack.endpoint_url}   API: {stack.api_url}\n"
+        f"  curl -X POST {stack.api_url}/events -H 'Content-Type: application/json' "
+        f"-d @examples/event.json\n"
+        f"  python -m local start ingest --input-file examples/envelope.json --wait\n"
         f"  aws --endpoint-url {stack.endpoint_url} stepfunctions list-state-machines\n"
+        f"Downstream peer: {env.downstream.url}/_received   "
         f"Logs: {settings.state_dir / 'logs'}   Ctrl-C stops the stack."
     )
     stopped = threading.Event()
@@ -250,8 +258,23 @@ def cmd_up(args: argparse.Namespace) -> int:
         pass
     finally:
         print("\nstopping…", file=sys.stderr)
-        stack.stop()
+        env.stop()
     return 0
+
+
+def cmd_redrive(args: argparse.Namespace) -> int:
+    sfn = _client(args.endpoint)
+    execution_arn = _resolve_execution(sfn, args.execution, args.workflow)
+    try:
+        sfn.redrive_execution(executionArn=execution_arn)
+    except sfn.exceptions.ExecutionNotRedrivable as error:
+        raise CliError(str(error.response["Error"]["Message"])) from error
+    if not args.wait:
+        print(execution_arn)
+        return 0
+    described = _wait(sfn, execution_arn, args.timeout)
+    print(json.dumps(_describe_view(described), indent=2, default=str))
+    return 0 if described["status"] == "SUCCEEDED" else 1
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -283,6 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     up = commands.add_parser("up", help="serve the stack until Ctrl-C")
     runtime_options(up, 4566)
+    up.add_argument("--api-port", type=int, default=None, help="HTTP API port (AWS port + 1)")
     up.set_defaults(handler=cmd_up)
 
     demo = commands.add_parser(
@@ -312,6 +336,13 @@ def build_parser() -> argparse.ArgumentParser:
     describe.add_argument("execution", help="execution ARN or name")
     describe.add_argument("--workflow", help="workflow the named execution belongs to")
     describe.set_defaults(handler=cmd_describe)
+
+    redrive = client_command("redrive", "re-run a failed execution from the step that failed")
+    redrive.add_argument("execution", help="execution ARN or name")
+    redrive.add_argument("--workflow", help="workflow the named execution belongs to")
+    redrive.add_argument("--wait", action="store_true", help="wait and print the result")
+    redrive.add_argument("--timeout", type=float, default=120.0, help="seconds to --wait")
+    redrive.set_defaults(handler=cmd_redrive)
 
     history = client_command("history", "print an execution's history")
     history.add_argument("execution", help="execution ARN or name")
