@@ -365,10 +365,14 @@ class LocalStack:
         from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
         log_dir.mkdir(parents=True, exist_ok=True)
-        # The request log goes to a file: a full pipe would block the server.
-        request_log = logging.getLogger("werkzeug")
-        request_log.handlers[:] = [logging.FileHandler(log_dir / "aws-endpoint.log")]
-        request_log.propagate = False
+        # The request log and the interpreter's own error reports (a failed Task is logged at
+        # ERROR with the whole parsed state) go to a file: a full pipe would block the server,
+        # and the execution history is where users read failures.
+        log_file = logging.FileHandler(log_dir / "aws-endpoint.log")
+        for name in ("werkzeug", "moto"):
+            server_log = logging.getLogger(name)
+            server_log.handlers[:] = [log_file]
+            server_log.propagate = False
         self._server = ThreadedMotoServer(
             ip_address=self.settings.host, port=self._port, verbose=False
         )

@@ -163,7 +163,13 @@ def delivery(config: StackConfig, catch_all: Catch, *, bundle_name: str) -> Chai
     deliver_parked = LambdaInvoke(
         "Deliver parked bundle",
         function="deliver",
-        retry=[transient_delivery_retry(), transient_dependency_retry()],
+        retry=[
+            transient_delivery_retry(),
+            transient_dependency_retry(),
+            # Redriving many parked executions at once: one holds the probe, the others wait
+            # for it to close the breaker instead of failing straight back into PARKED.
+            Retry.on(CircuitOpenError, interval=10, max_attempts=4, backoff=2),
+        ],
         catch=[
             Catch.on(
                 PermanentDeliveryError,
