@@ -15,6 +15,7 @@ from typing import Final, TypeVar
 
 import pulumi
 
+from functions._shared.enrichment import MAX_BATCH_SIZE, MIN_BATCH_SIZE
 from stack.spec import StackConfig, WorkflowType
 
 # Powertools' log levels; the Lambda logging config maps them to its own (see infra.function).
@@ -35,6 +36,14 @@ _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 # What a Pipe accepts from an SQS source: batches of 1-10,000 records, windows up to 5 minutes.
 MAX_PIPE_BATCH_SIZE: Final = 10_000
 MAX_BATCHING_WINDOW_SECONDS: Final = 300
+# What the api Lambda accepts from its environment (functions/api/core.py, ApiSettings): a value
+# above these would deploy, then fail every cold start of the api.
+MAX_BULK_EVENTS: Final = 10_000
+MAX_INLINE_PRODUCTS: Final = 100_000
+# enrichConcurrency is both enrich_batch's reserved concurrency and the MaxConcurrency of the
+# enrich workflow's Map, which runs at most 40 iterations at a time in INLINE mode: a higher value
+# would reserve Lambda concurrency that no execution can use.
+MAX_ENRICH_CONCURRENCY: Final = 40
 
 
 _T = TypeVar("_T")
@@ -124,8 +133,30 @@ def read_config() -> DeployConfig:
             0,
             MAX_BATCHING_WINDOW_SECONDS,
         ),
-        max_bulk_events=_positive(
-            "maxBulkEvents", config.get_int("maxBulkEvents", defaults.max_bulk_events)
+        max_bulk_events=_between(
+            "maxBulkEvents",
+            config.get_int("maxBulkEvents", defaults.max_bulk_events),
+            1,
+            MAX_BULK_EVENTS,
+        ),
+        provider_url=_https("providerUrl", config.get("providerUrl", defaults.provider_url)),
+        enrich_batch_size=_between(
+            "enrichBatchSize",
+            config.get_int("enrichBatchSize", defaults.enrich_batch_size),
+            MIN_BATCH_SIZE,
+            MAX_BATCH_SIZE,
+        ),
+        enrich_concurrency=_between(
+            "enrichConcurrency",
+            config.get_int("enrichConcurrency", defaults.enrich_concurrency),
+            1,
+            MAX_ENRICH_CONCURRENCY,
+        ),
+        max_inline_products=_between(
+            "maxInlineProducts",
+            config.get_int("maxInlineProducts", defaults.max_inline_products),
+            1,
+            MAX_INLINE_PRODUCTS,
         ),
     )
     if stack.ingest_batch_size > 10 and stack.ingest_batching_window_seconds < 1:
@@ -191,7 +222,8 @@ def _between(key: str, value: int, low: int, high: int) -> int:
 
 
 def _https(key: str, value: str) -> str:
-    # The deliver Lambda sends the secret's token with every request: never in clear text.
+    # deliver sends the downstream token with every request, enrich_batch the provider's API key:
+    # never in clear text.
     if not re.fullmatch(r"https://[^\s/]+(/\S*)?", value):
         raise ConfigError(f"{key} is {value!r}; expected an https:// URL")
     return value

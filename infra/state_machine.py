@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import pulumi
 import pulumi_aws as aws
@@ -14,9 +15,54 @@ from stack.spec import WorkflowSpec
 
 TYPE: Final = "stepflow:stepfunctions:StateMachine"
 
+# The only service integration the role grants (lambda:InvokeFunction on the referenced
+# functions, see policies.state_machine_policy): a Task calling any other would be denied.
+_LAMBDA_INVOKE: Final = re.compile(r"arn:[\w-]+:states:::lambda:invoke(\.waitForTaskToken)?")
+# A Map runs its iterations inside the execution with no IAM of its own only in INLINE mode (the
+# default); DISTRIBUTED starts child executions and reads or writes S3 itself.
+_INLINE: Final = "INLINE"
+
 
 class DefinitionError(ValueError):
     """A definition that would deploy but fail at run time (or not name its functions)."""
+
+
+def ungranted_states(definition: Mapping[str, Any]) -> list[str]:
+    """The states of a rendered definition that need permissions the role does not hold.
+
+    Walks nested states (Map item processors, Parallel branches). A Task whose ``Resource`` is
+    not a string is a function ARN (the older direct form), which the role does allow.
+
+    Example::
+
+        >>> ungranted_states({"States": {"Put": {
+        ...     "Type": "Task", "Resource": "arn:aws:states:::dynamodb:putItem", "End": True}}})
+        ["'Put' calls arn:aws:states:::dynamodb:putItem"]
+    """
+    problems: list[str] = []
+
+    def visit(states: Mapping[str, Any]) -> None:
+        for name, state in states.items():
+            kind = state.get("Type")
+            if kind == "Task":
+                resource = state.get("Resource")
+                if isinstance(resource, str) and not _LAMBDA_INVOKE.fullmatch(resource):
+                    problems.append(f"{name!r} calls {resource}")
+            elif kind == "Map":
+                processor = state.get("ItemProcessor") or state.get("Iterator") or {}
+                mode = processor.get("ProcessorConfig", {}).get("Mode", _INLINE)
+                if mode != _INLINE:
+                    problems.append(f"{name!r} is a {mode} Map")
+                for field in ("ItemReader", "ResultWriter"):
+                    if field in state:
+                        problems.append(f"{name!r} has an {field}")
+                visit(processor.get("States", {}))
+            elif kind == "Parallel":
+                for branch in state.get("Branches", []):
+                    visit(branch.get("States", {}))
+
+    visit(definition.get("States", {}))
+    return problems
 
 
 @dataclass(frozen=True)
@@ -47,6 +93,10 @@ class StateMachine(pulumi.ComponentResource):
     runs, with ARNs in place of local names. Execution logs go to
     ``/aws/vendedlogs/states/<name>`` (the ``/aws/vendedlogs/`` prefix keeps the account's log
     resource policy from growing with every state machine) and X-Ray tracing is on.
+
+    Invoking those functions is all the role may do: a definition that needs more (a Task
+    calling another service, a DISTRIBUTED Map) is refused with :class:`DefinitionError`, see
+    :func:`ungranted_states`. INLINE Maps, like the enrich workflow's, need nothing more.
 
     Example::
 
@@ -87,6 +137,12 @@ class StateMachine(pulumi.ComponentResource):
             return args.function_arns[name]
 
         definition = spec.definition.render(function_arn)
+        ungranted = ungranted_states(definition)
+        if ungranted:
+            raise DefinitionError(
+                f"workflow {spec.name!r} needs permissions its role does not grant (it may only "
+                "invoke the referenced Lambdas, from INLINE Maps): " + "; ".join(ungranted)
+            )
 
         log_group = aws.cloudwatch.LogGroup(
             f"{resource_name}-logs",

@@ -23,6 +23,7 @@ from stack.spec import (
     TableSpec,
     WorkflowGrant,
     WorkflowSpec,
+    WorkflowType,
 )
 from workflows.aggregate import aggregate_definition
 from workflows.enrich import enrich_definition
@@ -241,7 +242,8 @@ def build_app(config: StackConfig | None = None) -> App:
             name="enrich",
             description="A catalog enriched in batches through the provider, with live progress.",
             definition=enrich_definition(config),
-            type=config.workflow_type,
+            # A catalog with provider retries outlives Express's 5 minutes: always Standard.
+            type=WorkflowType.STANDARD,
         ),
     )
 

@@ -35,10 +35,10 @@ def state_machine_arn_key(workflow: str) -> str:
 
     One plain key per workflow lets a shell read an ARN without parsing the map::
 
-        >>> state_machine_arn_key("ingest")
-        'ingestStateMachineArn'
-        >>> state_machine_arn_key("enrich_batch")
-        'enrichBatchStateMachineArn'
+        >>> state_machine_arn_key("enrich")
+        'enrichStateMachineArn'
+        >>> state_machine_arn_key("aggregate-s3")
+        'aggregateS3StateMachineArn'
     """
     return _camel(workflow) + _STATE_MACHINE_ARN_SUFFIX
 

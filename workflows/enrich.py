@@ -101,17 +101,25 @@ def enrich_definition(config: StackConfig | None = None) -> StateMachine:
     config = config or StackConfig()
     catch_all, _ = failure_path(catalog=True)
 
+    # The plan replaces the state: keeping $.products beside $.plan.batches would double it,
+    # and a large inline catalog would then outgrow the 262,144-byte state limit.
     plan_inline = Pass(
         "Plan batches",
         parameters={
-            "totalProducts.$": "States.ArrayLength($.products)",
-            "batches.$": "States.ArrayPartition($.products, $.batchSize)",
+            "trackingId.$": "$.trackingId",
+            "catalogId.$": "$.catalogId",
+            "userId.$": "$.userId",
+            "batchSize.$": "$.batchSize",
+            "plan": {
+                "totalProducts.$": "States.ArrayLength($.products)",
+                "batches.$": "States.ArrayPartition($.products, $.batchSize)",
+            },
         },
-        result_path="$.plan",
     )
     plan_from_s3 = LambdaInvoke(
         "Plan batches from S3",
         function="enrich_batch",
+        timeout_seconds=150,
         payload={
             "action": "plan",
             "trackingId.$": "$.trackingId",

@@ -47,6 +47,49 @@ def physical_names(run: Run[Deployment], type_: str, key: str = "name") -> Count
     return Counter(resource.inputs[key] for resource in run.mocks.of_type(type_))
 
 
+def test_the_description_holds_what_the_stack_is_known_to_hold(app: App) -> None:
+    # Written out once, so the one-to-one checks below cannot pass on a description that lost
+    # (or never gained) a resource: they would follow it.
+    assert app.api is not None
+    assert {
+        "functions": {spec.name for spec in app.functions},
+        "tables": {spec.name for spec in app.tables},
+        "queues": {spec.name for spec in app.queues},
+        "buckets": {spec.name for spec in app.buckets},
+        "secrets": {spec.name for spec in app.secrets},
+        "workflows": {spec.name for spec in app.workflows},
+        "pipes": {spec.name for spec in app.pipes},
+        "routes": {f"{route.method.value} {route.path}" for route in app.api.routes},
+    } == {
+        "functions": {
+            "validate",
+            "dedupe",
+            "update_status",
+            "enrich_batch",
+            "bundle",
+            "archive",
+            "deliver",
+            "api",
+        },
+        "tables": {"dedupe", "status", "circuit", "enrichment-status", "products", "idempotency"},
+        "queues": {"ingest", "landing-notifications"},
+        "buckets": {"landing", "staging", "archive"},
+        "secrets": {"downstream", "provider"},
+        "workflows": {"ingest", "aggregate", "enrich"},
+        "pipes": {"ingest", "aggregate"},
+        "routes": {
+            "POST /events",
+            "POST /events/bulk",
+            "GET /events/{trackingId}",
+            "GET /health",
+            "GET /openapi.json",
+            "POST /catalogs/{catalogId}/enrichments",
+            "GET /catalogs/{catalogId}/enrichments/{trackingId}",
+            "GET /users/{userId}/enrichments",
+        },
+    }
+
+
 def test_lambdas_are_the_description_one_to_one(app: App, run: Run[Deployment]) -> None:
     expected = Counter(app.physical_name(spec.name) for spec in app.functions)
     assert physical_names(run, LAMBDA) == expected
@@ -60,6 +103,43 @@ def test_state_machines_are_the_description_one_to_one(app: App, run: Run[Deploy
 def test_tables_are_the_description_one_to_one(app: App, run: Run[Deployment]) -> None:
     expected = Counter(app.physical_name(spec.name) for spec in app.tables)
     assert physical_names(run, TABLE) == expected
+
+
+def test_tables_are_keyed_and_indexed_as_described(app: App, run: Run[Deployment]) -> None:
+    # What the local runtime creates from the same specs: keys, and every index projecting ALL.
+    deployed = {
+        resource.inputs["name"]: (
+            resource.inputs["hashKey"],
+            resource.inputs.get("rangeKey"),
+            [
+                (
+                    index["name"],
+                    index["projectionType"],
+                    [(key["attributeName"], key["keyType"]) for key in index["keySchemas"]],
+                )
+                for index in resource.inputs.get("globalSecondaryIndexes", [])
+            ],
+        )
+        for resource in run.mocks.of_type(TABLE)
+    }
+    expected = {
+        app.physical_name(spec.name): (
+            spec.partition_key,
+            spec.sort_key,
+            [
+                (
+                    index.name,
+                    "ALL",
+                    [(index.partition_key, "HASH")]
+                    + ([(index.sort_key, "RANGE")] if index.sort_key else []),
+                )
+                for index in spec.indexes
+            ],
+        )
+        for spec in app.tables
+    }
+    assert [spec.indexes for spec in app.tables if spec.indexes]
+    assert deployed == expected
 
 
 def test_queues_and_buckets_are_the_description_one_to_one(app: App, run: Run[Deployment]) -> None:
@@ -181,6 +261,7 @@ def _deployed_definition(app: App, run: Run[Deployment], workflow: WorkflowSpec)
 
 def test_each_state_machine_runs_its_workflow_as_rendered(app: App, run: Run[Deployment]) -> None:
     names_by_arn = _names_by_arn(app, run)
+    assert [workflow.name for workflow in app.workflows] == ["ingest", "aggregate", "enrich"]
     for workflow in app.workflows:
         deployed = canonicalize(_deployed_definition(app, run, workflow), names_by_arn)
         assert deployed == canonical_definition(workflow), workflow.name

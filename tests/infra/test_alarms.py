@@ -93,6 +93,31 @@ def test_the_stack_alarms_on_each_queue_function_and_workflow_and_the_breaker(
     assert len(found) == 2 * len(app.queues) + 2 * len(app.functions) + len(app.workflows) + 1
 
 
+def test_the_alarms_of_the_description(app: App, run: Run[Deployment]) -> None:
+    # Written out, so a function, workflow or queue missing from the alarms fails here.
+    prefix = app.config.prefix
+    functions = [
+        "validate",
+        "dedupe",
+        "update_status",
+        "enrich_batch",
+        "bundle",
+        "archive",
+        "deliver",
+        "api",
+    ]
+    expected = {f"{prefix}-{f}-{kind}" for f in functions for kind in ("errors", "throttles")}
+    expected |= {f"{prefix}-{w}-executions-failed" for w in ("ingest", "aggregate", "enrich")}
+    for queue in ("ingest", "landing-notifications"):
+        expected |= {f"{prefix}-{queue}-dlq-not-empty", f"{prefix}-{queue}-oldest-message-age"}
+    expected.add(f"{prefix}-circuit-open")
+    assert set(alarms(run)) == expected
+    # enrich_batch is throttled whenever enrichments together want more than its reserved
+    # concurrency: the workflow retries, and the alarm says the provider's share is saturated.
+    throttles = alarms(run)[f"{prefix}-enrich_batch-throttles"]
+    assert throttles["dimensions"] == {"FunctionName": f"{prefix}-enrich_batch"}
+
+
 def test_every_alarm_fires_on_the_first_bad_minute_and_ignores_silence(
     run: Run[Deployment],
 ) -> None:

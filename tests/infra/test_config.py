@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import annotated_types
 import pytest
 import yaml  # type: ignore[import-untyped]  # PyYAML (via cfn-lint) ships no stubs
+from pydantic import BaseModel
 
+from functions.api.core import ApiSettings
+from infra import config as infra_config
 from infra.config import ConfigError, DeployConfig, InfraSettings, read_config
 from infra.packaging import REPO_ROOT
 from stack.spec import StackConfig, WorkflowType
@@ -44,6 +48,10 @@ def test_every_key_is_read() -> None:
             "stepflow:ingestBatchSize": "100",
             "stepflow:ingestBatchingWindowSeconds": "20",
             "stepflow:maxBulkEvents": "500",
+            "stepflow:providerUrl": "https://keepa.example.net/api",
+            "stepflow:enrichBatchSize": "50",
+            "stepflow:enrichConcurrency": "4",
+            "stepflow:maxInlineProducts": "250",
             "stepflow:alarmEmail": "ops@example.com",
             "stepflow:queueAgeAlarmSeconds": "900",
         }
@@ -63,6 +71,10 @@ def test_every_key_is_read() -> None:
         ingest_batch_size=100,
         ingest_batching_window_seconds=20,
         max_bulk_events=500,
+        provider_url="https://keepa.example.net/api",
+        enrich_batch_size=50,
+        enrich_concurrency=4,
+        max_inline_products=250,
     )
     assert config.infra == InfraSettings(
         log_retention_days=90,
@@ -96,6 +108,15 @@ def test_every_key_is_read() -> None:
         ("ingestBatchSize", "10001", "ingestBatchSize"),
         ("ingestBatchingWindowSeconds", "301", "ingestBatchingWindowSeconds"),
         ("maxBulkEvents", "0", "maxBulkEvents"),
+        ("maxBulkEvents", "10001", "maxBulkEvents"),
+        ("providerUrl", "http://provider.example.com", "https://"),
+        ("providerUrl", "provider.example.com", "providerUrl"),
+        ("enrichBatchSize", "0", "enrichBatchSize"),
+        ("enrichBatchSize", "101", "enrichBatchSize"),
+        ("enrichConcurrency", "0", "enrichConcurrency"),
+        ("enrichConcurrency", "41", "enrichConcurrency"),
+        ("maxInlineProducts", "0", "maxInlineProducts"),
+        ("maxInlineProducts", "100001", "maxInlineProducts"),
         ("alarmEmail", "ops", "alarmEmail"),
         ("queueAgeAlarmSeconds", "0", "queueAgeAlarmSeconds"),
     ],
@@ -103,6 +124,38 @@ def test_every_key_is_read() -> None:
 def test_a_bad_value_names_its_key(key: str, value: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         read(**{f"stepflow:{key}": value})
+
+
+def test_the_largest_accepted_values_deploy() -> None:
+    config = read(
+        **{
+            "stepflow:maxBulkEvents": "10000",
+            "stepflow:enrichBatchSize": "100",
+            "stepflow:enrichConcurrency": "40",
+            "stepflow:maxInlineProducts": "100000",
+        }
+    )
+    assert (
+        config.stack.max_bulk_events,
+        config.stack.enrich_batch_size,
+        config.stack.enrich_concurrency,
+        config.stack.max_inline_products,
+    ) == (10_000, 100, 40, 100_000)
+
+
+def _bounds(model: type[BaseModel], field: str) -> tuple[object, object]:
+    metadata = model.model_fields[field].metadata
+    [low] = [m.ge for m in metadata if isinstance(m, annotated_types.Ge)]
+    [high] = [m.le for m in metadata if isinstance(m, annotated_types.Le)]
+    return low, high
+
+
+def test_the_bounds_are_what_the_api_lambda_accepts() -> None:
+    # A value the config let through but the api's settings refuse would deploy, then fail every
+    # cold start of the api.
+    assert _bounds(ApiSettings, "max_bulk_events") == (1, infra_config.MAX_BULK_EVENTS)
+    assert _bounds(ApiSettings, "max_inline_products") == (1, infra_config.MAX_INLINE_PRODUCTS)
+    assert _bounds(ApiSettings, "enrich_batch_size") == (1, 100)
 
 
 def test_a_batch_above_ten_needs_a_batching_window() -> None:
@@ -147,6 +200,10 @@ def test_the_example_stack_config_reads_cleanly() -> None:
         "ingestBatchSize",
         "ingestBatchingWindowSeconds",
         "maxBulkEvents",
+        "providerUrl",
+        "enrichBatchSize",
+        "enrichConcurrency",
+        "maxInlineProducts",
         "queueAgeAlarmSeconds",
         "alarmEmail",
     }

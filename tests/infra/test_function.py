@@ -72,9 +72,42 @@ def test_environment_is_the_description_plus_powertools_defaults(
         assert variables == expected
 
 
-def test_the_api_starts_ingest_by_its_state_machine_arn(app: App, run: Run[Deployment]) -> None:
+def test_the_api_starts_ingest_and_enrich_by_their_state_machine_arns(
+    app: App, run: Run[Deployment]
+) -> None:
     variables = lambda_inputs(run, app.physical_name("api"))["environment"]["variables"]
     assert variables["INGEST_STATE_MACHINE_ARN"] == STATE_MACHINE_ARN + app.physical_name("ingest")
+    assert variables["ENRICH_STATE_MACHINE_ARN"] == STATE_MACHINE_ARN + app.physical_name("enrich")
+    assert variables["ENRICHMENT_STATUS_TABLE_NAME"] == app.physical_name("enrichment-status")
+    assert (variables["MAX_INLINE_PRODUCTS"], variables["ENRICH_BATCH_SIZE"]) == ("1000", "20")
+
+
+def test_enrich_batch_reaches_the_provider_products_and_staging(
+    app: App, run: Run[Deployment]
+) -> None:
+    variables = lambda_inputs(run, app.physical_name("enrich_batch"))["environment"]["variables"]
+    assert variables["PROVIDER_URL"] == app.config.provider_url
+    assert variables["PROVIDER_URL"].startswith("https://")
+    # The secret's name; its value (the API key) is read at run time, never deployed.
+    assert variables["PROVIDER_SECRET_NAME"] == app.physical_name("provider")
+    assert variables["PRODUCTS_TABLE_NAME"] == app.physical_name("products")
+    assert variables["STAGING_BUCKET_NAME"] == app.physical_name("staging")
+
+
+def test_only_enrich_batch_reserves_concurrency_as_the_provider_allows(
+    app: App, run: Run[Deployment]
+) -> None:
+    reserved = {
+        spec.name: lambda_inputs(run, app.physical_name(spec.name)).get(
+            "reservedConcurrentExecutions"
+        )
+        for spec in app.functions
+    }
+    # The provider's contract allows 10 concurrent callers; the others scale freely.
+    assert {name: value for name, value in reserved.items() if value is not None} == {
+        "enrich_batch": 10
+    }
+    assert app.config.enrich_concurrency == 10
 
 
 def test_secrets_reach_functions_by_name_only(app: App, run: Run[Deployment]) -> None:
@@ -243,7 +276,30 @@ def test_each_grant_allows_exactly_its_access_on_its_table(
     }
 
 
-def test_real_functions_get_exactly_their_grants(app: App, run: Run[Deployment]) -> None:
+def test_real_functions_get_exactly_their_table_grants(app: App, run: Run[Deployment]) -> None:
+    # Written out, so a grant dropped from (or added to) the description fails here.
+    def rw(table: str) -> dict[str, set[str]]:
+        arn = f"{TABLE_ARN}{app.physical_name(table)}"
+        return {arn: READ | WRITE, f"{arn}/index/*": READ}
+
+    expected: dict[str, dict[str, set[str]]] = {
+        "validate": {},
+        "dedupe": rw("dedupe"),
+        # Reads the batch rows back (strongly consistent query) to total an enrichment.
+        "update_status": rw("status") | rw("enrichment-status"),
+        "enrich_batch": rw("products"),
+        "bundle": {},
+        "archive": {},
+        "deliver": rw("circuit"),
+        # GET /users/{userId}/enrichments queries the byUser index: index/* is what allows it.
+        "api": rw("status") | rw("idempotency") | rw("enrichment-status"),
+    }
+    assert {spec.name for spec in app.functions} == set(expected)
+    for spec in app.functions:
+        assert dynamodb_grants(run, app.physical_name(spec.name)) == expected[spec.name], spec.name
+
+
+def test_real_functions_get_the_table_grants_of_their_spec(app: App, run: Run[Deployment]) -> None:
     for spec in app.functions:
         expected: dict[str, set[str]] = {}
         for grant in spec.tables:

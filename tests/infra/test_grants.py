@@ -83,7 +83,16 @@ def test_real_functions_get_exactly_their_grants(app: App, run: Run[Deployment])
             # The secret's own ARN, random suffix included: nothing else in Secrets Manager.
             f"{SECRET_ARN}{name('downstream')}-AbC123": {"secretsmanager:GetSecretValue"},
         },
-        "api": {f"{MACHINE_ARN}{name('ingest')}": {"states:StartExecution"}},
+        "enrich_batch": {
+            # Reads the posted NDJSON catalog and the batch files, writes the batch files.
+            bucket(name("staging")): LIST,
+            bucket(name("staging"), "/*"): READ | WRITE,
+            f"{SECRET_ARN}{name('provider')}-AbC123": {"secretsmanager:GetSecretValue"},
+        },
+        "api": {
+            f"{MACHINE_ARN}{name('ingest')}": {"states:StartExecution"},
+            f"{MACHINE_ARN}{name('enrich')}": {"states:StartExecution"},
+        },
     }
     assert {spec.name for spec in app.functions} == set(expected)
     for spec in app.functions:
@@ -169,14 +178,29 @@ def test_no_kms_grant_is_needed_with_aws_managed_keys(
             assert "kms:" not in policy.inputs["policy"]
 
 
-def test_the_secret_exists_without_a_value(app: App, run: Run[Deployment]) -> None:
-    [secret] = run.mocks.of_type(SECRET)
-    assert secret.inputs == {
-        "name": app.physical_name("downstream"),
-        "description": app.secrets[0].description,
-        "recoveryWindowInDays": 30,
-    }
+def test_the_secrets_exist_without_a_value(app: App, run: Run[Deployment]) -> None:
+    secrets = {secret.inputs["name"]: secret.inputs for secret in run.mocks.of_type(SECRET)}
+    assert set(secrets) == {app.physical_name("downstream"), app.physical_name("provider")}
+    assert len(secrets) == len(run.mocks.of_type(SECRET)) == len(app.secrets)
+    for spec in app.secrets:
+        assert secrets[app.physical_name(spec.name)] == {
+            "name": app.physical_name(spec.name),
+            "description": spec.description,
+            "recoveryWindowInDays": 30,
+        }
     assert not [r for r in run.mocks.resources if "secretVersion" in r.type]
+
+
+def test_each_secret_is_readable_by_its_one_function_only(app: App, run: Run[Deployment]) -> None:
+    readers: dict[str, set[str]] = {}
+    for spec in app.functions:
+        for resource in granted(run, app.physical_name(spec.name)):
+            if resource.startswith(SECRET_ARN):
+                readers.setdefault(resource, set()).add(spec.name)
+    assert readers == {
+        f"{SECRET_ARN}{app.physical_name('downstream')}-AbC123": {"deliver"},
+        f"{SECRET_ARN}{app.physical_name('provider')}-AbC123": {"enrich_batch"},
+    }
 
 
 def test_a_dev_stack_deletes_its_secrets_at_once(synthetic_run: Run[Deployment]) -> None:

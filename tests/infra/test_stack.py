@@ -33,14 +33,35 @@ def test_output_values(app: App, run: Run[Deployment]) -> None:
         for spec in app.workflows
     }
     assert run.resolved[outputs.STATE_MACHINE_ARNS] == arns
-    assert set(arns) == {"ingest", "aggregate"}
+    assert set(arns) == {"ingest", "aggregate", "enrich"}
     for workflow, arn in arns.items():
         assert run.resolved[outputs.state_machine_arn_key(workflow)] == arn
     assert run.resolved[outputs.FUNCTION_NAMES] == {
         spec.name: app.physical_name(spec.name) for spec in app.functions
     }
+    assert set(run.resolved[outputs.FUNCTION_NAMES]) == {
+        "validate",
+        "dedupe",
+        "update_status",
+        "enrich_batch",
+        "bundle",
+        "archive",
+        "deliver",
+        "api",
+    }
     assert run.resolved[outputs.TABLE_NAMES] == {
         spec.name: app.physical_name(spec.name) for spec in app.tables
+    }
+    assert run.resolved[outputs.TABLE_NAMES]["enrichment-status"] == (
+        f"{app.config.prefix}-enrichment-status"
+    )
+    assert set(run.resolved[outputs.TABLE_NAMES]) == {
+        "dedupe",
+        "status",
+        "circuit",
+        "enrichment-status",
+        "products",
+        "idempotency",
     }
     assert run.resolved[outputs.REGION] == REGION
     assert run.resolved[outputs.PREFIX] == app.config.prefix
@@ -54,7 +75,13 @@ def test_output_values(app: App, run: Run[Deployment]) -> None:
     assert run.resolved[outputs.BUCKET_NAMES] == {
         spec.name: app.physical_name(spec.name) for spec in app.buckets
     }
-    assert run.resolved[outputs.SECRET_NAMES] == {"downstream": app.physical_name("downstream")}
+    assert run.resolved[outputs.SECRET_NAMES] == {
+        spec.name: app.physical_name(spec.name) for spec in app.secrets
+    }
+    assert run.resolved[outputs.SECRET_NAMES] == {
+        "downstream": f"{app.config.prefix}-downstream",
+        "provider": f"{app.config.prefix}-provider",
+    }
     api_id = harness.api_id(app.physical_name("api"))
     assert run.resolved[outputs.API_URL] == f"https://{api_id}.execute-api.{REGION}.amazonaws.com/"
 
@@ -63,6 +90,25 @@ def test_an_app_without_an_api_has_no_api_url(synthetic: App) -> None:
     assert synthetic.api is None
     assert outputs.API_URL not in outputs.output_keys(synthetic)
     assert outputs.API_URL in outputs.output_keys(default_app())
+
+
+def test_the_output_keys_of_the_description(app: App) -> None:
+    # Written out: what scripts read with `pulumi stack output <key>`.
+    assert outputs.output_keys(app) == {
+        "region",
+        "prefix",
+        "stateMachineArns",
+        "functionNames",
+        "tableNames",
+        "queueUrls",
+        "deadLetterQueueUrls",
+        "bucketNames",
+        "secretNames",
+        "apiUrl",
+        "ingestStateMachineArn",
+        "aggregateStateMachineArn",
+        "enrichStateMachineArn",
+    }
 
 
 def test_output_key_names() -> None:
