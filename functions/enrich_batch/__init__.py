@@ -1,0 +1,1 @@
+"""enrich_batch: enrich one batch of products through the provider; plan catalogs kept in S3."""

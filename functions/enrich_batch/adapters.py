@@ -1,0 +1,360 @@
+"""enrich_batch's I/O: catalogs and batch files in S3, the products table, the provider's key
+and the provider itself.
+
+boto3 clients are created on first use (importing the handler opens nothing) and may be
+injected; the HTTP pool is module-level so warm invocations reuse its connections.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+import boto3
+import urllib3
+from aws_lambda_powertools.utilities import parameters
+from aws_lambda_powertools.utilities.parameters.exceptions import (
+    GetParameterError,
+    TransformParameterError,
+)
+from botocore.config import Config
+from botocore.exceptions import (
+    ClientError,
+    HTTPClientError,
+    IncompleteReadError,
+    ResponseStreamingError,
+)
+from botocore.exceptions import ConnectionError as BotocoreConnectionError
+
+from functions._shared import names
+from functions._shared.dynamodb import (
+    error_code,
+    is_transient,
+    to_attribute_value,
+    transient_errors_translated,
+)
+from functions._shared.errors import (
+    CatalogSourceError,
+    ConfigurationError,
+    TransientDependencyError,
+)
+from functions._shared.models import json_type_name
+from functions._shared.parsing import JsonTextError, loads_json
+from functions.enrich_batch.core import MAX_BATCH_SIZE, S3Pointer
+from functions.enrich_batch.planning import MAX_LINE_BYTES
+from functions.enrich_batch.products import IdType
+from functions.enrich_batch.provider import (
+    MAX_ANSWER_BYTES,
+    ProviderConnectionError,
+    ProviderResponse,
+)
+
+READ_SIZE: Final = 64 * 1024
+PRODUCTS_PATH: Final = "/products"
+# A batch file holds at most MAX_BATCH_SIZE lines of a catalog; anything larger was not
+# written by the plan.
+MAX_BATCH_FILE_BYTES: Final = MAX_BATCH_SIZE * (MAX_LINE_BYTES + 1) + 1024
+
+# S3's own names for "try again": SlowDown and RequestTimeout do not all come as 5xx.
+_TRANSIENT_S3_CODES: Final = frozenset(
+    {"SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable", "Throttling"}
+)
+_MISSING_OBJECT_CODES: Final = frozenset({"NoSuchKey", "404", "NotFound"})
+_DENIED_CODES: Final = frozenset({"AccessDenied", "403", "AllAccessDisabled"})
+_S3_CONFIG: Final = Config(
+    connect_timeout=3, read_timeout=20, retries={"mode": "standard", "max_attempts": 4}
+)
+
+
+# -- S3: catalogs and batch files -------------------------------------------------------------
+
+
+class S3CatalogStore:
+    """Reads NDJSON catalogs and batch files; writes batch files to the staging bucket.
+
+    A catalog is read in 64 KiB chunks, never whole. Missing or unreadable objects are
+    :class:`CatalogSourceError` (permanent: the enrichment is recorded FAILED); throttling, 5xx
+    and broken streams are :class:`TransientDependencyError`.
+
+    Example::
+
+        store = S3CatalogStore("stepflow-dev-staging")
+        plan = plan_catalog(store.catalog_chunks(pointer), source=pointer.uri,
+                            tracking_id="enr-1", batch_size=20, writer=store)
+        products = store.read_batch(plan.batches[0].pointer)
+    """
+
+    def __init__(self, staging_bucket: str, client: Any | None = None) -> None:
+        self._bucket = staging_bucket
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = boto3.client("s3", config=_S3_CONFIG)
+        return self._client
+
+    @property
+    def bucket(self) -> str:
+        return self._bucket
+
+    def catalog_chunks(self, pointer: S3Pointer) -> Iterator[bytes]:
+        """The object's bytes in chunks; opening it (and its errors) happens on this call."""
+        body = self._open(pointer)
+        return _chunks(body, f"read of {pointer.uri}")
+
+    def write_batch(self, key: str, products: list[Any]) -> None:
+        body = json.dumps(products, separators=(",", ":"), ensure_ascii=False).encode()
+        with _s3_errors_translated(f"write of s3://{self._bucket}/{key}"):
+            self.client.put_object(
+                Bucket=self._bucket, Key=key, Body=body, ContentType="application/json"
+            )
+
+    def read_batch(self, pointer: S3Pointer) -> list[Any]:
+        """A batch file's products; :class:`CatalogSourceError` when it is not a JSON array."""
+        body = self._open(pointer)
+        action = f"read of {pointer.uri}"
+        data = bytearray()
+        try:
+            for chunk in _chunks(body, action):
+                data += chunk
+                if len(data) > MAX_BATCH_FILE_BYTES:
+                    raise CatalogSourceError(
+                        f"{pointer.uri} is larger than {MAX_BATCH_FILE_BYTES} bytes; "
+                        "it is not a batch the plan wrote"
+                    )
+        finally:
+            body.close()
+        try:
+            document = loads_json(data.decode("utf-8"))
+        except (UnicodeDecodeError, JsonTextError) as error:
+            reason = error.reason if isinstance(error, JsonTextError) else "is not UTF-8 text"
+            raise CatalogSourceError(f"batch file {pointer.uri} {reason}") from None
+        if not isinstance(document, list):
+            raise CatalogSourceError(
+                f"batch file {pointer.uri} holds a JSON {json_type_name(document)}, "
+                "not an array of products"
+            )
+        return document
+
+    def _open(self, pointer: S3Pointer) -> Any:
+        uri = pointer.uri
+        with _s3_errors_translated(f"read of {uri}"):
+            try:
+                response = self.client.get_object(Bucket=pointer.bucket, Key=pointer.key)
+            except ClientError as error:
+                code = error_code(error)
+                if code in _MISSING_OBJECT_CODES:
+                    raise CatalogSourceError(f"no such object {uri}") from None
+                if code == "NoSuchBucket":
+                    raise CatalogSourceError(
+                        f"no such object {uri}: no bucket {pointer.bucket}"
+                    ) from None
+                if code in _DENIED_CODES:
+                    # Without s3:ListBucket, S3 answers a missing key with AccessDenied too.
+                    raise CatalogSourceError(
+                        f"no such object {uri}, or no permission to read it"
+                    ) from None
+                raise
+        return response["Body"]
+
+
+def _chunks(body: Any, action: str) -> Iterator[bytes]:
+    with _s3_errors_translated(action):
+        try:
+            yield from body.iter_chunks(READ_SIZE)
+        finally:
+            body.close()
+
+
+@contextmanager
+def _s3_errors_translated(action: str) -> Iterator[None]:
+    try:
+        yield
+    except ClientError as error:
+        if error_code(error) in _TRANSIENT_S3_CODES or is_transient(error):
+            raise TransientDependencyError(f"{action}: {error_code(error) or error}") from error
+        raise
+    except (
+        BotocoreConnectionError,
+        HTTPClientError,
+        IncompleteReadError,
+        ResponseStreamingError,
+    ) as error:
+        raise TransientDependencyError(f"{action}: {error}") from error
+
+
+# -- DynamoDB: products -----------------------------------------------------------------------
+
+
+class DynamoDbProductStore:
+    """:class:`~functions.enrich_batch.core.ProductStore` on the ``products`` table.
+
+    One unconditional ``PutItem`` per product: the key is ``(catalogId, productId)``, so a
+    retried batch overwrites its own items and a product enriched twice is still one item.
+
+    Example::
+
+        DynamoDbProductStore("stepflow-dev-products").put(item)
+    """
+
+    def __init__(self, table_name: str, client: Any | None = None) -> None:
+        self.table_name = table_name
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = boto3.client("dynamodb")
+        return self._client
+
+    def put(self, item: Mapping[str, Any]) -> None:
+        product = f"{item[names.PRODUCTS_KEY]}/{item[names.PRODUCTS_SORT_KEY]}"
+        with transient_errors_translated(f"write of product {product} in {self.table_name}"):
+            self.client.put_item(
+                TableName=self.table_name,
+                Item={name: to_attribute_value(value) for name, value in item.items()},
+            )
+
+
+# -- Secrets Manager: the API key -------------------------------------------------------------
+
+
+class SecretApiKeySource:
+    """:class:`~functions.enrich_batch.provider.ApiKeySource` from a Secrets Manager secret
+    holding ``{"apiKey": "..."}``, through Powertools Parameters (cached for
+    ``max_age_seconds``). Messages never include the secret's value.
+
+    Example::
+
+        SecretApiKeySource("stepflow-dev-provider").api_key()
+    """
+
+    def __init__(self, secret_name: str, max_age_seconds: int = 300) -> None:
+        self.secret_name = secret_name
+        self.max_age_seconds = max_age_seconds
+
+    def api_key(self, *, refresh: bool = False) -> str:
+        try:
+            value: Any = parameters.get_secret(
+                self.secret_name,
+                transform="json",
+                max_age=self.max_age_seconds,
+                force_fetch=refresh,
+            )
+        except TransformParameterError:
+            raise ConfigurationError(
+                f'secret {self.secret_name} is not JSON; expected {{"apiKey": "..."}}'
+            ) from None
+        except GetParameterError as error:
+            # Powertools wraps the SDK's error; that one says whether waiting can help.
+            cause = error.__cause__ or error.__context__
+            transient = (isinstance(cause, ClientError) and is_transient(cause)) or isinstance(
+                cause, BotocoreConnectionError | HTTPClientError
+            )
+            message = f"secret {self.secret_name} cannot be read: {cause or error}"
+            if transient:
+                raise TransientDependencyError(message) from error
+            raise ConfigurationError(message) from error
+        key = value.get("apiKey") if isinstance(value, dict) else None
+        if not isinstance(key, str) or not key.strip() or any(c.isspace() for c in key):
+            raise ConfigurationError(
+                f'secret {self.secret_name} must be {{"apiKey": "<text without spaces>"}}'
+            )
+        return key
+
+
+# -- the provider -----------------------------------------------------------------------------
+
+# A Lambda instance runs one invocation at a time and makes one request at a time, so a few
+# connections suffice; they live as long as the instance, which saves a TCP and TLS handshake
+# per warm invocation. No retries here: ProviderClient retries with the policy's waits.
+_POOL: Final = urllib3.PoolManager(num_pools=4, maxsize=4, retries=False)
+_USER_AGENT: Final = "stepflow-enrich/1"
+
+
+def products_url(base_url: str) -> str:
+    """``PROVIDER_URL`` is the provider's base URL; the lookup path is appended unless there.
+
+    >>> products_url("http://127.0.0.1:8080"), products_url("https://p.example.com/v1/products")
+    ('http://127.0.0.1:8080/products', 'https://p.example.com/v1/products')
+    """
+    if urlsplit(base_url).path.rstrip("/").endswith(PRODUCTS_PATH):
+        return base_url.rstrip("/")
+    return base_url.rstrip("/") + PRODUCTS_PATH
+
+
+class HttpProviderTransport:
+    """:class:`~functions.enrich_batch.provider.ProviderTransport` over HTTP(S) with urllib3.
+
+    ``connect_timeout`` bounds the TCP/TLS connect; the read timeout comes with each request
+    (the client shortens it near the invocation's deadline). The body is read up to
+    :data:`~functions.enrich_batch.provider.MAX_ANSWER_BYTES` (+1, to know it was longer).
+
+    Example::
+
+        transport = HttpProviderTransport("https://provider.example.com", connect_timeout=3)
+        transport.get(IdType.ASIN, ["B000123456"], api_key, read_timeout=10).status  # 200
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        connect_timeout: float = 3.0,
+        pool: urllib3.PoolManager | None = None,
+    ) -> None:
+        self.url = products_url(base_url)
+        self.connect_timeout = connect_timeout
+        self._pool = pool or _POOL
+
+    def get(
+        self, id_type: IdType, ids: Sequence[str], api_key: str, *, read_timeout: float
+    ) -> ProviderResponse:
+        try:
+            response = self._pool.request(
+                "GET",
+                self.url,
+                fields={"key": api_key, id_type.value: ",".join(ids)},
+                headers={"Accept": "application/json", "User-Agent": _USER_AGENT},
+                timeout=urllib3.Timeout(connect=self.connect_timeout, read=read_timeout),
+                retries=False,
+                redirect=False,
+                preload_content=False,
+            )
+        except (urllib3.exceptions.HTTPError, OSError) as error:
+            raise ProviderConnectionError(_describe_error(error)) from error
+        try:
+            body = response.read(MAX_ANSWER_BYTES + 1)
+        except (urllib3.exceptions.HTTPError, OSError) as error:
+            response.close()
+            raise ProviderConnectionError(
+                f"the answer broke off: {_describe_error(error)}"
+            ) from error
+        truncated = len(body) > MAX_ANSWER_BYTES
+        if truncated:
+            response.close()
+        else:
+            response.drain_conn()
+            response.release_conn()
+        return ProviderResponse(
+            status=response.status,
+            headers={name.lower(): value for name, value in response.headers.items()},
+            body=body[:MAX_ANSWER_BYTES],
+            truncated=truncated,
+        )
+
+
+def _describe_error(error: BaseException) -> str:
+    # urllib3 wraps the socket error ("Connection aborted.", ConnectionResetError(...)); the
+    # inner reason is what an operator needs.
+    reason = getattr(error, "reason", None)
+    if reason is not None:
+        return f"{type(error).__name__}: {reason}"
+    args = error.args
+    if len(args) == 2 and isinstance(args[1], BaseException):
+        return f"{type(error).__name__}: {args[0]} {type(args[1]).__name__}: {args[1]}"
+    return f"{type(error).__name__}: {error}"
