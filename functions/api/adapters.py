@@ -1,4 +1,5 @@
-"""The AWS side of the API: Step Functions, the status table and Powertools Idempotency.
+"""The AWS side of the API: Step Functions, the status and enrichment tables and Powertools
+Idempotency.
 
 boto3, botocore and the idempotency utility (which imports boto3) are imported on first use:
 requests that never reach AWS (health, the OpenAPI document, every bad request) do not pay for
@@ -12,8 +13,19 @@ from contextlib import contextmanager
 from typing import Any, Final, cast
 
 from functions._shared import names
+from functions._shared.enrichment import (
+    BATCH_INDEX_ATTRIBUTE,
+    RANK_ATTRIBUTE,
+    SUMMARY_RANKS,
+    TRACKING_ID_ATTRIBUTE,
+    EnrichmentStatus,
+    batch_id_prefix,
+    public_row,
+    summary_id,
+)
 from functions._shared.errors import TransientDependencyError
 from functions.api.core import API_SOURCE
+from functions.api.enrichments import EnrichmentSubmission
 from functions.api.errors import ApiError, DependencyUnavailableError
 
 IDEMPOTENCY_EXPIRY_SECONDS: Final = 86_400
@@ -90,8 +102,11 @@ class StepFunctionsStarter:
         execution_arn = starter.start("trk-1", '{"trackingId": "trk-1", "events": []}')
     """
 
-    def __init__(self, state_machine_arn: str, client: Any | None = None) -> None:
+    def __init__(
+        self, state_machine_arn: str, client: Any | None = None, workflow: str = "ingest"
+    ) -> None:
         self.state_machine_arn = state_machine_arn
+        self.workflow = workflow
         self._client = client
 
     @property
@@ -101,7 +116,7 @@ class StepFunctionsStarter:
         return self._client
 
     def start(self, name: str, execution_input: str) -> str:
-        with unavailable_on_aws_errors(f"start of the ingest workflow for {name}"):
+        with unavailable_on_aws_errors(f"start of the {self.workflow} workflow for {name}"):
             response = self.client.start_execution(
                 stateMachineArn=self.state_machine_arn, name=name, input=execution_input
             )
@@ -236,6 +251,195 @@ def _is_conditional_check_failure(error: Exception) -> bool:
     )
 
 
+class EnrichmentTable:
+    """The enrichment table as the API uses it:
+    :class:`~functions.api.enrichments.EnrichmentRecorder` and
+    :class:`~functions.api.enrichments.EnrichmentReader`.
+
+    The summary row is update_status's (``functions/update_status/enrichment.py``): the same
+    attributes, ranks and history, so the workflow's PLANNED and final writes move it forward
+    from RECEIVED (``tests/unit/test_api_adapters.py`` runs the two writers on one table).
+
+    Example::
+
+        table = EnrichmentTable("stepflow-dev-enrichment-status")
+        table.record_received(submission, "2024-03-02T09:15:00Z")
+        table.read_summary("cat-1", submission.tracking_id)["status"]  # "RECEIVED"
+    """
+
+    def __init__(self, table_name: str, client: Any | None = None) -> None:
+        self.table_name = table_name
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = _client("dynamodb")
+        return self._client
+
+    def record_received(self, submission: EnrichmentSubmission, at: str) -> None:
+        from functions._shared.dynamodb import to_attribute_value
+
+        row: dict[str, Any] = {
+            names.ENRICHMENT_KEY: submission.catalog_id,
+            names.ENRICHMENT_SORT_KEY: summary_id(submission.tracking_id),
+            TRACKING_ID_ATTRIBUTE: submission.tracking_id,
+            names.ENRICHMENT_USER_KEY: submission.user_id,
+            "status": EnrichmentStatus.RECEIVED.value,
+            RANK_ATTRIBUTE: SUMMARY_RANKS[EnrichmentStatus.RECEIVED],
+            "batchSize": submission.batch_size,
+        }
+        if submission.total_products is not None:
+            row["totalProducts"] = submission.total_products
+            row["totalBatches"] = submission.total_batches
+        if submission.pointer is not None:
+            row["productsPointer"] = submission.pointer
+        row |= {
+            names.ENRICHMENT_CREATED_KEY: at,
+            "updatedAt": at,
+            "history": [{"status": EnrichmentStatus.RECEIVED.value, "at": at}],
+        }
+        with unavailable_on_aws_errors(f"enrichment {submission.tracking_id} RECEIVED"):
+            try:
+                self.client.put_item(
+                    TableName=self.table_name,
+                    Item={name: to_attribute_value(value) for name, value in row.items()},
+                    # A fresh tracking id; should its row exist, it is further on: keep it.
+                    ConditionExpression="attribute_not_exists(#batchId)",
+                    ExpressionAttributeNames={"#batchId": names.ENRICHMENT_SORT_KEY},
+                )
+            except Exception as error:
+                if not _is_conditional_check_failure(error):
+                    raise
+
+    def record_start_failure(self, catalog_id: str, tracking_id: str, reason: str, at: str) -> None:
+        failed = EnrichmentStatus.FAILED.value
+        rank = SUMMARY_RANKS[EnrichmentStatus.FAILED]
+        with unavailable_on_aws_errors(f"enrichment {tracking_id} {failed}"):
+            try:
+                self.client.update_item(
+                    TableName=self.table_name,
+                    Key=self._key(catalog_id, summary_id(tracking_id)),
+                    UpdateExpression=(
+                        "SET #status = :status, #rank = :rank, #reason = :reason, "
+                        "#updatedAt = :at, #finishedAt = :at, #history = list_append("
+                        "if_not_exists(#history, :noHistory), :step)"
+                    ),
+                    # Forward only, as update_status writes: never over a later status.
+                    ConditionExpression="attribute_exists(#batchId) AND #rank < :rank",
+                    ExpressionAttributeNames={
+                        "#batchId": names.ENRICHMENT_SORT_KEY,
+                        "#status": "status",
+                        "#rank": RANK_ATTRIBUTE,
+                        "#reason": "reason",
+                        "#updatedAt": "updatedAt",
+                        "#finishedAt": "finishedAt",
+                        "#history": "history",
+                    },
+                    ExpressionAttributeValues={
+                        ":status": {"S": failed},
+                        ":rank": {"N": str(rank)},
+                        ":reason": {"S": reason[:1000]},
+                        ":at": {"S": at},
+                        ":noHistory": {"L": []},
+                        ":step": {"L": [_history_step(failed, at)]},
+                    },
+                )
+            except Exception as error:
+                if not _is_conditional_check_failure(error):
+                    raise
+
+    def read_summary(self, catalog_id: str, tracking_id: str) -> dict[str, Any] | None:
+        with unavailable_on_aws_errors(f"read of enrichment {tracking_id}"):
+            response = self.client.get_item(
+                TableName=self.table_name,
+                Key=self._key(catalog_id, summary_id(tracking_id)),
+                ConsistentRead=True,
+            )
+        item = response.get("Item")
+        if not item:
+            return None
+        from functions._shared.dynamodb import from_item
+
+        return public_row(from_item(item))
+
+    def batch_rows(self, catalog_id: str, tracking_id: str) -> Iterator[dict[str, Any]]:
+        from functions._shared.dynamodb import from_item
+
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "#catalogId = :catalogId AND begins_with(#batchId, :prefix)",
+            "ProjectionExpression": "#batchId, #batchIndex, #status, #enriched, #failed, "
+            "#failures, #reason",
+            "ExpressionAttributeNames": {
+                "#catalogId": names.ENRICHMENT_KEY,
+                "#batchId": names.ENRICHMENT_SORT_KEY,
+                "#batchIndex": BATCH_INDEX_ATTRIBUTE,
+                "#status": "status",
+                "#enriched": "enriched",
+                "#failed": "failed",
+                "#failures": "failures",
+                "#reason": "reason",
+            },
+            "ExpressionAttributeValues": {
+                ":catalogId": {"S": catalog_id},
+                ":prefix": {"S": batch_id_prefix(tracking_id)},
+            },
+            # Consistent: a batch seen once is seen by every later read, so progress never
+            # goes backwards between two polls.
+            "ConsistentRead": True,
+        }
+        while True:
+            with unavailable_on_aws_errors(f"read of the batches of enrichment {tracking_id}"):
+                response = self.client.query(**request)
+            for item in response.get("Items", []):
+                yield from_item(item)
+            next_key = response.get("LastEvaluatedKey")
+            if not next_key:
+                return
+            request["ExclusiveStartKey"] = next_key
+
+    def list_by_user(
+        self, user_id: str, count: int, start_after: tuple[str, str, str] | None
+    ) -> list[dict[str, Any]]:
+        from functions._shared.dynamodb import from_item
+
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "IndexName": names.ENRICHMENT_USER_INDEX,
+            "KeyConditionExpression": "#userId = :userId",
+            "ExpressionAttributeNames": {"#userId": names.ENRICHMENT_USER_KEY},
+            "ExpressionAttributeValues": {":userId": {"S": user_id}},
+            "ScanIndexForward": False,
+            "Limit": count,
+        }
+        if start_after is not None:
+            created_at, catalog_id, row_id = start_after
+            request["ExclusiveStartKey"] = {
+                names.ENRICHMENT_USER_KEY: {"S": user_id},
+                names.ENRICHMENT_CREATED_KEY: {"S": created_at},
+                **self._key(catalog_id, row_id),
+            }
+        rows: list[dict[str, Any]] = []
+        while len(rows) < count:
+            with unavailable_on_aws_errors(f"list of the enrichments of user {user_id}"):
+                response = self.client.query(**request)
+            rows.extend(public_row(from_item(item)) for item in response.get("Items", []))
+            next_key = response.get("LastEvaluatedKey")
+            if not next_key:
+                break
+            request["ExclusiveStartKey"] = next_key
+            request["Limit"] = count - len(rows)
+        return rows[:count]
+
+    @staticmethod
+    def _key(catalog_id: str, row_id: str) -> dict[str, Any]:
+        return {
+            names.ENRICHMENT_KEY: {"S": catalog_id},
+            names.ENRICHMENT_SORT_KEY: {"S": row_id},
+        }
+
+
 class IdempotencyGate:
     """Powertools Idempotency (``idempotent_function``) on the idempotency table.
 
@@ -261,7 +465,7 @@ class IdempotencyGate:
         self._client = client
         self._context: Any = None
         self._config: Any = None
-        self._function: Callable[..., dict[str, str]] | None = None
+        self._function: Callable[..., dict[str, Any]] | None = None
         self._replayed = False
 
     def register_lambda_context(self, context: Any) -> None:
@@ -271,8 +475,8 @@ class IdempotencyGate:
             self._config.register_lambda_context(context)
 
     def run(
-        self, key: str, body: Any, operation: Callable[[], dict[str, str]]
-    ) -> tuple[dict[str, str], bool]:
+        self, key: str, body: Any, operation: Callable[[], dict[str, Any]]
+    ) -> tuple[dict[str, Any], bool]:
         """``operation()`` once per ``key`` (within the expiry); its result, and if replayed.
 
         Raises :class:`ApiError` 422 (same key, other body) or 409 (the first request with the
@@ -310,7 +514,7 @@ class IdempotencyGate:
             raise DependencyUnavailableError(f"the idempotency table failed: {error}") from error
         return result, self._replayed
 
-    def _idempotent_function(self) -> Callable[..., dict[str, str]]:
+    def _idempotent_function(self) -> Callable[..., dict[str, Any]]:
         if self._function is not None:
             return self._function
         from aws_lambda_powertools.utilities.idempotency import (
@@ -343,11 +547,11 @@ class IdempotencyGate:
             key_prefix=IDEMPOTENCY_KEY_PREFIX,
         )
         def start_once(
-            request: dict[str, Any], operation: Callable[[], dict[str, str]]
-        ) -> dict[str, str]:
+            request: dict[str, Any], operation: Callable[[], dict[str, Any]]
+        ) -> dict[str, Any]:
             return operation()
 
-        self._function = cast(Callable[..., dict[str, str]], start_once)
+        self._function = cast(Callable[..., dict[str, Any]], start_once)
         return self._function
 
     def _on_replay(self, response: Any, idempotent_data: Any) -> Any:

@@ -4,14 +4,17 @@ On AWS this is an API Gateway HTTP API with a Lambda proxy integration (payload 
 locally the front door turns HTTP requests into the same events. Either way, what these routes
 answer is what the client gets.
 
-| route                        | answers                                                        |
-|------------------------------|----------------------------------------------------------------|
-| ``POST /events``             | 202, 400, 409, 413, 415, 422, 503                              |
-| ``POST /events/bulk``        | 202, 400, 409, 413, 415, 422, 503                              |
-| ``GET /events/{trackingId}`` | 200, 400, 404, 503                                             |
-| ``GET /health``              | 200                                                            |
-| ``GET /openapi.json``        | 200                                                            |
-| anything else                | 404 (405 with ``Allow`` for a known path and another method)   |
+| route                                                  | answers                                |
+|--------------------------------------------------------|----------------------------------------|
+| ``POST /events``                                       | 202, 400, 409, 413, 415, 422, 503      |
+| ``POST /events/bulk``                                  | 202, 400, 409, 413, 415, 422, 503      |
+| ``GET /events/{trackingId}``                           | 200, 400, 404, 503                     |
+| ``POST /catalogs/{catalogId}/enrichments``             | 202, 400, 409, 413, 415, 422, 503      |
+| ``GET /catalogs/{catalogId}/enrichments/{trackingId}`` | 200, 400, 404, 503                     |
+| ``GET /users/{userId}/enrichments``                    | 200, 400, 503                          |
+| ``GET /health``                                        | 200                                    |
+| ``GET /openapi.json``                                  | 200                                    |
+| anything else                                          | 404 (405 + ``Allow`` for a known path) |
 
 Bad input is always a 4xx naming what is wrong and starts nothing; an unexpected failure is a
 500 without internals (the details are logged).
@@ -33,9 +36,10 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.event_handler.openapi.params import Header, Path
+from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
 from aws_lambda_powertools.metrics import MetricUnit
 
+from functions._shared.enrichment import CATALOG_ID_PATTERN, USER_ID_PATTERN
 from functions._shared.errors import ConfigurationError
 from functions._shared.observability import metrics_namespace
 from functions.api.body import read_json_body
@@ -53,6 +57,19 @@ from functions.api.core import (
     single_event,
     start_ingest,
 )
+from functions.api.enrichments import (
+    DEFAULT_LIST_LIMIT,
+    MAX_LIST_LIMIT,
+    MAX_NEXT_TOKEN_LENGTH,
+    EnrichmentReader,
+    EnrichmentRecorder,
+    list_enrichments,
+    new_enrichment_tracking_id,
+    parse_enrichment_request,
+    prepare_enrichment,
+    read_progress,
+    start_enrichment,
+)
 from functions.api.errors import (
     RETRY_AFTER_SECONDS,
     ApiError,
@@ -61,6 +78,9 @@ from functions.api.errors import (
 )
 from functions.api.schemas import (
     AcceptedResponse,
+    EnrichmentAccepted,
+    EnrichmentList,
+    EnrichmentProgress,
     ErrorResponse,
     HealthResponse,
     InternalErrorResponse,
@@ -83,10 +103,14 @@ class StatusTableLike(StatusRecorder, StatusReader, Protocol):
     """The status table as the API uses it: two writes, and reads."""
 
 
+class EnrichmentTableLike(EnrichmentRecorder, EnrichmentReader, Protocol):
+    """The enrichment table as the API uses it: the summary rows it writes, and reads."""
+
+
 class IdempotencyGateLike(Protocol):
     def run(
-        self, key: str, body: Any, operation: Callable[[], dict[str, str]]
-    ) -> tuple[dict[str, str], bool]: ...
+        self, key: str, body: Any, operation: Callable[[], dict[str, Any]]
+    ) -> tuple[dict[str, Any], bool]: ...
 
 
 @dataclass(frozen=True)
@@ -97,6 +121,8 @@ class Services:
     starter: WorkflowStarter
     statuses: StatusTableLike
     idempotency: IdempotencyGateLike
+    enrich_starter: WorkflowStarter
+    enrichments: EnrichmentTableLike
 
 
 _services: Services | None = None
@@ -134,10 +160,56 @@ TrackingIdParameter = Annotated[
     ),
 ]
 
+CatalogIdParameter = Annotated[
+    str,
+    Path(
+        pattern=CATALOG_ID_PATTERN,
+        description="The catalog: 1-128 letters, digits, '.', '_' or '-', starting with a letter "
+        "or digit.",
+    ),
+]
+EnrichmentTrackingIdParameter = Annotated[
+    str,
+    Path(
+        pattern=TRACKING_ID_PATTERN,
+        description="The tracking id that `POST /catalogs/{catalogId}/enrichments` answered.",
+    ),
+]
+UserIdParameter = Annotated[
+    str,
+    Path(
+        pattern=USER_ID_PATTERN,
+        description="The user the enrichments were posted for (their `userId`).",
+    ),
+]
+ListLimit = Annotated[
+    int,
+    Query(ge=1, le=MAX_LIST_LIMIT, description=f"Enrichments per page, 1 to {MAX_LIST_LIMIT}."),
+]
+NextToken = Annotated[
+    str | None,
+    Query(
+        alias="nextToken",
+        max_length=MAX_NEXT_TOKEN_LENGTH,
+        description="The `nextToken` of the previous page, unchanged; omit it for the first page.",
+    ),
+]
+
 _PARAMETER_RULES: Final = {
     "path.trackingId": "must be 1-256 letters, digits, '.', '_', ':' or '-', starting with a "
     "letter or digit",
+    "path.catalogId": "must be 1-128 letters, digits, '.', '_' or '-', starting with a letter "
+    "or digit",
+    "path.userId": "must be 1-128 letters, digits, '.', '_', '@', ':', '+' or '-', starting "
+    "with a letter or digit",
+    "query.limit": f"must be a whole number from 1 to {MAX_LIST_LIMIT}",
+    "query.nextToken": "is not a token this API answered",
     f"header.{IDEMPOTENCY_KEY_HEADER}": "must be 1-255 visible ASCII characters (no spaces)",
+}
+_MALFORMED_PARAMETER_MESSAGES: Final = {
+    frozenset({"path.trackingId"}): "malformed tracking id",
+    frozenset({"path.catalogId"}): "malformed catalog id",
+    frozenset({"path.userId"}): "malformed user id",
 }
 
 
@@ -147,6 +219,24 @@ _PARAMETER_RULES: Final = {
 def _documented(status: int, description: str, model: type[Any] = ErrorResponse) -> Any:
     return {status: {"description": description, "content": {JSON: {"model": model}}}}
 
+
+_CATALOG_POST_RESPONSES: Final = {
+    **_documented(202, "The enrich workflow was started.", EnrichmentAccepted),
+    **_documented(
+        400,
+        "Nothing was started or written: a malformed catalog id, no userId, no products, a "
+        "product without an identifier, duplicate products, more products than accepted inline "
+        "(post a productsPointer), both products and productsPointer, or a body that is not "
+        "JSON (every problem is named).",
+    ),
+    **_documented(409, "A request with this Idempotency-Key is still running; retry shortly."),
+    **_documented(
+        413, "The products do not fit one execution (262,144 bytes); post a productsPointer."
+    ),
+    **_documented(415, "The body is not application/json (UTF-8)."),
+    **_documented(422, "This Idempotency-Key was used before with another body."),
+    **_documented(503, "AWS is unavailable; retry after Retry-After seconds, same key."),
+}
 
 _POST_RESPONSES: Final = {
     **_documented(202, "The ingest workflow was started.", AcceptedResponse),
@@ -211,6 +301,103 @@ def get_status(trackingId: TrackingIdParameter) -> Response[dict[str, Any]]:  # 
     return _json(200, record, {"Cache-Control": "no-store"})
 
 
+@app.post(
+    "/catalogs/<catalogId>/enrichments",
+    summary="Enrich a catalog",
+    description="Checks the catalog (each product has exactly one of `asin` or `ean`, no "
+    "duplicates, at most MAX_INLINE_PRODUCTS inline; a larger catalog is an NDJSON object in S3 "
+    "posted as `productsPointer`), records it RECEIVED and starts the enrich workflow, which "
+    "enriches it in batches of `batchSize` products.",
+    tags=["enrichments"],
+    responses=_CATALOG_POST_RESPONSES,
+)
+def post_enrichment(
+    catalogId: CatalogIdParameter,  # noqa: N803
+    idempotency_key: IdempotencyKey = None,
+) -> Response[dict[str, Any]]:
+    current = services()
+    body = _request_json()
+    request = parse_enrichment_request(
+        catalogId,
+        body,
+        max_inline_products=current.settings.max_inline_products,
+        default_batch_size=current.settings.enrich_batch_size,
+    )
+    submission = prepare_enrichment(request, new_enrichment_tracking_id())
+
+    def start() -> dict[str, Any]:
+        return start_enrichment(
+            submission, current.enrich_starter, current.enrichments, datetime.now(UTC)
+        )
+
+    route = f"POST /catalogs/{catalogId}/enrichments"
+    if idempotency_key is None:
+        accepted, replayed = start(), False
+    else:
+        accepted, replayed = current.idempotency.run(f"{route}#{idempotency_key}", body, start)
+
+    tracking_id = accepted["trackingId"]
+    logger.append_keys(trackingId=tracking_id, catalogId=catalogId)
+    if replayed:
+        metrics.add_metric(name="IdempotentReplays", unit=MetricUnit.Count, value=1)
+    else:
+        metrics.add_metric(name="EnrichmentsStarted", unit=MetricUnit.Count, value=1)
+    logger.info(
+        "Enrichment accepted",
+        extra={
+            "totalProducts": accepted.get("totalProducts"),
+            "pointer": request.pointer is not None,
+            "replayed": replayed,
+        },
+    )
+    headers = {"Location": f"/catalogs/{catalogId}/enrichments/{tracking_id}"}
+    if replayed:
+        headers[REPLAYED_HEADER] = "true"
+    return _json(202, accepted, headers)
+
+
+@app.get(
+    "/catalogs/<catalogId>/enrichments/<trackingId>",
+    summary="Follow an enrichment",
+    description="Status and progress of an enrichment, counted from the batches recorded so "
+    "far (read consistently: the counts never go backwards), with the first 100 failures.",
+    tags=["enrichments"],
+    responses={
+        **_documented(200, "The enrichment's progress.", EnrichmentProgress),
+        **_documented(400, "The catalog id or tracking id is malformed."),
+        **_documented(404, "The catalog has no enrichment with this tracking id."),
+        **_documented(503, "The table is unavailable; retry after Retry-After seconds."),
+    },
+)
+def get_enrichment(
+    catalogId: CatalogIdParameter,  # noqa: N803
+    trackingId: EnrichmentTrackingIdParameter,  # noqa: N803
+) -> Response[dict[str, Any]]:
+    progress = read_progress(catalogId, trackingId, services().enrichments)
+    return _json(200, progress, {"Cache-Control": "no-store"})
+
+
+@app.get(
+    "/users/<userId>/enrichments",
+    summary="List a user's enrichments",
+    description="The user's enrichments, newest first, a page at a time: pass the answer's "
+    "`nextToken` to get the next page (there is none after the last).",
+    tags=["enrichments"],
+    responses={
+        **_documented(200, "A page of enrichments.", EnrichmentList),
+        **_documented(400, "The user id, limit or nextToken is malformed."),
+        **_documented(503, "The table is unavailable; retry after Retry-After seconds."),
+    },
+)
+def get_user_enrichments(
+    userId: UserIdParameter,  # noqa: N803
+    limit: ListLimit = DEFAULT_LIST_LIMIT,
+    next_token: NextToken = None,
+) -> Response[dict[str, Any]]:
+    page = list_enrichments(userId, limit, next_token, services().enrichments)
+    return _json(200, page, {"Cache-Control": "no-store"})
+
+
 @app.get(
     "/health",
     summary="Liveness",
@@ -225,8 +412,14 @@ def health() -> Response[dict[str, Any]]:
 def openapi_document() -> Response[dict[str, Any]]:
     from functions.api.openapi import document
 
-    max_bulk = _services.settings.max_bulk_events if _services is not None else None
-    return _json(200, document(max_bulk_events=max_bulk))
+    settings = _services.settings if _services is not None else None
+    return _json(
+        200,
+        document(
+            max_bulk_events=settings.max_bulk_events if settings else None,
+            max_inline_products=settings.max_inline_products if settings else None,
+        ),
+    )
 
 
 def _request_json() -> Any:
@@ -239,7 +432,7 @@ def _submit(events: list[Any], body: Any, route: str, key: str | None) -> Respon
     require_valid(events)
     submission = prepare_submission(events, new_tracking_id(), current.settings.max_bulk_events)
 
-    def start() -> dict[str, str]:
+    def start() -> dict[str, Any]:
         return start_ingest(submission, current.starter, current.statuses, datetime.now(UTC))
 
     if key is None:
@@ -275,10 +468,9 @@ def _refused(error: ApiError) -> Response[Any]:
 def _invalid_parameters(error: RequestValidationError) -> Response[Any]:
     errors = [_parameter_error(detail) for detail in error.errors()]
     fields = {entry["field"] for entry in errors}
-    if fields == {"path.trackingId"}:
-        message = "malformed tracking id"
-    else:
-        message = "invalid request parameters: " + ", ".join(sorted(fields))
+    message = _MALFORMED_PARAMETER_MESSAGES.get(frozenset(fields)) or (
+        "invalid request parameters: " + ", ".join(sorted(fields))
+    )
     return _refused(ApiError(400, message, errors))
 
 
@@ -336,6 +528,9 @@ _ROUTE_METHODS: Final = (
     (re.compile(r"/events"), ("POST",)),
     (re.compile(r"/events/bulk"), ("GET", "POST")),
     (re.compile(r"/events/[^/]+"), ("GET",)),
+    (re.compile(r"/catalogs/[^/]+/enrichments"), ("POST",)),
+    (re.compile(r"/catalogs/[^/]+/enrichments/[^/]+"), ("GET",)),
+    (re.compile(r"/users/[^/]+/enrichments"), ("GET",)),
     (re.compile(r"/health"), ("GET",)),
     (re.compile(r"/openapi\.json"), ("GET",)),
 )

@@ -22,6 +22,12 @@ from typing import Any, Final, Protocol
 from pydantic import BaseModel, Field
 
 from functions._shared import names
+from functions._shared.enrichment import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_MAX_INLINE_PRODUCTS,
+    MAX_BATCH_SIZE,
+    MIN_BATCH_SIZE,
+)
 from functions._shared.models import MAX_NAME_LENGTH, format_utc, json_type_name
 from functions._shared.validation import WHOLE_VALUE, validate_batch
 from functions.api.errors import ApiError, DependencyUnavailableError, field_error
@@ -48,10 +54,27 @@ class ApiSettings(BaseModel):
     max_bulk_events: int = Field(
         alias=names.MAX_BULK_EVENTS_ENV, default=DEFAULT_MAX_BULK_EVENTS, ge=1, le=10_000
     )
+    enrichment_status_table: str = Field(alias=names.ENRICHMENT_STATUS_TABLE_ENV, min_length=1)
+    enrich_state_machine_arn: str = Field(
+        alias=names.ENRICH_STATE_MACHINE_ENV, pattern=r"^arn:[\w-]+:states:"
+    )
+    max_inline_products: int = Field(
+        alias=names.MAX_INLINE_PRODUCTS_ENV,
+        default=DEFAULT_MAX_INLINE_PRODUCTS,
+        ge=1,
+        le=100_000,
+    )
+    enrich_batch_size: int = Field(
+        alias=names.ENRICH_BATCH_SIZE_ENV,
+        default=DEFAULT_BATCH_SIZE,
+        ge=MIN_BATCH_SIZE,
+        le=MAX_BATCH_SIZE,
+    )
 
 
 class WorkflowStarter(Protocol):
-    """Starts the ingest workflow; raises :class:`DependencyUnavailableError` when it cannot."""
+    """Starts a workflow (ingest or enrich); raises :class:`DependencyUnavailableError` when it
+    cannot."""
 
     def start(self, name: str, execution_input: str) -> str:
         """Start an execution called ``name`` with ``execution_input``; its ARN."""

@@ -14,7 +14,12 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions._shared.settings import load_settings
-from functions.api.adapters import IdempotencyGate, StatusTable, StepFunctionsStarter
+from functions.api.adapters import (
+    EnrichmentTable,
+    IdempotencyGate,
+    StatusTable,
+    StepFunctionsStarter,
+)
 from functions.api.app import (
     JSON,
     Services,
@@ -34,6 +39,8 @@ services = Services(
     starter=StepFunctionsStarter(settings.state_machine_arn),
     statuses=StatusTable(settings.status_table),
     idempotency=idempotency,
+    enrich_starter=StepFunctionsStarter(settings.enrich_state_machine_arn, workflow="enrich"),
+    enrichments=EnrichmentTable(settings.enrichment_status_table),
 )
 configure(services)
 

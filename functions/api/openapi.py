@@ -15,9 +15,11 @@ import sys
 from pathlib import Path
 from typing import Any, Final
 
+from functions._shared.enrichment import DEFAULT_MAX_INLINE_PRODUCTS
 from functions._shared.models import Event
 from functions.api.app import app
 from functions.api.core import DEFAULT_MAX_BULK_EVENTS, MAX_EXECUTION_INPUT_BYTES
+from functions.api.schemas import EnrichmentRequest
 
 TITLE: Final = "Stepflow API"
 VERSION: Final = "1.0.0"
@@ -25,6 +27,7 @@ DOCUMENT_PATH: Final = Path(__file__).resolve().parents[2] / "docs" / "openapi.j
 
 _COMPONENTS_REF: Final = "#/components/schemas/{model}"
 _EVENT_REF: Final = {"$ref": _COMPONENTS_REF.format(model="Event")}
+_ENRICHMENT_REQUEST_REF: Final = {"$ref": _COMPONENTS_REF.format(model="EnrichmentRequest")}
 # Powertools adds a 422 "Validation Error" to every validated route; this API answers 400.
 _POWERTOOLS_VALIDATION_SCHEMAS: Final = (
     "HTTPValidationError",
@@ -33,16 +36,22 @@ _POWERTOOLS_VALIDATION_SCHEMAS: Final = (
 )
 
 _DESCRIPTION: Final = (
-    "Submit events to the ingest workflow and follow them. A valid POST answers 202 with the "
-    "execution ARN and a tracking id; bad input answers 4xx naming every wrong field and starts "
-    "nothing. Bodies are UTF-8 JSON (application/json), nested at most 64 levels; all the events "
-    f"of one request must fit one execution input ({MAX_EXECUTION_INPUT_BYTES:,} bytes)."
+    "Submit events to the ingest workflow and follow them; submit catalogs of products to the "
+    "enrich workflow and follow their progress. A valid POST answers 202 with the execution ARN "
+    "and a tracking id; bad input answers 4xx naming every wrong field and starts nothing. "
+    "Bodies are UTF-8 JSON (application/json), nested at most 64 levels; all the events or "
+    f"products of one request must fit one execution input ({MAX_EXECUTION_INPUT_BYTES:,} "
+    "bytes)."
 )
 
 
-def document(max_bulk_events: int | None = None) -> dict[str, Any]:
-    """The OpenAPI 3.1 document of the API, for a bulk limit of ``max_bulk_events`` events."""
+def document(
+    max_bulk_events: int | None = None, max_inline_products: int | None = None
+) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of the API, for a bulk limit of ``max_bulk_events`` events and
+    at most ``max_inline_products`` products inline."""
     max_bulk = max_bulk_events or DEFAULT_MAX_BULK_EVENTS
+    max_inline = max_inline_products or DEFAULT_MAX_INLINE_PRODUCTS
     schema = app.get_openapi_schema(title=TITLE, version=VERSION, description=_DESCRIPTION)
     spec: dict[str, Any] = schema.model_dump(mode="json", by_alias=True, exclude_none=True)
     paths = spec["paths"]
@@ -51,10 +60,20 @@ def document(max_bulk_events: int | None = None) -> dict[str, Any]:
         f"1 to {max_bulk} events.",
         {"type": "array", "items": _EVENT_REF, "minItems": 1, "maxItems": max_bulk},
     )
+    paths["/catalogs/{catalogId}/enrichments"]["post"]["requestBody"] = _json_body(
+        f"The catalog: its products inline (1 to {max_inline}) or a pointer to an NDJSON "
+        "object in S3.",
+        _ENRICHMENT_REQUEST_REF,
+    )
     components = spec.setdefault("components", {}).setdefault("schemas", {})
-    event_schema = Event.model_json_schema(by_alias=True, ref_template=_COMPONENTS_REF)
-    components.update(event_schema.pop("$defs", {}))
-    components["Event"] = event_schema
+    for name, model in (("Event", Event), ("EnrichmentRequest", EnrichmentRequest)):
+        model_schema = model.model_json_schema(by_alias=True, ref_template=_COMPONENTS_REF)
+        components.update(model_schema.pop("$defs", {}))
+        components[name] = model_schema
+    products = components["EnrichmentRequest"]["properties"]["products"]
+    for option in products.get("anyOf", [products]):
+        if option.get("type") == "array":
+            option["maxItems"] = max_inline
     _drop_powertools_validation_errors(paths, components)
     # A stable order (paths, status codes, schemas), so the committed copy diffs cleanly.
     for operations in paths.values():

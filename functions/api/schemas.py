@@ -6,6 +6,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from functions._shared.enrichment import (
+    ASIN_PATTERN,
+    DEFAULT_BATCH_SIZE,
+    EAN_PATTERN,
+    MAX_BATCH_SIZE,
+    MIN_BATCH_SIZE,
+    USER_ID_PATTERN,
+)
+from functions.api.enrichments import MAX_OBJECT_KEY_LENGTH, S3_BUCKET_PATTERN
+
 _CAMEL_CASE = ConfigDict(validate_by_name=True, validate_by_alias=True, serialize_by_alias=True)
 
 
@@ -13,11 +23,13 @@ class ErrorDetail(BaseModel):
     """One wrong field."""
 
     index: int | None = Field(
-        default=None, description="Position of the event in the request, when the field is in one."
+        default=None,
+        description="Position of the event (or product) in the request, when the field is in one.",
     )
     field: str = Field(
         description="Dotted path of the field in the event (`$` for the whole body or event), "
-        "or `header.<Name>` / `path.<name>` for a request parameter."
+        "in the catalog's body (`products.3.asin`), or `header.<Name>` / `path.<name>` / "
+        "`query.<name>` for a request parameter."
     )
     reason: str = Field(description="What is wrong with it, in words a producer can act on.")
 
@@ -94,3 +106,155 @@ class StatusRecord(BaseModel):
 
 class HealthResponse(BaseModel):
     status: Literal["ok"]
+
+
+# --- Enrichments -------------------------------------------------------------------------------
+
+_ENRICHMENT_STATUS = Literal["RECEIVED", "PLANNED", "COMPLETE", "COMPLETE_WITH_FAILURES", "FAILED"]
+
+
+class Product(BaseModel):
+    """A product: exactly one of ``asin`` or ``ean``; any other keys are kept as they are."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={"oneOf": [{"required": ["asin"]}, {"required": ["ean"]}]},
+    )
+
+    asin: str | None = Field(
+        default=None,
+        pattern=ASIN_PATTERN,
+        description="Amazon Standard Identification Number: 10 upper-case letters or digits.",
+    )
+    ean: str | None = Field(
+        default=None,
+        pattern=EAN_PATTERN,
+        description="European Article Number: 13 digits, as a string (a number loses leading "
+        "zeros).",
+    )
+
+
+class ProductsPointer(BaseModel):
+    """Where a large catalog is: an S3 object of NDJSON, one product per line."""
+
+    bucket: str = Field(pattern=S3_BUCKET_PATTERN)
+    key: str = Field(min_length=1, max_length=MAX_OBJECT_KEY_LENGTH)
+
+
+class EnrichmentRequest(BaseModel):
+    """A catalog to enrich: its products inline, or a pointer to them in S3 (not both)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "oneOf": [{"required": ["products"]}, {"required": ["productsPointer"]}]
+        },
+        **_CAMEL_CASE,
+    )
+
+    user_id: str = Field(
+        alias="userId", pattern=USER_ID_PATTERN, description="Who the enrichment is for."
+    )
+    products: list[Product] | None = Field(
+        default=None,
+        min_length=1,
+        description="1 to MAX_INLINE_PRODUCTS products, each product once.",
+    )
+    products_pointer: ProductsPointer | None = Field(
+        default=None,
+        alias="productsPointer",
+        description="A larger catalog: an NDJSON object in S3 (checked by the workflow).",
+    )
+    batch_size: int = Field(
+        default=DEFAULT_BATCH_SIZE,
+        alias="batchSize",
+        ge=MIN_BATCH_SIZE,
+        le=MAX_BATCH_SIZE,
+        description="Products per batch; the default is the deployment's ENRICH_BATCH_SIZE.",
+    )
+
+
+class EnrichmentAccepted(BaseModel):
+    """The enrich workflow was started (or had been, for a retried ``Idempotency-Key``)."""
+
+    model_config = _CAMEL_CASE
+
+    tracking_id: str = Field(
+        alias="trackingId",
+        description="Where to follow it: `GET /catalogs/{catalogId}/enrichments/{trackingId}`.",
+    )
+    execution_id: str = Field(alias="executionId", description="ARN of the enrich execution.")
+    total_products: int | None = Field(
+        alias="totalProducts", description="Products posted inline; null for a pointer."
+    )
+    total_batches: int | None = Field(
+        alias="totalBatches", description="Batches they make; null for a pointer."
+    )
+
+
+class EnrichmentFailure(BaseModel):
+    """A product that was not enriched, and why."""
+
+    model_config = _CAMEL_CASE
+
+    product_id: str | None = Field(
+        alias="productId",
+        description="`asin:...` or `ean:...`; null when a batch planned from S3 failed as a "
+        "whole (its products are not listed).",
+    )
+    reason: str
+    batch_index: int | None = Field(default=None, alias="batchIndex")
+
+
+class EnrichmentProgress(BaseModel):
+    """An enrichment's status and progress, counted from the batches recorded so far."""
+
+    model_config = _CAMEL_CASE
+
+    tracking_id: str = Field(alias="trackingId")
+    catalog_id: str = Field(alias="catalogId")
+    user_id: str | None = Field(alias="userId")
+    status: _ENRICHMENT_STATUS
+    total_products: int | None = Field(
+        alias="totalProducts", description="Null until an S3 catalog is planned."
+    )
+    total_batches: int | None = Field(alias="totalBatches")
+    batches_done: int = Field(alias="batchesDone")
+    products_enriched: int = Field(alias="productsEnriched")
+    products_failed: int = Field(alias="productsFailed")
+    failures: list[EnrichmentFailure] = Field(description="The first 100 failures.")
+    started_at: str | None = Field(alias="startedAt")
+    finished_at: str | None = Field(alias="finishedAt", description="Null while it runs.")
+    reason: str | None = Field(
+        default=None, description="Why it FAILED, or what failed in COMPLETE_WITH_FAILURES."
+    )
+
+
+class EnrichmentSummary(BaseModel):
+    """One enrichment of a user's list; the final counts once it is finished."""
+
+    model_config = _CAMEL_CASE
+
+    tracking_id: str = Field(alias="trackingId")
+    catalog_id: str = Field(alias="catalogId")
+    user_id: str | None = Field(alias="userId")
+    status: _ENRICHMENT_STATUS
+    total_products: int | None = Field(alias="totalProducts")
+    total_batches: int | None = Field(alias="totalBatches")
+    started_at: str | None = Field(alias="startedAt")
+    finished_at: str | None = Field(alias="finishedAt")
+    batches_done: int | None = Field(default=None, alias="batchesDone")
+    products_enriched: int | None = Field(default=None, alias="productsEnriched")
+    products_failed: int | None = Field(default=None, alias="productsFailed")
+    reason: str | None = None
+
+
+class EnrichmentList(BaseModel):
+    """A page of a user's enrichments, newest first."""
+
+    model_config = _CAMEL_CASE
+
+    enrichments: list[EnrichmentSummary]
+    next_token: str | None = Field(
+        alias="nextToken", description="Pass it as `?nextToken=` for the next page; null last."
+    )

@@ -183,7 +183,7 @@ def plan_write(update: StatusUpdate, now: datetime) -> StatusWrite:
         tracking_id=update.tracking_id,
         status=status,
         rank=rank_of(status),
-        reason=_bounded_text(reason, MAX_STORED_REASON_LENGTH) if reason is not None else None,
+        reason=bounded_text(reason, MAX_STORED_REASON_LENGTH) if reason is not None else None,
         source=update.source,
         counts=dict(update.counts),
         rejected=[_bounded_rejection(item) for item in update.rejected[:MAX_STORED_REJECTIONS]],
@@ -206,14 +206,27 @@ def record_status(update: StatusUpdate, store: StatusStore, now: datetime) -> St
 
 
 def _explicit_reason(update: StatusUpdate) -> str | None:
-    if update.reason:
-        return update.reason
-    if isinstance(update.error, CaughtError):
-        error_name, cause = update.error.error, update.error.cause
+    return failure_reason(update.reason, update.error, update.cause)
+
+
+def failure_reason(
+    reason: str | None, error: str | CaughtError | None, cause: str | None
+) -> str | None:
+    """Why, in words: ``reason`` when given, else ``"<error name>: <message>"`` built from
+    what a workflow's ``Catch`` passes on (``error`` as the name with ``cause`` beside it, or as
+    the whole ``{"Error", "Cause"}``); a Lambda's JSON error document is reduced to its message.
+
+    >>> failure_reason(None, "CatalogSourceError", '{"errorMessage": "no such key"}')
+    'CatalogSourceError: no such key'
+    """
+    if reason:
+        return reason
+    if isinstance(error, CaughtError):
+        error_name, caught_cause = error.error, error.cause
     else:
-        error_name, cause = update.error, None
-    cause = _readable_cause(update.cause or cause)
-    return ": ".join(part for part in (error_name, cause) if part) or None
+        error_name, caught_cause = error, None
+    readable = _readable_cause(cause or caught_cause)
+    return ": ".join(part for part in (error_name, readable) if part) or None
 
 
 def _readable_cause(cause: str | None) -> str | None:
@@ -230,7 +243,8 @@ def _readable_cause(cause: str | None) -> str | None:
     return cause
 
 
-def _bounded_text(text: str, max_length: int = MAX_STORED_TEXT_LENGTH) -> str:
+def bounded_text(text: str, max_length: int = MAX_STORED_TEXT_LENGTH) -> str:
+    """``text``, cut to ``max_length`` characters with ``...`` when longer."""
     if len(text) <= max_length:
         return text
     return text[: max_length - 3] + "..."
@@ -242,13 +256,13 @@ def _bounded_rejection(rejection: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(rejection.get("index"), int):
         bounded["index"] = rejection["index"]
     event_id = rejection.get("eventId")
-    bounded["eventId"] = _bounded_text(event_id) if isinstance(event_id, str) else None
+    bounded["eventId"] = bounded_text(event_id) if isinstance(event_id, str) else None
     errors = rejection.get("errors")
     if isinstance(errors, list):
         bounded["errors"] = [
             {
-                "field": _bounded_text(str(error.get("field", ""))),
-                "reason": _bounded_text(str(error.get("reason", ""))),
+                "field": bounded_text(str(error.get("field", ""))),
+                "reason": bounded_text(str(error.get("reason", ""))),
             }
             for error in errors[:MAX_STORED_ERRORS_PER_REJECTION]
             if isinstance(error, dict)

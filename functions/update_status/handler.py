@@ -1,4 +1,8 @@
-"""Lambda entry point of update_status: any envelope in, the stored status record out."""
+"""Lambda entry point of update_status: any envelope in, the stored status record out.
+
+An input with ``catalogId`` is an enrichment's (batch or summary row of the enrichment table,
+see :mod:`functions.update_status.enrichment`); any other is an ingest envelope.
+"""
 
 from __future__ import annotations
 
@@ -15,16 +19,23 @@ from functions._shared.errors import InvalidEnvelopeError, TransientDependencyEr
 from functions._shared.observability import CORRELATION_ID_PATH, metrics_namespace
 from functions._shared.parsing import parse_envelope
 from functions._shared.settings import load_settings
-from functions.update_status.adapters import DynamoDbStatusStore
-from functions.update_status.core import StatusUpdate, record_status
+from functions.update_status.adapters import DynamoDbEnrichmentStore, DynamoDbStatusStore
+from functions.update_status.core import StatusOutcome, StatusUpdate, record_status
+from functions.update_status.enrichment import (
+    EnrichmentOutcome,
+    EnrichmentUpdate,
+    record_enrichment,
+)
 
 
 class UpdateStatusSettings(BaseModel):
     table_name: str = Field(alias=names.STATUS_TABLE_ENV, min_length=1)
+    enrichment_table_name: str = Field(alias=names.ENRICHMENT_STATUS_TABLE_ENV, min_length=1)
 
 
 settings = load_settings(UpdateStatusSettings)
 status_store = DynamoDbStatusStore(settings.table_name)
+enrichment_store = DynamoDbEnrichmentStore(settings.enrichment_table_name)
 
 logger = Logger()
 tracer = Tracer()
@@ -35,9 +46,15 @@ metrics = Metrics(namespace=metrics_namespace())
 @tracer.capture_lambda_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
+    outcome: StatusOutcome | EnrichmentOutcome
     try:
-        update = parse_envelope(event, StatusUpdate)
-        outcome = record_status(update, status_store, now=datetime.now(UTC))
+        if isinstance(event, dict) and names.ENRICHMENT_KEY in event:
+            enrichment = parse_envelope(event, EnrichmentUpdate)
+            logger.append_keys(trackingId=enrichment.tracking_id, catalogId=enrichment.catalog_id)
+            outcome = record_enrichment(enrichment, enrichment_store, now=datetime.now(UTC))
+        else:
+            update = parse_envelope(event, StatusUpdate)
+            outcome = record_status(update, status_store, now=datetime.now(UTC))
     except InvalidEnvelopeError as error:
         metrics.add_metric(name="EnvelopesRejected", unit=MetricUnit.Count, value=1)
         logger.warning("Envelope rejected", extra={"reason": str(error)})

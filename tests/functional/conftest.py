@@ -1,5 +1,6 @@
 """Handlers run as Lambda runs them, against DynamoDB tables and Step Functions in moto
-(in-process, no sockets)."""
+(in-process, no sockets): the stack's tables (keys, sort keys, indexes and TTL as in
+``stack/app.py``) and the ingest and enrich state machines, under test names."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import pytest
 from moto import mock_aws
 
 from functions._shared import names
-from stack.spec import TableSpec
+from stack.spec import IndexSpec, TableSpec
 from tests.events import load_event
 
 REGION = "us-east-1"
@@ -33,6 +34,14 @@ INGEST_STATE_MACHINE_ARN = (
     f"arn:aws:states:{REGION}:{ACCOUNT_ID}:stateMachine:{INGEST_STATE_MACHINE_NAME}"
 )
 MAX_BULK_EVENTS = 10
+ENRICHMENT_STATUS_TABLE = "stepflow-test-enrichment-status"
+PRODUCTS_TABLE = "stepflow-test-products"
+ENRICH_STATE_MACHINE_NAME = "stepflow-test-enrich"
+ENRICH_STATE_MACHINE_ARN = (
+    f"arn:aws:states:{REGION}:{ACCOUNT_ID}:stateMachine:{ENRICH_STATE_MACHINE_NAME}"
+)
+MAX_INLINE_PRODUCTS = 30
+ENRICH_BATCH_SIZE = 4
 
 # The same keys and TTL attribute as the tables of stack/app.py, under test names.
 TABLES = (
@@ -46,6 +55,23 @@ TABLES = (
         name=IDEMPOTENCY_TABLE,
         partition_key=names.IDEMPOTENCY_KEY,
         ttl_attribute=names.IDEMPOTENCY_EXPIRY_ATTRIBUTE,
+    ),
+    TableSpec(
+        name=ENRICHMENT_STATUS_TABLE,
+        partition_key=names.ENRICHMENT_KEY,
+        sort_key=names.ENRICHMENT_SORT_KEY,
+        indexes=(
+            IndexSpec(
+                name=names.ENRICHMENT_USER_INDEX,
+                partition_key=names.ENRICHMENT_USER_KEY,
+                sort_key=names.ENRICHMENT_CREATED_KEY,
+            ),
+        ),
+    ),
+    TableSpec(
+        name=PRODUCTS_TABLE,
+        partition_key=names.PRODUCTS_KEY,
+        sort_key=names.PRODUCTS_SORT_KEY,
     ),
 )
 
@@ -92,6 +118,11 @@ def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         names.IDEMPOTENCY_TABLE_ENV: IDEMPOTENCY_TABLE,
         names.INGEST_STATE_MACHINE_ENV: INGEST_STATE_MACHINE_ARN,
         names.MAX_BULK_EVENTS_ENV: str(MAX_BULK_EVENTS),
+        names.ENRICHMENT_STATUS_TABLE_ENV: ENRICHMENT_STATUS_TABLE,
+        names.PRODUCTS_TABLE_ENV: PRODUCTS_TABLE,
+        names.ENRICH_STATE_MACHINE_ENV: ENRICH_STATE_MACHINE_ARN,
+        names.MAX_INLINE_PRODUCTS_ENV: str(MAX_INLINE_PRODUCTS),
+        names.ENRICH_BATCH_SIZE_ENV: str(ENRICH_BATCH_SIZE),
     }
     for variable, value in settings.items():
         monkeypatch.setenv(variable, value)
@@ -103,12 +134,7 @@ def dynamodb(aws_environment: None) -> Iterator[Any]:
     with mock_aws():
         client = boto3.client("dynamodb", region_name=REGION)
         for table in TABLES:
-            client.create_table(
-                TableName=table.name,
-                KeySchema=[{"AttributeName": table.partition_key, "KeyType": "HASH"}],
-                AttributeDefinitions=[{"AttributeName": table.partition_key, "AttributeType": "S"}],
-                BillingMode="PAY_PER_REQUEST",
-            )
+            client.create_table(**create_table_request(table))
             if table.ttl_attribute:
                 client.update_time_to_live(
                     TableName=table.name,
@@ -117,26 +143,62 @@ def dynamodb(aws_environment: None) -> Iterator[Any]:
         yield client
 
 
+def create_table_request(table: TableSpec) -> dict[str, Any]:
+    """``CreateTable`` for ``table``: string keys, on demand, indexes projecting everything."""
+    keys = [table.partition_key, table.sort_key]
+    for index in table.indexes:
+        keys += [index.partition_key, index.sort_key]
+    request: dict[str, Any] = {
+        "TableName": table.name,
+        "KeySchema": _key_schema(table.partition_key, table.sort_key),
+        "AttributeDefinitions": [
+            {"AttributeName": key, "AttributeType": "S"} for key in dict.fromkeys(keys) if key
+        ],
+        "BillingMode": "PAY_PER_REQUEST",
+    }
+    if table.indexes:
+        request["GlobalSecondaryIndexes"] = [
+            {
+                "IndexName": index.name,
+                "KeySchema": _key_schema(index.partition_key, index.sort_key),
+                "Projection": {"ProjectionType": "ALL"},
+            }
+            for index in table.indexes
+        ]
+    return request
+
+
+def _key_schema(partition_key: str, sort_key: str | None) -> list[dict[str, str]]:
+    schema = [{"AttributeName": partition_key, "KeyType": "HASH"}]
+    if sort_key:
+        schema.append({"AttributeName": sort_key, "KeyType": "RANGE"})
+    return schema
+
+
 @pytest.fixture
 def stepfunctions(dynamodb: Any) -> Any:
-    """The ingest state machine in moto (started executions are recorded, never run).
+    """The ingest and enrich state machines in moto (started executions are recorded, never
+    run).
 
     Depends on ``dynamodb``, so both live in the same moto session with the stack's tables.
     """
     client = boto3.client("stepfunctions", region_name=REGION)
-    client.create_state_machine(
-        name=INGEST_STATE_MACHINE_NAME,
-        definition=json.dumps(
-            {"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}},
-        ),
-        roleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/stepflow-test-ingest",
-    )
+    for name in (INGEST_STATE_MACHINE_NAME, ENRICH_STATE_MACHINE_NAME):
+        client.create_state_machine(
+            name=name,
+            definition=json.dumps(
+                {"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}},
+            ),
+            roleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/{name}",
+        )
     return client
 
 
-def started_executions(stepfunctions: Any) -> list[dict[str, Any]]:
-    """Every execution started on the ingest state machine, with its input parsed."""
-    listed = stepfunctions.list_executions(stateMachineArn=INGEST_STATE_MACHINE_ARN)
+def started_executions(
+    stepfunctions: Any, state_machine_arn: str = INGEST_STATE_MACHINE_ARN
+) -> list[dict[str, Any]]:
+    """Every execution started on a state machine (the ingest's by default), input parsed."""
+    listed = stepfunctions.list_executions(stateMachineArn=state_machine_arn)
     executions = []
     for execution in listed["executions"]:
         described = stepfunctions.describe_execution(executionArn=execution["executionArn"])

@@ -1,4 +1,5 @@
-"""update_status's Lambda against DynamoDB: derived statuses, never backwards, bounded records."""
+"""update_status's Lambda against DynamoDB: derived statuses, never backwards, bounded records;
+for enrichments, batch rows written once and final counts summed from them."""
 
 from __future__ import annotations
 
@@ -16,9 +17,10 @@ from functions._shared.errors import (
     InvalidEnvelopeError,
     TransientDependencyError,
 )
-from functions.update_status.adapters import DynamoDbStatusStore
+from functions.update_status.adapters import DynamoDbEnrichmentStore, DynamoDbStatusStore
 from tests.events import load_event
 from tests.functional.conftest import (
+    ENRICHMENT_STATUS_TABLE,
     STATUS_TABLE,
     FakeLambdaContext,
     HandlerLoader,
@@ -240,3 +242,299 @@ def test_a_missing_table_name_fails_the_cold_start(
 
     with pytest.raises(ConfigurationError, match="STATUS_TABLE_NAME is not set"):
         load_handler("update_status")
+
+
+# --- Enrichments -------------------------------------------------------------------------------
+
+ENRICH_ID = "enr-0123456789abcdef0123456789abcdef"
+
+
+def enrichment_rows(dynamodb: Any) -> dict[str, dict[str, Any]]:
+    """Every row of the enrichment table by sort key, as plain JSON."""
+    items = dynamodb.scan(TableName=ENRICHMENT_STATUS_TABLE, ConsistentRead=True)["Items"]
+    return {item["batchId"]["S"]: from_item(item) for item in items}
+
+
+def enriched_batch(index: int, done: int, failed: int = 0, **fields: Any) -> dict[str, Any]:
+    return {
+        "catalogId": "cat-1",
+        "trackingId": ENRICH_ID,
+        "batchId": f"{ENRICH_ID}#batch-{index:05d}",
+        "status": "ENRICHED",
+        "enriched": done,
+        "failed": failed,
+        "failures": [{"productId": f"asin:B{n:09d}", "reason": "unknown"} for n in range(failed)],
+        **fields,
+    }
+
+
+def catalog_update(status: str, **fields: Any) -> dict[str, Any]:
+    return {"catalogId": "cat-1", "trackingId": ENRICH_ID, "status": status, **fields}
+
+
+def test_an_inline_catalog_ends_complete_with_failures_counted_from_its_batches(
+    update_status: ModuleType, dynamodb: Any, lambda_context: FakeLambdaContext
+) -> None:
+    planned = update_status.lambda_handler(
+        load_event("update_status_enrich_planned.json"), lambda_context
+    )
+    batch = update_status.lambda_handler(
+        load_event("update_status_enrich_batch_enriched.json"), lambda_context
+    )
+    failed_batch = update_status.lambda_handler(
+        load_event("update_status_enrich_batch_failed.json"), lambda_context
+    )
+
+    final = update_status.lambda_handler(
+        load_event("update_status_enrich_complete.json"), lambda_context
+    )
+
+    assert (planned["status"], planned["totalProducts"], planned["totalBatches"]) == (
+        "PLANNED",
+        6,
+        2,
+    )
+    assert batch == {
+        "catalogId": "cat-1",
+        "batchId": f"{ENRICH_ID}#batch-00000",
+        "trackingId": ENRICH_ID,
+        "batchIndex": 0,
+        "status": "ENRICHED",
+        "enriched": 3,
+        "failed": 1,
+        "failures": [{"productId": "asin:B000000002", "reason": "unknown to the provider"}],
+        "createdAt": batch["createdAt"],
+        "updatedAt": batch["createdAt"],
+    }
+    assert (failed_batch["status"], failed_batch["failed"], failed_batch["enriched"]) == (
+        "FAILED",
+        2,
+        0,
+    )
+    assert failed_batch["reason"] == "ProviderThrottledError: the provider answered 429 four times"
+    assert [failure["productId"] for failure in failed_batch["failures"]] == [
+        "ean:4006381333948",
+        "asin:B000000006",
+    ]
+    assert final["status"] == "COMPLETE_WITH_FAILURES"
+    assert (final["batchesDone"], final["productsEnriched"], final["productsFailed"]) == (2, 3, 3)
+    assert final["reason"] == "3 of 6 products failed"
+    assert final["finishedAt"] == final["updatedAt"]
+    assert [step["status"] for step in final["history"]] == ["PLANNED", "COMPLETE_WITH_FAILURES"]
+    rows = enrichment_rows(dynamodb)
+    assert set(rows) == {
+        f"{ENRICH_ID}#CATALOG",
+        f"{ENRICH_ID}#batch-00000",
+        f"{ENRICH_ID}#batch-00001",
+    }
+    assert all("userId" not in row for key, row in rows.items() if "#batch-" in key)
+    assert "statusRank" not in final
+
+
+def test_a_catalog_without_failures_ends_complete(
+    update_status: ModuleType, lambda_context: FakeLambdaContext
+) -> None:
+    update_status.lambda_handler(
+        catalog_update("PLANNED", totalProducts=8, totalBatches=2), lambda_context
+    )
+    update_status.lambda_handler(enriched_batch(1, 4), lambda_context)
+    update_status.lambda_handler(enriched_batch(0, 4), lambda_context)
+
+    final = update_status.lambda_handler(catalog_update("COMPLETE"), lambda_context)
+
+    assert final["status"] == "COMPLETE"
+    assert (final["batchesDone"], final["productsEnriched"], final["productsFailed"]) == (2, 8, 0)
+    assert "reason" not in final
+
+
+def test_a_retried_batch_write_never_double_counts(
+    update_status: ModuleType, dynamodb: Any, lambda_context: FakeLambdaContext
+) -> None:
+    first = update_status.lambda_handler(enriched_batch(0, 3, 1), lambda_context)
+
+    retried = update_status.lambda_handler(enriched_batch(0, 3, 1), lambda_context)
+    different = update_status.lambda_handler(enriched_batch(0, 0, 4), lambda_context)
+    final = update_status.lambda_handler(catalog_update("COMPLETE"), lambda_context)
+
+    assert retried == different == first
+    assert enrichment_rows(dynamodb)[f"{ENRICH_ID}#batch-00000"]["enriched"] == 3
+    assert (final["batchesDone"], final["productsEnriched"], final["productsFailed"]) == (1, 3, 1)
+
+
+def test_a_batch_row_never_leaves_enriched_or_failed(
+    update_status: ModuleType, lambda_context: FakeLambdaContext
+) -> None:
+    enriched = update_status.lambda_handler(enriched_batch(0, 4), lambda_context)
+    failed = update_status.lambda_handler(
+        load_event("update_status_enrich_batch_failed.json"), lambda_context
+    )
+
+    late_failure = update_status.lambda_handler(
+        catalog_update("FAILED", batchIndex=0, item=[{"asin": "B000000001"}], error="X"),
+        lambda_context,
+    )
+    late_success = update_status.lambda_handler(enriched_batch(1, 2), lambda_context)
+
+    assert late_failure == enriched
+    assert late_success == failed
+    assert late_success["status"] == "FAILED"
+
+
+def test_the_summary_never_moves_backwards(
+    update_status: ModuleType, lambda_context: FakeLambdaContext
+) -> None:
+    update_status.lambda_handler(
+        catalog_update("PLANNED", totalProducts=4, totalBatches=1), lambda_context
+    )
+    update_status.lambda_handler(enriched_batch(0, 4), lambda_context)
+    done = update_status.lambda_handler(catalog_update("COMPLETE"), lambda_context)
+
+    again = update_status.lambda_handler(catalog_update("COMPLETE"), lambda_context)
+    failed = update_status.lambda_handler(
+        load_event("update_status_enrich_failed.json"), lambda_context
+    )
+    planned = update_status.lambda_handler(
+        catalog_update("PLANNED", totalProducts=9, totalBatches=3), lambda_context
+    )
+
+    assert done["status"] == "COMPLETE"
+    assert again == failed == planned == done
+
+
+class SmallPages:
+    """A DynamoDB client whose queries answer at most ``page_size`` items per page (DynamoDB
+    pages at 1 MB; moto never does), recording how many pages were read."""
+
+    def __init__(self, client: Any, page_size: int) -> None:
+        self.client = client
+        self.page_size = page_size
+        self.pages = 0
+
+    def query(self, **request: Any) -> Any:
+        self.pages += 1
+        return self.client.query(**request, Limit=self.page_size)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+
+def test_the_final_counts_sum_every_batch_across_query_pages(
+    update_status: ModuleType,
+    dynamodb: Any,
+    lambda_context: FakeLambdaContext,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    paged = SmallPages(dynamodb, page_size=7)
+    monkeypatch.setattr(
+        update_status, "enrichment_store", DynamoDbEnrichmentStore(ENRICHMENT_STATUS_TABLE, paged)
+    )
+    update_status.lambda_handler(
+        catalog_update("PLANNED", totalProducts=1500, totalBatches=60), lambda_context
+    )
+    for index in range(60):
+        update_status.lambda_handler(enriched_batch(index, 20, 5), lambda_context)
+
+    final = update_status.lambda_handler(catalog_update("COMPLETE"), lambda_context)
+
+    assert (final["batchesDone"], final["productsEnriched"], final["productsFailed"]) == (
+        60,
+        1200,
+        300,
+    )
+    assert final["status"] == "COMPLETE_WITH_FAILURES"
+    assert paged.pages == 9
+
+
+def test_the_failure_path_records_the_catalog_failed_with_its_reason(
+    update_status: ModuleType, lambda_context: FakeLambdaContext
+) -> None:
+    record = update_status.lambda_handler(
+        load_event("update_status_enrich_failed.json"), lambda_context
+    )
+
+    assert record["status"] == "FAILED"
+    assert record["reason"] == (
+        "CatalogSourceError: s3://landing/catalogs/cat-1.ndjson: no such object"
+    )
+    assert (record["batchesDone"], record["productsEnriched"], record["productsFailed"]) == (
+        0,
+        0,
+        0,
+    )
+    assert record["finishedAt"] == record["createdAt"]
+    assert "totalProducts" not in record
+
+
+def test_the_summary_the_api_wrote_moves_forward_keeping_user_and_start(
+    update_status: ModuleType, dynamodb: Any, lambda_context: FakeLambdaContext
+) -> None:
+    dynamodb.put_item(
+        TableName=ENRICHMENT_STATUS_TABLE,
+        Item={
+            "catalogId": {"S": "cat-1"},
+            "batchId": {"S": f"{ENRICH_ID}#CATALOG"},
+            "trackingId": {"S": ENRICH_ID},
+            "userId": {"S": "u-1"},
+            "status": {"S": "RECEIVED"},
+            "statusRank": {"N": "10"},
+            "createdAt": {"S": "2024-03-02T09:15:00Z"},
+            "history": {"L": [{"M": {"status": {"S": "RECEIVED"}, "at": {"S": "x"}}}]},
+        },
+    )
+
+    planned = update_status.lambda_handler(
+        catalog_update("PLANNED", totalProducts=0, totalBatches=0), lambda_context
+    )
+
+    assert (planned["status"], planned["userId"], planned["createdAt"]) == (
+        "PLANNED",
+        "u-1",
+        "2024-03-02T09:15:00Z",
+    )
+    assert [step["status"] for step in planned["history"]] == ["RECEIVED", "PLANNED"]
+
+
+def test_an_enrichment_input_never_touches_the_ingest_status_table(
+    update_status: ModuleType, dynamodb: Any, lambda_context: FakeLambdaContext
+) -> None:
+    update_status.lambda_handler(enriched_batch(0, 1), lambda_context)
+
+    assert dynamodb.scan(TableName=STATUS_TABLE)["Items"] == []
+
+
+def test_a_malformed_enrichment_input_is_a_malformed_envelope(
+    update_status: ModuleType, lambda_context: FakeLambdaContext
+) -> None:
+    with pytest.raises(InvalidEnvelopeError, match="EnrichmentUpdate"):
+        update_status.lambda_handler(catalog_update("ENRICHED"), lambda_context)
+
+
+def test_a_missing_enrichment_table_name_fails_the_cold_start(
+    load_handler: HandlerLoader, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ENRICHMENT_STATUS_TABLE_NAME")
+
+    with pytest.raises(ConfigurationError, match="ENRICHMENT_STATUS_TABLE_NAME is not set"):
+        load_handler("update_status")
+
+
+class ThrottledEnrichmentClient:
+    def __getattr__(self, name: str) -> Any:
+        def throttled(**_: Any) -> None:
+            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow"}}, name)
+
+        return throttled
+
+
+def test_a_throttled_enrichment_table_fails_with_the_retryable_error(
+    update_status: ModuleType, lambda_context: FakeLambdaContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        update_status,
+        "enrichment_store",
+        DynamoDbEnrichmentStore(ENRICHMENT_STATUS_TABLE, ThrottledEnrichmentClient()),
+    )
+
+    for payload in (enriched_batch(0, 1), catalog_update("COMPLETE")):
+        with pytest.raises(TransientDependencyError, match="ThrottlingException"):
+            update_status.lambda_handler(payload, lambda_context)

@@ -13,6 +13,7 @@ import uuid
 from typing import Any
 
 from functions._shared import names
+from local.environment import LocalEnvironment
 from local.provisioning import DLQ_RETENTION_SECONDS, DLQ_SUFFIX
 from local.runtime import LocalSettings, LocalStack, worker_environment
 from stack import outputs
@@ -111,15 +112,15 @@ def test_an_object_landing_starts_the_aggregate_workflow(local_stack: LocalStack
         time.sleep(0.1)
 
 
-def test_secrets_exist_with_a_generated_token(local_stack: LocalStack) -> None:
-    app = local_stack.app
-    secretsmanager = local_stack.client("secretsmanager")
+def test_secrets_hold_the_credentials_of_the_local_peers(local_env: LocalEnvironment) -> None:
+    stack = local_env.stack
+    app = stack.app
+    secretsmanager = stack.client("secretsmanager")
     for spec in app.secrets:
         described = secretsmanager.describe_secret(SecretId=app.physical_name(spec.name))
         assert described["Description"] == spec.description
-        value = json.loads(local_stack.secret_value(spec.name))
-        assert set(value) == {"token"}
-        assert len(value["token"]) >= 32
+    assert json.loads(stack.secret_value("downstream")) == {"token": local_env.downstream.token}
+    assert json.loads(stack.secret_value("provider")) == {"apiKey": local_env.provider.api_key}
 
 
 def test_functions_get_the_references_a_backend_fills_in(local_stack: LocalStack) -> None:

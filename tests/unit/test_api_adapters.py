@@ -19,16 +19,19 @@ from functions._shared.errors import TransientDependencyError
 from functions._shared.models import format_utc
 from functions.api import adapters
 from functions.api.adapters import (
+    EnrichmentTable,
     IdempotencyGate,
     StatusTable,
     StepFunctionsStarter,
     public_record,
     unavailable_on_aws_errors,
 )
+from functions.api.enrichments import EnrichmentSubmission
 from functions.api.errors import ApiError, DependencyUnavailableError
 from functions.update_status import core as update_status_core
-from functions.update_status.adapters import DynamoDbStatusStore
+from functions.update_status.adapters import DynamoDbEnrichmentStore, DynamoDbStatusStore
 from functions.update_status.core import StatusUpdate, plan_write
+from functions.update_status.enrichment import EnrichmentUpdate, record_enrichment
 
 REGION = "us-east-1"
 STATUS_TABLE = "status"
@@ -304,3 +307,204 @@ def test_an_unavailable_idempotency_table_is_dependency_unavailable(dynamodb: An
 
     with pytest.raises(DependencyUnavailableError, match="idempotency table"):
         gate.run("POST /events#k", {}, lambda: {"trackingId": "t"})
+
+
+# --- The enrichment summary row is update_status's ---------------------------------------------
+
+ENRICHMENT_TABLE = "enrichment-status"
+ENRICH_ID = "enr-0123456789abcdef0123456789abcdef"
+
+
+@pytest.fixture
+def enrichment_dynamodb(dynamodb: Any) -> Any:
+    dynamodb.create_table(
+        TableName=ENRICHMENT_TABLE,
+        KeySchema=[
+            {"AttributeName": names.ENRICHMENT_KEY, "KeyType": "HASH"},
+            {"AttributeName": names.ENRICHMENT_SORT_KEY, "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": name, "AttributeType": "S"}
+            for name in (
+                names.ENRICHMENT_KEY,
+                names.ENRICHMENT_SORT_KEY,
+                names.ENRICHMENT_USER_KEY,
+                names.ENRICHMENT_CREATED_KEY,
+            )
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": names.ENRICHMENT_USER_INDEX,
+                "KeySchema": [
+                    {"AttributeName": names.ENRICHMENT_USER_KEY, "KeyType": "HASH"},
+                    {"AttributeName": names.ENRICHMENT_CREATED_KEY, "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return dynamodb
+
+
+def submission(
+    tracking_id: str = ENRICH_ID, user_id: str = "u-1", catalog_id: str = "cat-1"
+) -> EnrichmentSubmission:
+    return EnrichmentSubmission(
+        tracking_id=tracking_id,
+        catalog_id=catalog_id,
+        user_id=user_id,
+        batch_size=2,
+        total_products=3,
+        total_batches=2,
+        pointer=None,
+        execution_input="{}",
+    )
+
+
+def workflow_writes(dynamodb: Any, **update: Any) -> dict[str, Any]:
+    store = DynamoDbEnrichmentStore(ENRICHMENT_TABLE, dynamodb)
+    payload = {"catalogId": "cat-1", "trackingId": ENRICH_ID, **update}
+    return record_enrichment(EnrichmentUpdate.model_validate(payload), store, NOW).record
+
+
+def summary_item(dynamodb: Any, tracking_id: str = ENRICH_ID) -> dict[str, Any]:
+    key = {"catalogId": {"S": "cat-1"}, "batchId": {"S": f"{tracking_id}#CATALOG"}}
+    return from_item(dynamodb.get_item(TableName=ENRICHMENT_TABLE, Key=key)["Item"])
+
+
+def test_received_is_a_summary_row_the_workflow_moves_forward(enrichment_dynamodb: Any) -> None:
+    table = EnrichmentTable(ENRICHMENT_TABLE, enrichment_dynamodb)
+    table.record_received(submission(), AT)
+    received = summary_item(enrichment_dynamodb)
+
+    workflow_writes(enrichment_dynamodb, status="PLANNED", totalProducts=3, totalBatches=2)
+    for index, done in ((0, 2), (1, 1)):
+        workflow_writes(
+            enrichment_dynamodb,
+            status="ENRICHED",
+            batchId=f"{ENRICH_ID}#batch-{index:05d}",
+            enriched=done,
+            failed=0,
+        )
+    final = workflow_writes(enrichment_dynamodb, status="COMPLETE")
+
+    assert received == {
+        "catalogId": "cat-1",
+        "batchId": f"{ENRICH_ID}#CATALOG",
+        "trackingId": ENRICH_ID,
+        "userId": "u-1",
+        "status": "RECEIVED",
+        "statusRank": 10,
+        "batchSize": 2,
+        "totalProducts": 3,
+        "totalBatches": 2,
+        "createdAt": AT,
+        "updatedAt": AT,
+        "history": [{"status": "RECEIVED", "at": AT}],
+    }
+    assert final["status"] == "COMPLETE"
+    assert (final["userId"], final["createdAt"], final["batchSize"]) == ("u-1", AT, 2)
+    assert [step["status"] for step in final["history"]] == ["RECEIVED", "PLANNED", "COMPLETE"]
+    assert table.read_summary("cat-1", ENRICH_ID) == final
+
+
+def test_a_start_failure_is_the_failed_row_update_status_would_write(
+    enrichment_dynamodb: Any,
+) -> None:
+    table = EnrichmentTable(ENRICHMENT_TABLE, enrichment_dynamodb)
+    reference_id = "enr-ffffffffffffffffffffffffffffffff"
+    for tracking_id in (ENRICH_ID, reference_id):
+        table.record_received(submission(tracking_id), AT)
+
+    table.record_start_failure("cat-1", ENRICH_ID, "could not start", AT)
+    workflow_writes(
+        enrichment_dynamodb, trackingId=reference_id, status="FAILED", reason="could not start"
+    )
+
+    ours, reference = (
+        summary_item(enrichment_dynamodb),
+        summary_item(enrichment_dynamodb, reference_id),
+    )
+    shared = ("status", "statusRank", "reason", "finishedAt", "updatedAt", "history", "userId")
+    assert {name: ours[name] for name in shared} == {name: reference[name] for name in shared}
+
+
+def test_a_start_failure_never_moves_a_summary_backwards(enrichment_dynamodb: Any) -> None:
+    table = EnrichmentTable(ENRICHMENT_TABLE, enrichment_dynamodb)
+    table.record_received(submission(), AT)
+    final = workflow_writes(enrichment_dynamodb, status="COMPLETE")
+
+    table.record_start_failure("cat-1", ENRICH_ID, "late", AT)
+    table.record_received(submission(), AT)
+
+    # No batch was recorded of the 2 planned: complete, with failures.
+    assert final["reason"] == "2 of 2 batches were not recorded"
+    assert summary_item(enrichment_dynamodb) | {"statusRank": 0} == final | {"statusRank": 0}
+
+
+def test_a_start_failure_of_an_unknown_enrichment_writes_nothing(enrichment_dynamodb: Any) -> None:
+    EnrichmentTable(ENRICHMENT_TABLE, enrichment_dynamodb).record_start_failure(
+        "cat-1", ENRICH_ID, "x", AT
+    )
+
+    assert enrichment_dynamodb.scan(TableName=ENRICHMENT_TABLE)["Items"] == []
+
+
+class SmallPages:
+    """Queries answer at most ``page_size`` items a page (moto never pages by size)."""
+
+    def __init__(self, client: Any, page_size: int) -> None:
+        self.client = client
+        self.page_size = page_size
+        self.requests: list[dict[str, Any]] = []
+
+    def query(self, **request: Any) -> Any:
+        self.requests.append(request)
+        limit = min(request.pop("Limit", self.page_size), self.page_size)
+        return self.client.query(**request, Limit=limit)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+
+def test_batch_rows_are_read_consistently_across_pages_in_batch_order(
+    enrichment_dynamodb: Any,
+) -> None:
+    for index in (3, 0, 4, 1, 2):
+        workflow_writes(
+            enrichment_dynamodb,
+            status="ENRICHED",
+            batchId=f"{ENRICH_ID}#batch-{index:05d}",
+            enriched=index,
+            failed=0,
+        )
+    workflow_writes(enrichment_dynamodb, status="PLANNED", totalProducts=10, totalBatches=5)
+    paged = SmallPages(enrichment_dynamodb, page_size=2)
+
+    rows = list(EnrichmentTable(ENRICHMENT_TABLE, paged).batch_rows("cat-1", ENRICH_ID))
+
+    assert [row["batchIndex"] for row in rows] == [0, 1, 2, 3, 4]
+    assert len(paged.requests) == 3
+    assert all(request["ConsistentRead"] for request in paged.requests)
+
+
+def test_a_users_rows_are_listed_newest_first_across_pages(enrichment_dynamodb: Any) -> None:
+    table = EnrichmentTable(ENRICHMENT_TABLE, enrichment_dynamodb)
+    for minute in range(5):
+        table.record_received(
+            submission(f"enr-{minute:032d}", catalog_id=f"cat-{minute}"),
+            f"2024-03-02T09:0{minute}:00Z",
+        )
+    table.record_received(submission("enr-other", user_id="u-2"), "2024-03-02T09:09:00Z")
+    paged = SmallPages(enrichment_dynamodb, page_size=2)
+    listing = EnrichmentTable(ENRICHMENT_TABLE, paged)
+
+    first = listing.list_by_user("u-1", 3, None)
+    last = first[-1]
+    rest = listing.list_by_user("u-1", 3, (last["createdAt"], last["catalogId"], last["batchId"]))
+
+    assert [row["catalogId"] for row in first] == ["cat-4", "cat-3", "cat-2"]
+    assert [row["catalogId"] for row in rest] == ["cat-1", "cat-0"]
+    assert all(request["ScanIndexForward"] is False for request in paged.requests)
+    assert all("statusRank" not in row for row in first + rest)

@@ -331,10 +331,13 @@ def test_settings_default_the_bulk_maximum_to_100() -> None:
             names.STATUS_TABLE_ENV: "status",
             names.IDEMPOTENCY_TABLE_ENV: "idempotency",
             names.INGEST_STATE_MACHINE_ENV: "arn:aws:states:us-east-1:1:stateMachine:ingest",
+            names.ENRICHMENT_STATUS_TABLE_ENV: "enrichment-status",
+            names.ENRICH_STATE_MACHINE_ENV: "arn:aws:states:us-east-1:1:stateMachine:enrich",
         },
     )
 
     assert settings.max_bulk_events == 100
+    assert (settings.max_inline_products, settings.enrich_batch_size) == (1000, 20)
 
 
 @pytest.mark.parametrize(
@@ -345,6 +348,10 @@ def test_settings_default_the_bulk_maximum_to_100() -> None:
         (names.MAX_BULK_EVENTS_ENV, "0", "MAX_BULK_EVENTS"),
         (names.MAX_BULK_EVENTS_ENV, "many", "MAX_BULK_EVENTS"),
         (names.IDEMPOTENCY_TABLE_ENV, None, "IDEMPOTENCY_TABLE_NAME is not set"),
+        (names.ENRICHMENT_STATUS_TABLE_ENV, None, "ENRICHMENT_STATUS_TABLE_NAME is not set"),
+        (names.ENRICH_STATE_MACHINE_ENV, "enrich", "ENRICH_STATE_MACHINE_ARN"),
+        (names.MAX_INLINE_PRODUCTS_ENV, "0", "MAX_INLINE_PRODUCTS"),
+        (names.ENRICH_BATCH_SIZE_ENV, "101", "ENRICH_BATCH_SIZE"),
     ],
 )
 def test_a_wrong_setting_is_named(variable: str, value: str | None, message: str) -> None:
@@ -352,6 +359,8 @@ def test_a_wrong_setting_is_named(variable: str, value: str | None, message: str
         names.STATUS_TABLE_ENV: "status",
         names.IDEMPOTENCY_TABLE_ENV: "idempotency",
         names.INGEST_STATE_MACHINE_ENV: "arn:aws:states:us-east-1:1:stateMachine:ingest",
+        names.ENRICHMENT_STATUS_TABLE_ENV: "enrichment-status",
+        names.ENRICH_STATE_MACHINE_ENV: "arn:aws:states:us-east-1:1:stateMachine:enrich",
     }
     if value is None:
         del environment[variable]
@@ -369,6 +378,8 @@ def test_a_wrong_setting_is_named(variable: str, value: str | None, message: str
         "functions.api.core",
         "functions.api.errors",
         "functions.api.adapters",
+        "functions.api.enrichments",
+        "functions._shared.enrichment",
         "functions._shared.parsing",
         "functions._shared.validation",
     ],

@@ -77,6 +77,13 @@ def test_the_bulk_maximum_follows_the_setting() -> None:
         ("/events/bulk", "post", ["202", "400", "409", "413", "415", "422", "503"]),
         ("/events/{trackingId}", "get", ["200", "400", "404", "503"]),
         ("/health", "get", ["200"]),
+        (
+            "/catalogs/{catalogId}/enrichments",
+            "post",
+            ["202", "400", "409", "413", "415", "422", "503"],
+        ),
+        ("/catalogs/{catalogId}/enrichments/{trackingId}", "get", ["200", "400", "404", "503"]),
+        ("/users/{userId}/enrichments", "get", ["200", "400", "503"]),
     ],
 )
 def test_each_route_documents_the_statuses_it_answers(
@@ -103,3 +110,67 @@ def test_the_idempotency_key_header_and_tracking_id_are_described(spec: dict[str
     )
     assert (path_parameter["in"], path_parameter["name"]) == ("path", "trackingId")
     assert path_parameter["schema"]["pattern"].startswith("^[A-Za-z0-9]")
+
+
+def test_the_catalog_body_is_the_enrichment_request(spec: dict[str, Any]) -> None:
+    body = spec["paths"]["/catalogs/{catalogId}/enrichments"]["post"]["requestBody"]
+    schemas = spec["components"]["schemas"]
+
+    assert body["required"] is True
+    assert body["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/EnrichmentRequest"
+    }
+    request = schemas["EnrichmentRequest"]
+    assert request["required"] == ["userId"]
+    assert request["oneOf"] == [{"required": ["products"]}, {"required": ["productsPointer"]}]
+    assert request["additionalProperties"] is False
+    (products,) = [
+        option for option in request["properties"]["products"]["anyOf"] if "items" in option
+    ]
+    assert (products["minItems"], products["maxItems"]) == (1, 1000)
+    batch_size = request["properties"]["batchSize"]
+    assert (batch_size["minimum"], batch_size["maximum"]) == (1, 100)
+    product = schemas["Product"]
+    assert product["oneOf"] == [{"required": ["asin"]}, {"required": ["ean"]}]
+    assert product["additionalProperties"] is True
+
+
+def test_the_inline_maximum_follows_the_setting() -> None:
+    request = document(max_inline_products=7)["components"]["schemas"]["EnrichmentRequest"]
+
+    (products,) = [
+        option for option in request["properties"]["products"]["anyOf"] if "items" in option
+    ]
+    assert products["maxItems"] == 7
+
+
+def test_the_catalog_routes_describe_their_parameters(spec: dict[str, Any]) -> None:
+    progress = spec["paths"]["/catalogs/{catalogId}/enrichments/{trackingId}"]["get"]
+    listing = spec["paths"]["/users/{userId}/enrichments"]["get"]
+
+    assert [parameter["name"] for parameter in progress["parameters"]] == [
+        "catalogId",
+        "trackingId",
+    ]
+    assert [(parameter["name"], parameter["in"]) for parameter in listing["parameters"]] == [
+        ("userId", "path"),
+        ("limit", "query"),
+        ("nextToken", "query"),
+    ]
+    limit = listing["parameters"][1]["schema"]
+    assert (limit["minimum"], limit["maximum"], limit["default"]) == (1, 100, 20)
+    answers = spec["components"]["schemas"]["EnrichmentProgress"]["properties"]
+    assert {
+        "trackingId",
+        "catalogId",
+        "userId",
+        "status",
+        "totalProducts",
+        "totalBatches",
+        "batchesDone",
+        "productsEnriched",
+        "productsFailed",
+        "failures",
+        "startedAt",
+        "finishedAt",
+    } <= set(answers)
