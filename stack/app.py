@@ -281,9 +281,7 @@ def build_app(config: StackConfig | None = None) -> App:
                 RouteSpec(HttpMethod.GET, "/health", "api"),
                 RouteSpec(HttpMethod.GET, "/openapi.json", "api"),
                 RouteSpec(HttpMethod.POST, "/catalogs/{catalogId}/enrichments", "api"),
-                RouteSpec(
-                    HttpMethod.GET, "/catalogs/{catalogId}/enrichments/{trackingId}", "api"
-                ),
+                RouteSpec(HttpMethod.GET, "/catalogs/{catalogId}/enrichments/{trackingId}", "api"),
                 RouteSpec(HttpMethod.GET, "/users/{userId}/enrichments", "api"),
             ),
         ),
