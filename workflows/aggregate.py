@@ -7,30 +7,14 @@ objects, ``dedupe`` claims each object by key and ETag, and ``bundle`` streams t
 from __future__ import annotations
 
 from stack.spec import StackConfig
-from workflows.builder import Chain, Choice, Condition, StateMachine
-from workflows.pipeline import (
-    TIMEOUT_SECONDS,
-    delivery,
-    failure_path,
-    nothing_new_branch,
-    screening,
-)
+from workflows.builder import StateMachine
+from workflows.pipeline import bundle_pipeline
 
 
 def aggregate_definition(config: StackConfig | None = None) -> StateMachine:
-    config = config or StackConfig()
-    catch_all, _ = failure_path()
-    read, dedupe = screening(catch_all, validate_name="Read the notifications")
-    anything_new = (
-        Choice("Anything new?")
-        .when(
-            Condition.numeric_greater_than("$.counts.fresh", 0),
-            delivery(config, catch_all, bundle_name="Bundle objects"),
-        )
-        .otherwise(nothing_new_branch())
-    )
-    return StateMachine(
-        start=Chain.start(read).next(dedupe).next(anything_new),
+    return bundle_pipeline(
+        config,
+        validate_name="Read the notifications",
+        bundle_name="Bundle objects",
         comment="Objects landed: dedupe by key and ETag, bundle, archive, deliver, record status.",
-        timeout_seconds=TIMEOUT_SECONDS,
     )

@@ -1,4 +1,4 @@
-"""The delivery half shared by the ingest and aggregate workflows, and their failure path.
+"""The ingest and aggregate workflows' common shape, their delivery half and failure path.
 
 Bundle -> archive -> circuit check -> deliver -> record, with parked work waiting out the breaker's
 cooldown a bounded number of times before it is recorded as PARKED and left, failed at the one
@@ -30,6 +30,7 @@ from workflows.builder import (
     Pass,
     Retry,
     State,
+    StateMachine,
     StatesError,
     Succeed,
     Wait,
@@ -218,3 +219,29 @@ def delivery(config: StackConfig, catch_all: Catch, *, bundle_name: str) -> Chai
     )
     start_count = Pass("Start the park count", result={"checks": 0}, result_path="$.park")
     return Chain.start(bundle).next(archive).next(start_count).next(check)
+
+
+def bundle_pipeline(
+    config: StackConfig | None, *, validate_name: str, bundle_name: str, comment: str
+) -> StateMachine:
+    """Validate -> drop duplicates -> (nothing new: record and succeed) -> :func:`delivery`.
+
+    The ingest and aggregate workflows differ only in what their steps read, so only the names
+    of the two steps that read differently and the comment tell them apart.
+    """
+    config = config or StackConfig()
+    catch_all, _ = failure_path()
+    validate, dedupe = screening(catch_all, validate_name=validate_name)
+    anything_new = (
+        Choice("Anything new?")
+        .when(
+            Condition.numeric_greater_than("$.counts.fresh", 0),
+            delivery(config, catch_all, bundle_name=bundle_name),
+        )
+        .otherwise(nothing_new_branch())
+    )
+    return StateMachine(
+        start=Chain.start(validate).next(dedupe).next(anything_new),
+        comment=comment,
+        timeout_seconds=TIMEOUT_SECONDS,
+    )

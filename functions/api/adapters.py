@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from typing import Any, Final, cast
 
 from functions._shared import names
+from functions._shared.clients import LazyClient
 from functions._shared.enrichment import (
     BATCH_INDEX_ATTRIBUTE,
     RANK_ATTRIBUTE,
@@ -87,12 +88,6 @@ def _describe(error: Exception) -> str:
     return type(error).__name__
 
 
-def _client(service: str) -> Any:
-    import boto3
-
-    return boto3.client(service)
-
-
 class StepFunctionsStarter:
     """:class:`~functions.api.core.WorkflowStarter` on one state machine.
 
@@ -102,18 +97,14 @@ class StepFunctionsStarter:
         execution_arn = starter.start("trk-1", '{"trackingId": "trk-1", "events": []}')
     """
 
+    client = LazyClient("stepfunctions")
+
     def __init__(
         self, state_machine_arn: str, client: Any | None = None, workflow: str = "ingest"
     ) -> None:
         self.state_machine_arn = state_machine_arn
         self.workflow = workflow
         self._client = client
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = _client("stepfunctions")
-        return self._client
 
     def start(self, name: str, execution_input: str) -> str:
         with unavailable_on_aws_errors(f"start of the {self.workflow} workflow for {name}"):
@@ -138,15 +129,11 @@ class StatusTable:
         table.read("trk-1")["status"]  # "RECEIVED"
     """
 
+    client = LazyClient("dynamodb")
+
     def __init__(self, table_name: str, client: Any | None = None) -> None:
         self.table_name = table_name
         self._client = client
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = _client("dynamodb")
-        return self._client
 
     def record_received(self, tracking_id: str, count: int, at: str) -> None:
         item = {
@@ -267,15 +254,11 @@ class EnrichmentTable:
         table.read_summary("cat-1", submission.tracking_id)["status"]  # "RECEIVED"
     """
 
+    client = LazyClient("dynamodb")
+
     def __init__(self, table_name: str, client: Any | None = None) -> None:
         self.table_name = table_name
         self._client = client
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = _client("dynamodb")
-        return self._client
 
     def record_received(self, submission: EnrichmentSubmission, at: str) -> None:
         from functions._shared.dynamodb import to_attribute_value
@@ -454,6 +437,8 @@ class IdempotencyGate:
         ids, replayed = gate.run("POST /events#key-1", body, lambda: start_ingest(...))
     """
 
+    client = LazyClient("dynamodb")
+
     def __init__(
         self,
         table_name: str,
@@ -527,7 +512,7 @@ class IdempotencyGate:
             table_name=self.table_name,
             key_attr=names.IDEMPOTENCY_KEY,
             expiry_attr=names.IDEMPOTENCY_EXPIRY_ATTRIBUTE,
-            boto3_client=self._client or _client("dynamodb"),
+            boto3_client=self.client,
         )
         self._config = IdempotencyConfig(
             event_key_jmespath="key",

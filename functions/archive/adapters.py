@@ -6,46 +6,31 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Final
 
-import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError, HTTPClientError
-from botocore.exceptions import ConnectionError as BotocoreConnectionError
+from botocore.exceptions import ClientError
 
-from functions._shared.dynamodb import error_code, is_transient
-from functions._shared.errors import TransientDependencyError
+from functions._shared import aws_errors
+from functions._shared.aws_errors import error_code
+from functions._shared.clients import LazyClient
 from functions.archive.core import CopyRequest, ObjectHead
 
 # CopyObject copies up to 5 GB in one request; above that only a multipart copy can.
 COPY_OBJECT_LIMIT: Final = 5 * 1024**3
 BUNDLE_CONTENT_TYPE: Final = "application/x-ndjson"
 
-# S3's own names for "try again", some of which are not 5xx; a failed CopySourceIfMatch means
-# the staged object changed between our HEAD and the copy, which a retry re-reads.
-_TRANSIENT_S3_CODES: Final = frozenset(
-    {
-        "SlowDown",
-        "RequestTimeout",
-        "InternalError",
-        "ServiceUnavailable",
-        "Throttling",
-        "PreconditionFailed",
-    }
-)
+# A failed CopySourceIfMatch means the staged object changed between our HEAD and the copy,
+# which a retry re-reads.
+_ALSO_TRANSIENT: Final = frozenset({"PreconditionFailed"})
 _MISSING_CODES: Final = frozenset({"404", "NoSuchKey", "NotFound"})
 _CLIENT_CONFIG: Final = Config(retries={"mode": "standard", "max_attempts": 4})
 
 
 @contextmanager
 def s3_errors_translated(action: str) -> Iterator[None]:
-    """Re-raise throttling, 5xx and connection failures as :class:`TransientDependencyError`."""
-    try:
+    """Re-raise throttling, 5xx, connection failures and a changed source as
+    :class:`~functions._shared.errors.TransientDependencyError`."""
+    with aws_errors.s3_errors_translated(action, also_transient=_ALSO_TRANSIENT):
         yield
-    except ClientError as error:
-        if error_code(error) in _TRANSIENT_S3_CODES or is_transient(error):
-            raise TransientDependencyError(f"{action}: {error_code(error) or error}") from error
-        raise
-    except (BotocoreConnectionError, HTTPClientError) as error:
-        raise TransientDependencyError(f"{action}: {error}") from error
 
 
 def encryption_arguments(kms_key_id: str | None) -> dict[str, Any]:
@@ -82,6 +67,8 @@ class S3ArchiveStore:
         store.head("stepflow-dev-archive", "bundles/ab/ab12....ndjson.gz")
     """
 
+    client = LazyClient("s3", _CLIENT_CONFIG)
+
     def __init__(
         self,
         client: Any | None = None,
@@ -92,12 +79,6 @@ class S3ArchiveStore:
         self._client = client
         self.kms_key_id = kms_key_id
         self.copy_object_limit = copy_object_limit
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = boto3.client("s3", config=_CLIENT_CONFIG)
-        return self._client
 
     def head(self, bucket: str, key: str) -> ObjectHead | None:
         with s3_errors_translated(f"head of s3://{bucket}/{key}"):

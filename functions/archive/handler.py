@@ -10,8 +10,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field
 
 from functions._shared import names
-from functions._shared.errors import InvalidEnvelopeError, TransientDependencyError
-from functions._shared.observability import CORRELATION_ID_PATH, metrics_namespace
+from functions._shared.observability import (
+    CORRELATION_ID_PATH,
+    metrics_namespace,
+    step_failures_reported,
+)
 from functions._shared.parsing import parse_envelope
 from functions._shared.settings import load_settings
 from functions.archive.adapters import S3ArchiveStore
@@ -39,7 +42,7 @@ metrics = Metrics(namespace=metrics_namespace())
 @tracer.capture_lambda_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
-    try:
+    with step_failures_reported(logger, metrics, unavailable="S3 unavailable"):
         envelope = parse_envelope(event, ArchiveEnvelope)
         outcome = archive_bundle(
             envelope,
@@ -47,14 +50,6 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
             archive_bucket=settings.archive_bucket,
             staging_bucket=settings.staging_bucket,
         )
-    except InvalidEnvelopeError as error:
-        metrics.add_metric(name="EnvelopesRejected", unit=MetricUnit.Count, value=1)
-        logger.warning("Envelope rejected", extra={"reason": str(error)})
-        raise
-    except TransientDependencyError:
-        metrics.add_metric(name="DependencyFailures", unit=MetricUnit.Count, value=1)
-        logger.exception("S3 unavailable; the workflow will retry")
-        raise
 
     # A repeat is expected after a retry or a redrive; the content key makes it a no-op.
     name = "BundlesArchived" if outcome.created else "BundlesAlreadyArchived"

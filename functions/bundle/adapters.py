@@ -6,21 +6,13 @@ import logging
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from typing import Any, Final
 
-import boto3
 from botocore.config import Config
-from botocore.exceptions import (
-    ClientError,
-    HTTPClientError,
-    IncompleteReadError,
-    ResponseStreamingError,
-)
-from botocore.exceptions import ConnectionError as BotocoreConnectionError
+from botocore.exceptions import ClientError
 
-from functions._shared.dynamodb import error_code, is_transient
-from functions._shared.errors import TransientDependencyError
+from functions._shared.aws_errors import error_code, s3_errors_translated
+from functions._shared.clients import LazyClient
 from functions.bundle.core import (
     DEFAULT_PART_SIZE,
     READ_SIZE,
@@ -33,37 +25,12 @@ logger = logging.getLogger(__name__)
 S3_MIN_PART_SIZE: Final = 5 * 1024 * 1024
 BUNDLE_CONTENT_TYPE: Final = "application/x-ndjson"
 
-# S3's own names for "try again": SlowDown and RequestTimeout do not all come as 5xx.
-_TRANSIENT_S3_CODES: Final = frozenset(
-    {"SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable", "Throttling"}
-)
 _MISSING_CODES: Final = frozenset({"NoSuchKey", "404", "NotFound"})
 _PRECONDITION_CODES: Final = frozenset({"PreconditionFailed", "412"})
 # Uploading part n while part n+1 is compressed hides the network behind the CPU; more parts in
 # flight would only hold more memory (each is DEFAULT_PART_SIZE bytes).
 _PARTS_IN_FLIGHT: Final = 2
 _CLIENT_CONFIG: Final = Config(retries={"mode": "standard", "max_attempts": 4})
-
-
-@contextmanager
-def s3_errors_translated(action: str) -> Iterator[None]:
-    """Re-raise throttling, 5xx, timeouts and broken streams as :class:`TransientDependencyError`.
-
-    Other errors (access denied, missing bucket) pass through unchanged: they are permanent.
-    """
-    try:
-        yield
-    except ClientError as error:
-        if error_code(error) in _TRANSIENT_S3_CODES or is_transient(error):
-            raise TransientDependencyError(f"{action}: {error_code(error) or error}") from error
-        raise
-    except (
-        BotocoreConnectionError,
-        HTTPClientError,
-        IncompleteReadError,
-        ResponseStreamingError,
-    ) as error:
-        raise TransientDependencyError(f"{action}: {error}") from error
 
 
 class S3StoredObject:
@@ -170,6 +137,8 @@ class S3BundleStore:
         bundle_envelope(envelope, store, store, landing_bucket="stepflow-dev-landing")
     """
 
+    client = LazyClient("s3", _CLIENT_CONFIG)
+
     def __init__(
         self,
         staging_bucket: str,
@@ -186,12 +155,6 @@ class S3BundleStore:
         self._client = client
         self._read_size = read_size
         self._parts_in_flight = parts_in_flight
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = boto3.client("s3", config=_CLIENT_CONFIG)
-        return self._client
 
     def open(self, ref: S3ObjectRef) -> S3StoredObject:
         action = f"read of s3://{ref.bucket}/{ref.key}"

@@ -10,8 +10,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field
 
 from functions._shared import names
-from functions._shared.errors import InvalidEnvelopeError, TransientDependencyError
-from functions._shared.observability import CORRELATION_ID_PATH, metrics_namespace
+from functions._shared.observability import (
+    CORRELATION_ID_PATH,
+    metrics_namespace,
+    step_failures_reported,
+)
 from functions._shared.parsing import parse_envelope
 from functions._shared.settings import load_settings
 from functions.bundle.adapters import S3BundleStore
@@ -35,18 +38,10 @@ metrics = Metrics(namespace=metrics_namespace())
 @tracer.capture_lambda_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
-    try:
+    # On a failure the upload is aborted; a retry starts a new one under a new key.
+    with step_failures_reported(logger, metrics, unavailable="S3 unavailable"):
         envelope = parse_envelope(event, BundleEnvelope)
         outcome = bundle_envelope(envelope, store, store, landing_bucket=settings.landing_bucket)
-    except InvalidEnvelopeError as error:
-        metrics.add_metric(name="EnvelopesRejected", unit=MetricUnit.Count, value=1)
-        logger.warning("Envelope rejected", extra={"reason": str(error)})
-        raise
-    except TransientDependencyError:
-        metrics.add_metric(name="DependencyFailures", unit=MetricUnit.Count, value=1)
-        # The upload was aborted; a retry starts a new one under a new key.
-        logger.exception("S3 unavailable; the workflow will retry")
-        raise
 
     stats = outcome.stats
     metrics.add_metric(name="BundledRecords", unit=MetricUnit.Count, value=stats.count)

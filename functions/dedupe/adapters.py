@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-import boto3
 from botocore.exceptions import ClientError
 
 from functions._shared import names
-from functions._shared.dynamodb import (
-    CONDITIONAL_CHECK_FAILED,
-    error_code,
-    transient_errors_translated,
-)
+from functions._shared.aws_errors import error_code, transient_errors_translated
+from functions._shared.clients import LazyClient
+from functions._shared.dynamodb import CONDITIONAL_CHECK_FAILED
 from functions.dedupe.core import Claim
 
 _FIRST_SEEN_ATTRIBUTE: Final = "firstSeenAt"
@@ -39,15 +36,11 @@ class DynamoDbClaimStore:
         store.claim(new_claim("e-1", "trk-1", now, 604_800), int(now.timestamp()))
     """
 
+    client = LazyClient("dynamodb")
+
     def __init__(self, table_name: str, client: Any | None = None) -> None:
         self.table_name = table_name
         self._client = client
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = boto3.client("dynamodb")
-        return self._client
 
     def claim(self, claim: Claim, now_epoch: int) -> bool:
         with transient_errors_translated(f"claim of {claim.event_id} in table {self.table_name}"):

@@ -11,9 +11,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field
 
 from functions._shared import names
-from functions._shared.errors import InvalidEnvelopeError, TransientDependencyError
 from functions._shared.models import ValidatedEnvelope
-from functions._shared.observability import CORRELATION_ID_PATH, metrics_namespace
+from functions._shared.observability import (
+    CORRELATION_ID_PATH,
+    metrics_namespace,
+    step_failures_reported,
+)
 from functions._shared.parsing import parse_envelope
 from functions._shared.settings import load_settings
 from functions.dedupe.adapters import DynamoDbClaimStore
@@ -39,20 +42,12 @@ metrics = Metrics(namespace=metrics_namespace())
 @tracer.capture_lambda_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
-    try:
+    # Claims made before a failure belong to this tracking id, so the retry keeps them.
+    with step_failures_reported(logger, metrics, unavailable="Dedupe table unavailable"):
         envelope = parse_envelope(event, ValidatedEnvelope)
         result = dedupe_envelope(
             envelope, claim_store, now=datetime.now(UTC), ttl_seconds=settings.ttl_seconds
         )
-    except InvalidEnvelopeError as error:
-        metrics.add_metric(name="EnvelopesRejected", unit=MetricUnit.Count, value=1)
-        logger.warning("Envelope rejected", extra={"reason": str(error)})
-        raise
-    except TransientDependencyError:
-        metrics.add_metric(name="DependencyFailures", unit=MetricUnit.Count, value=1)
-        # Claims made before the failure belong to this tracking id, so the retry keeps them.
-        logger.exception("Dedupe table unavailable; the workflow will retry")
-        raise
 
     fresh, duplicates = result.counts["fresh"], result.counts["duplicates"]
     metrics.add_metric(name="FreshEvents", unit=MetricUnit.Count, value=fresh)

@@ -7,28 +7,23 @@ injected; the HTTP pool is module-level so warm invocations reuse its connection
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any, Final
 
-import boto3
 import urllib3
-from aws_lambda_powertools.utilities import parameters
-from aws_lambda_powertools.utilities.parameters.exceptions import (
-    GetParameterError,
-    TransformParameterError,
-)
 from botocore.config import Config
-from botocore.exceptions import ClientError, HTTPClientError
-from botocore.exceptions import ConnectionError as BotocoreConnectionError
+from botocore.exceptions import ClientError
 
 from functions._shared import names
-from functions._shared.dynamodb import (
-    CONDITIONAL_CHECK_FAILED,
+from functions._shared.aws_errors import (
     error_code,
-    is_transient,
+    s3_errors_translated,
     transient_errors_translated,
 )
-from functions._shared.errors import ConfigurationError, TransientDependencyError
+from functions._shared.clients import LazyClient
+from functions._shared.dynamodb import CONDITIONAL_CHECK_FAILED
+from functions._shared.errors import ConfigurationError
+from functions._shared.http_client import describe_error, lambda_pool, read_capped
+from functions._shared.json_secret import secret_field
 from functions.deliver.circuit import BreakerPolicy, CircuitRecord, CircuitState
 from functions.deliver.core import (
     MAX_RESPONSE_EXCERPT,
@@ -84,15 +79,11 @@ class DynamoDbCircuitStore:
         breaker.check(now=int(time.time())).to_payload()
     """
 
+    client = LazyClient("dynamodb")
+
     def __init__(self, table_name: str, client: Any | None = None) -> None:
         self.table_name = table_name
         self._client = client
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = boto3.client("dynamodb")
-        return self._client
 
     def read(self, circuit_id: str) -> CircuitRecord:
         with transient_errors_translated(f"read of circuit {circuit_id} in {self.table_name}"):
@@ -287,9 +278,6 @@ def record_from_item(circuit_id: str, item: dict[str, Any] | None) -> CircuitRec
 
 # -- archive bucket --------------------------------------------------------------------------
 
-# S3 answers these with a 4xx or 503, and a later attempt usually succeeds.
-_S3_TRANSIENT_CODES: Final = frozenset({"SlowDown", "RequestTimeout", "503"})
-
 
 class S3BundleSource:
     """:class:`~functions.deliver.core.BundleSource` reading the archive bucket.
@@ -303,36 +291,20 @@ class S3BundleSource:
         opened.stream.read(65_536), opened.length
     """
 
+    client = LazyClient(
+        "s3", Config(connect_timeout=3, read_timeout=20, retries={"mode": "standard"})
+    )
+
     def __init__(self, client: Any | None = None) -> None:
         self._client = client
 
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = boto3.client(
-                "s3",
-                config=Config(connect_timeout=3, read_timeout=20, retries={"mode": "standard"}),
-            )
-        return self._client
-
     def open(self, bucket: str, key: str) -> OpenedBundle:
-        with _s3_errors_translated(f"read of s3://{bucket}/{key}"):
+        with s3_errors_translated(f"read of s3://{bucket}/{key}"):
             response = self.client.get_object(Bucket=bucket, Key=key)
         length = response.get("ContentLength")
         return OpenedBundle(
             stream=response["Body"], length=int(length) if length is not None else None
         )
-
-
-@contextmanager
-def _s3_errors_translated(action: str) -> Iterator[None]:
-    with transient_errors_translated(action):
-        try:
-            yield
-        except ClientError as error:
-            if error_code(error) in _S3_TRANSIENT_CODES:
-                raise TransientDependencyError(f"{action}: {error_code(error)}") from error
-            raise
 
 
 # -- secret ----------------------------------------------------------------------------------
@@ -354,29 +326,9 @@ class SecretTokenSource:
         self.max_age_seconds = max_age_seconds
 
     def token(self, *, refresh: bool = False) -> str:
-        try:
-            value: Any = parameters.get_secret(
-                self.secret_name,
-                transform="json",
-                max_age=self.max_age_seconds,
-                force_fetch=refresh,
-            )
-        except TransformParameterError:
-            raise ConfigurationError(
-                f'secret {self.secret_name} is not JSON; expected {{"token": "..."}}'
-            ) from None
-        except GetParameterError as error:
-            # Powertools raises its own error inside the handler of the SDK's; that one says
-            # whether waiting can help.
-            cause = error.__cause__ or error.__context__
-            transient = (isinstance(cause, ClientError) and is_transient(cause)) or isinstance(
-                cause, BotocoreConnectionError | HTTPClientError
-            )
-            message = f"secret {self.secret_name} cannot be read: {cause or error}"
-            if transient:
-                raise TransientDependencyError(message) from error
-            raise ConfigurationError(message) from error
-        token = value.get("token") if isinstance(value, dict) else None
+        token = secret_field(
+            self.secret_name, "token", max_age_seconds=self.max_age_seconds, refresh=refresh
+        )
         if not isinstance(token, str) or not token.strip() or any(c in token for c in "\r\n"):
             raise ConfigurationError(
                 f'secret {self.secret_name} must be {{"token": "<one line of text>"}}'
@@ -386,10 +338,9 @@ class SecretTokenSource:
 
 # -- downstream endpoint ---------------------------------------------------------------------
 
-# A Lambda instance runs one invocation at a time, so a few connections suffice; they live as
-# long as the instance, which saves a TCP and TLS handshake per warm invocation. No retries
-# here: the body is a stream that cannot be rewound, and the workflow retries with backoff.
-_POOL: Final = urllib3.PoolManager(num_pools=4, maxsize=4, retries=False)
+# No retries here: the body is a stream that cannot be rewound, and the workflow retries with
+# backoff.
+_POOL: Final = lambda_pool()
 _BLOCK_SIZE: Final = 64 * 1024
 _USER_AGENT: Final = "stepflow-deliver/1"
 
@@ -445,7 +396,7 @@ class HttpDownstream:
                 preload_content=False,
             )
         except (urllib3.exceptions.HTTPError, OSError) as error:
-            raise DownstreamUnavailableError(_describe_error(error)) from error
+            raise DownstreamUnavailableError(describe_error(error)) from error
         return DownstreamResponse(status=response.status, excerpt=_excerpt(response))
 
 
@@ -456,28 +407,10 @@ def _blocks(body: Readable) -> Iterator[bytes]:
 
 
 def _excerpt(response: urllib3.BaseHTTPResponse) -> str:
-    """The start of the body; the connection goes back to the pool only if fully read."""
+    """The start of the body, for messages."""
     try:
-        data = response.read(MAX_RESPONSE_EXCERPT + 1, decode_content=False)
+        data = read_capped(response, MAX_RESPONSE_EXCERPT, decode_content=False)
     except (urllib3.exceptions.HTTPError, OSError):
         # The status has arrived, and it is what matters; the body is only for messages.
-        response.close()
         return ""
-    if len(data) > MAX_RESPONSE_EXCERPT:
-        response.close()
-    else:
-        response.drain_conn()
-        response.release_conn()
     return data[:MAX_RESPONSE_EXCERPT].decode("utf-8", errors="replace")
-
-
-def _describe_error(error: BaseException) -> str:
-    # urllib3 wraps the socket error ("Connection aborted.", ConnectionResetError(...)); the
-    # inner reason is what an operator needs.
-    reason = getattr(error, "reason", None)
-    if reason is not None:
-        return f"{type(error).__name__}: {reason}"
-    args = error.args
-    if len(args) == 2 and isinstance(args[1], BaseException):
-        return f"{type(error).__name__}: {args[0]} {type(args[1]).__name__}: {args[1]}"
-    return f"{type(error).__name__}: {error}"

@@ -9,38 +9,24 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-import boto3
 import urllib3
-from aws_lambda_powertools.utilities import parameters
-from aws_lambda_powertools.utilities.parameters.exceptions import (
-    GetParameterError,
-    TransformParameterError,
-)
 from botocore.config import Config
-from botocore.exceptions import (
-    ClientError,
-    HTTPClientError,
-    IncompleteReadError,
-    ResponseStreamingError,
-)
-from botocore.exceptions import ConnectionError as BotocoreConnectionError
+from botocore.exceptions import ClientError
 
 from functions._shared import names
-from functions._shared.dynamodb import (
+from functions._shared.aws_errors import (
     error_code,
-    is_transient,
-    to_attribute_value,
+    s3_errors_translated,
     transient_errors_translated,
 )
-from functions._shared.errors import (
-    CatalogSourceError,
-    ConfigurationError,
-    TransientDependencyError,
-)
+from functions._shared.clients import LazyClient
+from functions._shared.dynamodb import to_attribute_value
+from functions._shared.errors import CatalogSourceError, ConfigurationError
+from functions._shared.http_client import describe_error, lambda_pool, read_capped
+from functions._shared.json_secret import secret_field
 from functions._shared.models import json_type_name
 from functions._shared.parsing import JsonTextError, loads_json
 from functions.enrich_batch.core import MAX_BATCH_SIZE, S3Pointer
@@ -58,10 +44,6 @@ PRODUCTS_PATH: Final = "/products"
 # written by the plan.
 MAX_BATCH_FILE_BYTES: Final = MAX_BATCH_SIZE * (MAX_LINE_BYTES + 1) + 1024
 
-# S3's own names for "try again": SlowDown and RequestTimeout do not all come as 5xx.
-_TRANSIENT_S3_CODES: Final = frozenset(
-    {"SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable", "Throttling"}
-)
 _MISSING_OBJECT_CODES: Final = frozenset({"NoSuchKey", "404", "NotFound"})
 _DENIED_CODES: Final = frozenset({"AccessDenied", "403", "AllAccessDisabled"})
 _S3_CONFIG: Final = Config(
@@ -87,15 +69,11 @@ class S3CatalogStore:
         products = store.read_batch(plan.batches[0].pointer)
     """
 
+    client = LazyClient("s3", _S3_CONFIG)
+
     def __init__(self, staging_bucket: str, client: Any | None = None) -> None:
         self._bucket = staging_bucket
         self._client = client
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = boto3.client("s3", config=_S3_CONFIG)
-        return self._client
 
     @property
     def bucket(self) -> str:
@@ -108,7 +86,7 @@ class S3CatalogStore:
 
     def write_batch(self, key: str, products: list[Any]) -> None:
         body = json.dumps(products, separators=(",", ":"), ensure_ascii=False).encode()
-        with _s3_errors_translated(f"write of s3://{self._bucket}/{key}"):
+        with s3_errors_translated(f"write of s3://{self._bucket}/{key}"):
             self.client.put_object(
                 Bucket=self._bucket, Key=key, Body=body, ContentType="application/json"
             )
@@ -142,7 +120,7 @@ class S3CatalogStore:
 
     def _open(self, pointer: S3Pointer) -> Any:
         uri = pointer.uri
-        with _s3_errors_translated(f"read of {uri}"):
+        with s3_errors_translated(f"read of {uri}"):
             try:
                 response = self.client.get_object(Bucket=pointer.bucket, Key=pointer.key)
             except ClientError as error:
@@ -163,28 +141,11 @@ class S3CatalogStore:
 
 
 def _chunks(body: Any, action: str) -> Iterator[bytes]:
-    with _s3_errors_translated(action):
+    with s3_errors_translated(action):
         try:
             yield from body.iter_chunks(READ_SIZE)
         finally:
             body.close()
-
-
-@contextmanager
-def _s3_errors_translated(action: str) -> Iterator[None]:
-    try:
-        yield
-    except ClientError as error:
-        if error_code(error) in _TRANSIENT_S3_CODES or is_transient(error):
-            raise TransientDependencyError(f"{action}: {error_code(error) or error}") from error
-        raise
-    except (
-        BotocoreConnectionError,
-        HTTPClientError,
-        IncompleteReadError,
-        ResponseStreamingError,
-    ) as error:
-        raise TransientDependencyError(f"{action}: {error}") from error
 
 
 # -- DynamoDB: products -----------------------------------------------------------------------
@@ -201,15 +162,11 @@ class DynamoDbProductStore:
         DynamoDbProductStore("stepflow-dev-products").put(item)
     """
 
+    client = LazyClient("dynamodb")
+
     def __init__(self, table_name: str, client: Any | None = None) -> None:
         self.table_name = table_name
         self._client = client
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = boto3.client("dynamodb")
-        return self._client
 
     def put(self, item: Mapping[str, Any]) -> None:
         product = f"{item[names.PRODUCTS_KEY]}/{item[names.PRODUCTS_SORT_KEY]}"
@@ -238,28 +195,9 @@ class SecretApiKeySource:
         self.max_age_seconds = max_age_seconds
 
     def api_key(self, *, refresh: bool = False) -> str:
-        try:
-            value: Any = parameters.get_secret(
-                self.secret_name,
-                transform="json",
-                max_age=self.max_age_seconds,
-                force_fetch=refresh,
-            )
-        except TransformParameterError:
-            raise ConfigurationError(
-                f'secret {self.secret_name} is not JSON; expected {{"apiKey": "..."}}'
-            ) from None
-        except GetParameterError as error:
-            # Powertools wraps the SDK's error; that one says whether waiting can help.
-            cause = error.__cause__ or error.__context__
-            transient = (isinstance(cause, ClientError) and is_transient(cause)) or isinstance(
-                cause, BotocoreConnectionError | HTTPClientError
-            )
-            message = f"secret {self.secret_name} cannot be read: {cause or error}"
-            if transient:
-                raise TransientDependencyError(message) from error
-            raise ConfigurationError(message) from error
-        key = value.get("apiKey") if isinstance(value, dict) else None
+        key = secret_field(
+            self.secret_name, "apiKey", max_age_seconds=self.max_age_seconds, refresh=refresh
+        )
         if not isinstance(key, str) or not key.strip() or any(c.isspace() for c in key):
             raise ConfigurationError(
                 f'secret {self.secret_name} must be {{"apiKey": "<text without spaces>"}}'
@@ -269,10 +207,8 @@ class SecretApiKeySource:
 
 # -- the provider -----------------------------------------------------------------------------
 
-# A Lambda instance runs one invocation at a time and makes one request at a time, so a few
-# connections suffice; they live as long as the instance, which saves a TCP and TLS handshake
-# per warm invocation. No retries here: ProviderClient retries with the policy's waits.
-_POOL: Final = urllib3.PoolManager(num_pools=4, maxsize=4, retries=False)
+# No retries here: ProviderClient retries with the policy's waits.
+_POOL: Final = lambda_pool()
 _USER_AGENT: Final = "stepflow-enrich/1"
 
 
@@ -326,35 +262,16 @@ class HttpProviderTransport:
                 preload_content=False,
             )
         except (urllib3.exceptions.HTTPError, OSError) as error:
-            raise ProviderConnectionError(_describe_error(error)) from error
+            raise ProviderConnectionError(describe_error(error)) from error
         try:
-            body = response.read(MAX_ANSWER_BYTES + 1)
+            body = read_capped(response, MAX_ANSWER_BYTES)
         except (urllib3.exceptions.HTTPError, OSError) as error:
-            response.close()
             raise ProviderConnectionError(
-                f"the answer broke off: {_describe_error(error)}"
+                f"the answer broke off: {describe_error(error)}"
             ) from error
-        truncated = len(body) > MAX_ANSWER_BYTES
-        if truncated:
-            response.close()
-        else:
-            response.drain_conn()
-            response.release_conn()
         return ProviderResponse(
             status=response.status,
             headers={name.lower(): value for name, value in response.headers.items()},
             body=body[:MAX_ANSWER_BYTES],
-            truncated=truncated,
+            truncated=len(body) > MAX_ANSWER_BYTES,
         )
-
-
-def _describe_error(error: BaseException) -> str:
-    # urllib3 wraps the socket error ("Connection aborted.", ConnectionResetError(...)); the
-    # inner reason is what an operator needs.
-    reason = getattr(error, "reason", None)
-    if reason is not None:
-        return f"{type(error).__name__}: {reason}"
-    args = error.args
-    if len(args) == 2 and isinstance(args[1], BaseException):
-        return f"{type(error).__name__}: {args[0]} {type(args[1]).__name__}: {args[1]}"
-    return f"{type(error).__name__}: {error}"

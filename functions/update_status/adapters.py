@@ -5,17 +5,12 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-import boto3
 from botocore.exceptions import ClientError
 
 from functions._shared import names
-from functions._shared.dynamodb import (
-    CONDITIONAL_CHECK_FAILED,
-    error_code,
-    from_item,
-    to_attribute_value,
-    transient_errors_translated,
-)
+from functions._shared.aws_errors import error_code, transient_errors_translated
+from functions._shared.clients import LazyClient
+from functions._shared.dynamodb import CONDITIONAL_CHECK_FAILED, from_item, to_attribute_value
 from functions._shared.enrichment import (
     RANK_ATTRIBUTE,
     batch_id_prefix,
@@ -46,15 +41,11 @@ class DynamoDbStatusStore:
         outcome = store.write(plan_write(update, now))
     """
 
+    client = LazyClient("dynamodb")
+
     def __init__(self, table_name: str, client: Any | None = None) -> None:
         self.table_name = table_name
         self._client = client
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = boto3.client("dynamodb")
-        return self._client
 
     def write(self, write: StatusWrite) -> StatusOutcome:
         # Counts and lists are SET from the envelope, never added to, so a retried write
@@ -149,15 +140,11 @@ class DynamoDbEnrichmentStore:
         outcome = record_enrichment(update, store, now)
     """
 
+    client = LazyClient("dynamodb")
+
     def __init__(self, table_name: str, client: Any | None = None) -> None:
         self.table_name = table_name
         self._client = client
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = boto3.client("dynamodb")
-        return self._client
 
     def write_batch(self, write: BatchRowWrite) -> EnrichmentOutcome:
         item = write.item()

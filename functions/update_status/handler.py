@@ -15,8 +15,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field
 
 from functions._shared import names
-from functions._shared.errors import InvalidEnvelopeError, TransientDependencyError
-from functions._shared.observability import CORRELATION_ID_PATH, metrics_namespace
+from functions._shared.observability import (
+    CORRELATION_ID_PATH,
+    metrics_namespace,
+    step_failures_reported,
+)
 from functions._shared.parsing import parse_envelope
 from functions._shared.settings import load_settings
 from functions.update_status.adapters import DynamoDbEnrichmentStore, DynamoDbStatusStore
@@ -47,7 +50,7 @@ metrics = Metrics(namespace=metrics_namespace())
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     outcome: StatusOutcome | EnrichmentOutcome
-    try:
+    with step_failures_reported(logger, metrics, unavailable="Status table unavailable"):
         if isinstance(event, dict) and names.ENRICHMENT_KEY in event:
             enrichment = parse_envelope(event, EnrichmentUpdate)
             logger.append_keys(trackingId=enrichment.tracking_id, catalogId=enrichment.catalog_id)
@@ -55,14 +58,6 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
         else:
             update = parse_envelope(event, StatusUpdate)
             outcome = record_status(update, status_store, now=datetime.now(UTC))
-    except InvalidEnvelopeError as error:
-        metrics.add_metric(name="EnvelopesRejected", unit=MetricUnit.Count, value=1)
-        logger.warning("Envelope rejected", extra={"reason": str(error)})
-        raise
-    except TransientDependencyError:
-        metrics.add_metric(name="DependencyFailures", unit=MetricUnit.Count, value=1)
-        logger.exception("Status table unavailable; the workflow will retry")
-        raise
 
     record = outcome.record
     if outcome.applied:

@@ -32,28 +32,56 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
-import hmac
 import json
 import logging
-import random
 import socket
 import struct
-import sys
-import threading
 import time
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+from local.peers.http_peer import (
+    CONTROL_PATH,
+    HEALTH_PATH,
+    ControlError,
+    HttpPeer,
+    PeerControls,
+    PeerHandler,
+    boolean,
+    milliseconds,
+    optional,
+    same_secret,
+    seconds,
+    serve_until_interrupted,
+    share,
+    status_code,
+)
+
+# The shared paths and ControlError belong to this module's API too: callers use them from here.
+__all__ = [
+    "CONTROL_PATH",
+    "HEALTH_PATH",
+    "INGEST_PATH",
+    "MAX_BODY_BYTES",
+    "MAX_DECOMPRESSED_BYTES",
+    "RECEIVED_PATH",
+    "BundleRecord",
+    "ControlError",
+    "DownstreamServer",
+    "Outcome",
+    "Received",
+    "RequestRecord",
+    "gunzip_capped",
+    "main",
+    "ndjson_event_ids",
+]
+
 INGEST_PATH: Final = "/ingest"
-CONTROL_PATH: Final = "/_control"
 RECEIVED_PATH: Final = "/_received"
-HEALTH_PATH: Final = "/health"
 _QUIET_PATHS: Final = frozenset({CONTROL_PATH, RECEIVED_PATH, HEALTH_PATH})
 
 MAX_BODY_BYTES: Final = 64 * 1024 * 1024
@@ -156,18 +184,13 @@ class Received:
         }
 
 
-class ControlError(ValueError):
-    """A failure control with a wrong name or value."""
-
-
 @dataclass(frozen=True)
-class _Controls:
+class _Controls(PeerControls):
     fail_rate: float = 0.0
     down: bool = False
     down_until: float | None = None
     latency_ms: int = 0
     status_override: int | None = None
-    hold: bool = False
 
 
 class _RejectedError(Exception):
@@ -179,12 +202,16 @@ class _RejectedError(Exception):
         self.close = close
 
 
-class DownstreamServer:
+class DownstreamServer(HttpPeer[_Controls, RequestRecord]):
     """The downstream ingest endpoint on a real socket (``ThreadingHTTPServer``).
 
     ``port=0`` picks a free port; :attr:`url` is the base URL and :attr:`ingest_url` the one to
     configure as ``DOWNSTREAM_URL``. ``seed`` makes ``fail_rate`` reproducible; ``clock``
     (epoch seconds) timestamps the log and times ``down_for``, so tests can move it.
+
+    Controls (:meth:`configure`): ``fail_rate``, ``down``, ``down_for``, ``latency_ms``,
+    ``status_override``, ``hold`` (ingest requests wait, after their body is read, until
+    :meth:`release`), ``seed``, ``reset`` (true: forget bundles, events and the request log).
 
     Example::
 
@@ -193,6 +220,14 @@ class DownstreamServer:
             ...  # deliver to server.ingest_url
             assert not server.received().events_delivered_twice
     """
+
+    _control_fields = {
+        "fail_rate": share,
+        "latency_ms": milliseconds,
+        "status_override": optional(status_code),
+        "hold": boolean,
+    }
+    _other_controls = ("down", "down_for")
 
     def __init__(
         self,
@@ -207,82 +242,20 @@ class DownstreamServer:
     ) -> None:
         if not token:
             raise ValueError("token must not be empty")
+        super().__init__(
+            host,
+            port,
+            seed=seed,
+            clock=clock,
+            controls=_Controls(),
+            name="downstream",
+            handler=_Handler,
+        )
         self.token = token
-        self.host = host
-        self._requested_port = port
-        self.clock = clock
         self.max_body_bytes = max_body_bytes
         self.max_decompressed_bytes = max_decompressed_bytes
-
-        self._lock = threading.Lock()
-        self._arrived = threading.Condition(self._lock)
-        self._released = threading.Event()
-        self._released.set()
-        self._stopping = threading.Event()
-        self._controls = _Controls()
-        self._random = random.Random(seed)
         self._bundles: dict[str, BundleRecord] = {}
         self._events: dict[str, int] = {}
-        self._requests: list[RequestRecord] = []
-        self._arrivals = 0
-
-        self._server: _HttpServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # -- lifecycle ------------------------------------------------------------------------
-
-    def start(self) -> DownstreamServer:
-        """Bind and serve in a daemon thread; returns ``self``. Starting twice is an error."""
-        if self._server is not None:
-            raise RuntimeError("DownstreamServer is already running")
-        self._stopping.clear()
-        server = _HttpServer((self.host, self._requested_port), _Handler, self)
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"downstream-{self.port}",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and cut open connections; safe to call twice."""
-        server, thread = self._server, self._thread
-        if server is None:
-            return
-        self._stopping.set()
-        self._released.set()
-        server.shutdown()
-        server.server_close()
-        server.close_connections()
-        if thread is not None:
-            thread.join()
-        self._server = None
-        self._thread = None
-
-    def __enter__(self) -> DownstreamServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("DownstreamServer is not running")
-        return int(self._server.server_address[1])
-
-    @property
-    def url(self) -> str:
-        """The base URL, e.g. ``http://127.0.0.1:54321`` (no trailing slash)."""
-        return f"http://{self.host}:{self.port}"
 
     @property
     def ingest_url(self) -> str:
@@ -311,51 +284,6 @@ class DownstreamServer:
         """Answer every ingest request with ``status`` (e.g. 400); ``None`` ends the override."""
         self.configure(status_override=status)
 
-    def hold(self) -> None:
-        """Make ingest requests wait (after their body is read) until :meth:`release`."""
-        self.configure(hold=True)
-
-    def release(self) -> None:
-        self.configure(hold=False)
-
-    def reseed(self, seed: int) -> None:
-        self.configure(seed=seed)
-
-    def configure(self, **controls: Any) -> dict[str, Any]:
-        """Apply controls by name, all or none (``ControlError`` names the first wrong one).
-
-        Names: ``fail_rate``, ``down``, ``down_for``, ``latency_ms``, ``status_override``,
-        ``hold``, ``seed``, ``reset`` (true: forget bundles, events and the request log).
-        Returns the controls now in force, as ``GET /_control`` shows them.
-        """
-        return self.apply_controls(controls)
-
-    def apply_controls(self, controls: Mapping[str, Any]) -> dict[str, Any]:
-        """:meth:`configure` with the controls in a mapping (the body of ``POST /_control``)."""
-        with self._lock:
-            updated, seed, reset = self._validated(controls)
-            self._controls = updated
-            if seed is not None:
-                self._random = random.Random(seed)
-            if reset:
-                self._bundles.clear()
-                self._events.clear()
-                self._requests.clear()
-                self._arrivals = 0
-            if updated.hold:
-                self._released.clear()
-            else:
-                self._released.set()
-            return self._controls_json()
-
-    def controls(self) -> dict[str, Any]:
-        with self._lock:
-            return self._controls_json()
-
-    def reset(self) -> None:
-        """Forget what was received; the failure controls stay as they are."""
-        self.configure(reset=True)
-
     # -- introspection --------------------------------------------------------------------
 
     def received(self) -> Received:
@@ -366,32 +294,19 @@ class DownstreamServer:
                 requests=list(self._requests),
             )
 
-    def wait_for_arrivals(self, count: int, timeout: float = 10.0) -> bool:
-        """Block until ``count`` ingest requests have arrived (answered or not); ``False`` on
-        timeout. With :meth:`hold`, this is how a test knows a request is in flight."""
-        with self._arrived:
-            return self._arrived.wait_for(lambda: self._arrivals >= count, timeout)
+    # -- the controls' meaning --------------------------------------------------------------
 
-    # -- internals used by the request handler --------------------------------------------
+    def _control_changes(
+        self, name: str, value: Any, changes: Mapping[str, Any]
+    ) -> Mapping[str, Any]:
+        if name == "down":
+            return {"down": boolean(name, value), "down_until": None}
+        return {"down": False, "down_until": self.clock() + seconds(name, value)}
 
-    def _validated(self, controls: Mapping[str, Any]) -> tuple[_Controls, int | None, bool]:
-        changes: dict[str, Any] = {}
-        seed: int | None = None
-        reset = False
-        for name, value in controls.items():
-            if name == "seed":
-                seed = _integer(name, value)
-            elif name == "reset":
-                reset = _boolean(name, value)
-            elif name == "down_for":
-                seconds = _bounded(name, _number(name, value), 0.0, None)
-                changes |= {"down": False, "down_until": self.clock() + seconds}
-            elif name in _CONTROL_PARSERS:
-                changes |= _CONTROL_PARSERS[name](value)
-            else:
-                known = ", ".join([*_CONTROL_PARSERS, "down_for", "seed", "reset"])
-                raise ControlError(f"unknown control {name!r}; known: {known}")
-        return _Controls(**{**asdict(self._controls), **changes}), seed, reset
+    def _controls_applied(self, previous: _Controls, reset: bool) -> None:
+        if reset:
+            self._bundles.clear()
+            self._events.clear()
 
     def _controls_json(self) -> dict[str, Any]:
         controls = self._controls
@@ -407,36 +322,12 @@ class DownstreamServer:
             "hold": controls.hold,
         }
 
+    # -- internals used by the request handler --------------------------------------------
+
     def _is_down(self, controls: _Controls) -> bool:
         return controls.down or (
             controls.down_until is not None and self.clock() < controls.down_until
         )
-
-    def _arrive(self) -> tuple[float, _Controls, bool]:
-        with self._arrived:
-            self._arrivals += 1
-            self._arrived.notify_all()
-            controls = self._controls
-            return self.clock(), controls, self._is_down(controls)
-
-    def _wait_released(self) -> None:
-        while not self._released.wait(0.1):
-            if self._stopping.is_set():
-                return
-
-    def _sleep(self, seconds: float) -> None:
-        if seconds > 0:
-            self._stopping.wait(seconds)
-
-    def _draw_failure(self, rate: float) -> bool:
-        if rate <= 0:
-            return False
-        with self._lock:
-            return self._random.random() < rate
-
-    def _log(self, record: RequestRecord) -> None:
-        with self._lock:
-            self._requests.append(record)
 
     def _accept(self, key: str, body: bytes, event_ids: Sequence[str | None], at: float) -> bool:
         """Record a bundle; ``False`` when its key was accepted before (nothing is counted)."""
@@ -455,104 +346,39 @@ class DownstreamServer:
             return True
 
     def _authorized(self, header: str | None) -> bool:
-        expected = f"Bearer {self.token}".encode()
-        given = (header or "").strip().encode("utf-8", "surrogateescape")
-        return hmac.compare_digest(given, expected)
+        return same_secret((header or "").strip(), f"Bearer {self.token}")
 
 
-class _HttpServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(
-        self,
-        address: tuple[str, int],
-        handler: type[BaseHTTPRequestHandler],
-        downstream: DownstreamServer,
-    ) -> None:
-        self.downstream = downstream
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
-        super().__init__(address, handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._connections_lock:
-            self._connections.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._connections_lock:
-            self._connections.discard(request)
-        super().shutdown_request(request)
-
-    def close_connections(self) -> None:
-        """Cut keep-alive connections: a stopped server must not answer on old sockets."""
-        with self._connections_lock:
-            connections = list(self._connections)
-        for connection in connections:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that goes away mid-request is normal here (timeouts, resets on purpose).
-        error = sys.exc_info()[1]
-        if isinstance(error, ConnectionError | TimeoutError):
-            return
-        logger.exception("downstream: request from %s failed", client_address)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _HttpServer
-    protocol_version = "HTTP/1.1"
+class _Handler(PeerHandler[DownstreamServer]):
     server_version = "stepflow-downstream/1"
-    # Idle keep-alive connections end after this, so their threads do not linger.
-    timeout = 30
 
-    @property
-    def downstream(self) -> DownstreamServer:
-        return self.server.downstream
-
-    def log_message(self, format: str, *args: Any) -> None:
-        logger.debug("downstream: %s " + format, self.address_string(), *args)
-
-    def do_GET(self) -> None:
-        path = urlsplit(self.path).path
+    def get(self, path: str) -> None:
         if path == RECEIVED_PATH:
-            self._answer(200, self.downstream.received().to_json())
-        elif path == CONTROL_PATH:
-            self._answer(200, self.downstream.controls())
-        elif path == HEALTH_PATH:
-            self._answer(200, {"ok": True})
+            self.answer_json(200, self.peer.received().to_json())
         else:
             self._log_simple(404, Outcome.NOT_FOUND)
-            self._answer(404, {"error": f"no such resource: {path}"})
+            self.answer_json(404, {"error": f"no such resource: {path}"})
 
-    def do_POST(self) -> None:
-        path = urlsplit(self.path).path
+    def post(self, path: str) -> None:
         try:
             if path == INGEST_PATH:
                 self._ingest()
             elif path == CONTROL_PATH:
-                self._control()
+                self.answer_control(self._read_body())
             else:
                 self._read_body()
                 self._log_simple(404, Outcome.NOT_FOUND)
-                self._answer(404, {"error": f"no such resource: {path}"})
+                self.answer_json(404, {"error": f"no such resource: {path}"})
         except _RejectedError as reject:
             if path not in _QUIET_PATHS and path != INGEST_PATH:
                 self._log_simple(reject.status, reject.outcome)
-            self._answer(reject.status, {"error": reject.message}, close=reject.close)
-        except (ConnectionError, TimeoutError):
-            self.close_connection = True
-        except Exception:
-            logger.exception("downstream: %s %s failed", self.command, path)
-            with contextlib.suppress(Exception):
-                self._answer(500, {"error": "internal error"}, close=True)
+            self.answer_json(reject.status, {"error": reject.message}, close=reject.close)
 
     # -- ingest ---------------------------------------------------------------------------
 
     def _ingest(self) -> None:
-        downstream = self.downstream
-        at, controls, down = downstream._arrive()
+        downstream = self.peer
+        at, controls = downstream._arrive()
         key = (self.headers.get("Idempotency-Key") or "").strip() or None
         headers = {
             name: value for name in _LOGGED_HEADERS if (value := self.headers.get(name)) is not None
@@ -563,7 +389,7 @@ class _Handler(BaseHTTPRequestHandler):
                 RequestRecord(at, "POST", INGEST_PATH, status, outcome, key, events, size, headers)
             )
 
-        if down:
+        if downstream._is_down(controls):
             log(None, Outcome.DOWN)
             self._reset_connection()
             return
@@ -580,7 +406,7 @@ class _Handler(BaseHTTPRequestHandler):
         downstream._sleep(controls.latency_ms / 1000)
         verdict = self._judge(body, key, controls)
         log(verdict.status, verdict.outcome, verdict.events, len(body))
-        self._answer(verdict.status, verdict.document, verdict.headers)
+        self.answer_json(verdict.status, verdict.document, verdict.headers)
 
     def _injected(self, controls: _Controls) -> _Verdict | None:
         """The failure the controls ask for, if any: they act before the endpoint's own checks,
@@ -588,7 +414,7 @@ class _Handler(BaseHTTPRequestHandler):
         if controls.status_override is not None:
             status = controls.status_override
             return _Verdict(status, Outcome.STATUS_OVERRIDE, {"override": status})
-        if self.downstream._draw_failure(controls.fail_rate):
+        if self.peer._draw(controls.fail_rate):
             return _Verdict(
                 503, Outcome.INJECTED_FAILURE, {"error": "injected failure"}, {"Retry-After": "1"}
             )
@@ -596,7 +422,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _judge(self, body: bytes, key: str | None, controls: _Controls) -> _Verdict:
         """What to answer to a received ingest body; records the bundle when accepted."""
-        downstream = self.downstream
+        downstream = self.peer
         injected = self._injected(controls)
         if injected is not None:
             return injected
@@ -623,25 +449,10 @@ class _Handler(BaseHTTPRequestHandler):
             events=len(event_ids),
         )
 
-    # -- control --------------------------------------------------------------------------
-
-    def _control(self) -> None:
-        body = self._read_body()
-        try:
-            document = json.loads(body or b"{}")
-        except (ValueError, RecursionError):
-            raise _RejectedError(400, Outcome.BAD_REQUEST, "control body must be JSON") from None
-        if not isinstance(document, dict):
-            raise _RejectedError(400, Outcome.BAD_REQUEST, "control body must be a JSON object")
-        try:
-            self._answer(200, self.downstream.apply_controls(document))
-        except ControlError as error:
-            raise _RejectedError(400, Outcome.BAD_REQUEST, str(error)) from None
-
     # -- HTTP plumbing --------------------------------------------------------------------
 
     def _read_body(self) -> bytes:
-        cap = self.downstream.max_body_bytes
+        cap = self.peer.max_body_bytes
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
             return self._read_chunked(cap)
         raw_length = self.headers.get("Content-Length")
@@ -713,26 +524,6 @@ class _Handler(BaseHTTPRequestHandler):
             remaining -= len(piece)
         return b"".join(parts)
 
-    def _answer(
-        self,
-        status: int,
-        document: Mapping[str, Any],
-        extra_headers: Mapping[str, str] | None = None,
-        *,
-        close: bool = False,
-    ) -> None:
-        payload = json.dumps(document).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        for name, value in (extra_headers or {}).items():
-            self.send_header(name, value)
-        if close:
-            self.send_header("Connection", "close")
-            self.close_connection = True
-        self.end_headers()
-        self.wfile.write(payload)
-
     def _reset_connection(self) -> None:
         # Linger 0: close sends RST, not FIN, so the client gets no HTTP answer at all.
         with contextlib.suppress(OSError):
@@ -745,9 +536,7 @@ class _Handler(BaseHTTPRequestHandler):
         path = urlsplit(self.path).path
         if path in _QUIET_PATHS:
             return
-        self.downstream._log(
-            RequestRecord(self.downstream.clock(), self.command, path, status, outcome)
-        )
+        self.peer._log(RequestRecord(self.peer.clock(), self.command, path, status, outcome))
 
 
 class _TooLargeError(Exception):
@@ -831,55 +620,6 @@ def ndjson_event_ids(text: bytes) -> list[str | None]:
     return event_ids
 
 
-def _number(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ControlError(f"{name} must be a number, got {value!r}")
-    return float(value)
-
-
-def _integer(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ControlError(f"{name} must be an integer, got {value!r}")
-    return value
-
-
-def _boolean(name: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ControlError(f"{name} must be true or false, got {value!r}")
-    return value
-
-
-def _bounded(name: str, value: float, low: float, high: float | None) -> float:
-    if value < low or (high is not None and value > high):
-        bounds = f"between {low:g} and {high:g}" if high is not None else f">= {low:g}"
-        raise ControlError(f"{name} must be {bounds}, got {value!r}")
-    return value
-
-
-def _status_override(value: Any) -> dict[str, Any]:
-    if value is None:
-        return {"status_override": None}
-    return {
-        "status_override": int(
-            _bounded("status_override", _integer("status_override", value), 200, 599)
-        )
-    }
-
-
-# Each control's value checked and turned into fields of _Controls.
-_CONTROL_PARSERS: Final[dict[str, Callable[[Any], dict[str, Any]]]] = {
-    "fail_rate": lambda value: {
-        "fail_rate": _bounded("fail_rate", _number("fail_rate", value), 0.0, 1.0)
-    },
-    "down": lambda value: {"down": _boolean("down", value), "down_until": None},
-    "latency_ms": lambda value: {
-        "latency_ms": int(_bounded("latency_ms", _integer("latency_ms", value), 0, None))
-    },
-    "status_override": _status_override,
-    "hold": lambda value: {"hold": _boolean("hold", value)},
-}
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m local.peers.downstream --token T [--port 8089]``: serve until Ctrl-C."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
@@ -889,15 +629,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of the fail_rate RNG")
     parser.add_argument("--fail-rate", type=float, default=0.0)
     arguments = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO)
-    with DownstreamServer(
-        arguments.token, arguments.host, arguments.port, seed=arguments.seed
-    ) as s:
-        s.set_fail_rate(arguments.fail_rate)
-        print(f"downstream listening on {s.ingest_url} (control: POST {s.url}{CONTROL_PATH})")
-        with contextlib.suppress(KeyboardInterrupt):
-            threading.Event().wait()
-    return 0
+    server = DownstreamServer(arguments.token, arguments.host, arguments.port, seed=arguments.seed)
+    server.set_fail_rate(arguments.fail_rate)
+    return serve_until_interrupted(server, lambda: server.ingest_url)
 
 
 if __name__ == "__main__":

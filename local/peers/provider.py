@@ -40,30 +40,62 @@ default; tests pass a fake one and move it instead of sleeping.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hashlib
-import hmac
 import json
 import logging
 import math
-import random
 import re
-import socket
-import sys
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from enum import StrEnum
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any, Final
 from urllib.parse import parse_qs, urlsplit
 
+from local.peers.http_peer import (
+    CONTROL_PATH,
+    HEALTH_PATH,
+    ControlError,
+    HttpPeer,
+    PeerControls,
+    PeerHandler,
+    boolean,
+    bounded,
+    integer,
+    milliseconds,
+    number,
+    optional,
+    same_secret,
+    serve_until_interrupted,
+    share,
+    status_code,
+)
+
+# The shared paths and ControlError belong to this module's API too: callers use them from here.
+__all__ = [
+    "CONTROL_PATH",
+    "HEALTH_PATH",
+    "ID_TYPES",
+    "MAX_IDS",
+    "PRODUCTS_PATH",
+    "STATS_PATH",
+    "ControlError",
+    "GarbageKind",
+    "Outcome",
+    "ProviderServer",
+    "ProviderStats",
+    "RequestRecord",
+    "TokenBucket",
+    "derived_product",
+    "ean_check_digit",
+    "id_type_of",
+    "known_by_default",
+    "main",
+    "valid_ean",
+]
+
 PRODUCTS_PATH: Final = "/products"
-CONTROL_PATH: Final = "/_control"
 STATS_PATH: Final = "/_stats"
-HEALTH_PATH: Final = "/health"
 
 MAX_IDS: Final = 20
 ID_TYPES: Final = ("asin", "ean")
@@ -244,12 +276,8 @@ class ProviderStats:
         }
 
 
-class ControlError(ValueError):
-    """A control with a wrong name or value."""
-
-
 @dataclass(frozen=True)
-class _Controls:
+class _Controls(PeerControls):
     rate_limit_per_second: float | None = None
     burst: int | None = None
     fault_rate: float = 0.0
@@ -257,7 +285,6 @@ class _Controls:
     garbage_rate: float = 0.0
     garbage_kind: GarbageKind | None = None
     status_override: int | None = None
-    hold: bool = False
     unknown: frozenset[str] = field(default_factory=frozenset)
 
     def to_json(self) -> dict[str, Any]:
@@ -317,16 +344,53 @@ def _json_verdict(status: int, outcome: Outcome, document: Any, **more: Any) -> 
     return _Verdict(status, outcome, json.dumps(document).encode(), **more)
 
 
+# -- control values -----------------------------------------------------------------------------
+
+
+def _rate_limit(name: str, value: Any) -> float:
+    rate = number(name, value)
+    if rate <= 0:
+        raise ControlError(f"{name} must be > 0 (null lifts the limit), got {value!r}")
+    return rate
+
+
+def _burst(name: str, value: Any) -> int:
+    return int(bounded(name, integer(name, value), 1, None))
+
+
+def _garbage_kind(name: str, value: Any) -> GarbageKind:
+    if isinstance(value, GarbageKind):
+        return value
+    try:
+        return GarbageKind(value)
+    except ValueError:
+        kinds = ", ".join(kind.value for kind in GarbageKind)
+        raise ControlError(f"{name} must be one of {kinds}, got {value!r}") from None
+
+
+def _identifiers(name: str, value: Any) -> list[str]:
+    if isinstance(value, str) or not isinstance(value, list | tuple | set | frozenset):
+        raise ControlError(f"{name} must be a list of ids, got {value!r}")
+    if not all(isinstance(item, str) for item in value):
+        raise ControlError(f"{name} must hold strings only")
+    return list(value)
+
+
 # -- the server ---------------------------------------------------------------------------------
 
 
-class ProviderServer:
+class ProviderServer(HttpPeer[_Controls, RequestRecord]):
     """The enrichment provider on a real socket (``ThreadingHTTPServer``).
 
     ``port=0`` picks a free port; :attr:`url` is the base URL to configure as ``PROVIDER_URL``
     and :attr:`products_url` the lookup endpoint. ``seed`` makes ``fault_rate`` and
     ``garbage_rate`` reproducible; ``catalog`` maps ids to the attributes to answer for them
     (see the module's docstring for the default database).
+
+    Controls (:meth:`configure`): ``rate_limit_per_second``, ``burst``, ``fault_rate``,
+    ``latency_ms``, ``garbage_rate``, ``garbage_kind``, ``status_override``, ``unknown``
+    (replaces the set), ``add_unknown``, ``hold`` (lookups wait, counted in flight, until
+    :meth:`release`), ``seed``, ``reset`` (true: forget the log and counters, refill the bucket).
 
     Example::
 
@@ -336,6 +400,18 @@ class ProviderServer:
             ...                                 # run enrich_batch against provider.url
             assert provider.stats().max_in_flight <= 10
     """
+
+    _control_fields = {
+        "rate_limit_per_second": optional(_rate_limit),
+        "burst": optional(_burst),
+        "fault_rate": share,
+        "latency_ms": milliseconds,
+        "garbage_rate": share,
+        "garbage_kind": optional(_garbage_kind),
+        "status_override": optional(status_code),
+        "hold": boolean,
+    }
+    _other_controls = ("unknown", "add_unknown")
 
     def __init__(
         self,
@@ -349,84 +425,22 @@ class ProviderServer:
     ) -> None:
         if not api_key:
             raise ValueError("api_key must not be empty")
+        super().__init__(
+            host,
+            port,
+            seed=seed,
+            clock=clock,
+            controls=_Controls(),
+            name="provider",
+            handler=_Handler,
+        )
         self.api_key = api_key
-        self.host = host
-        self._requested_port = port
-        self.clock = clock
         self.catalog: dict[str, dict[str, Any]] = {
             identifier: dict(attributes) for identifier, attributes in (catalog or {}).items()
         }
-
-        self._lock = threading.Lock()
-        self._arrived = threading.Condition(self._lock)
-        self._released = threading.Event()
-        self._released.set()
-        self._stopping = threading.Event()
-        self._controls = _Controls()
-        self._random = random.Random(seed)
         self._bucket: TokenBucket | None = None
-        self._requests: list[RequestRecord] = []
-        self._total_calls = 0
         self._in_flight = 0
         self._max_in_flight = 0
-
-        self._server: _HttpServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # -- lifecycle ------------------------------------------------------------------------
-
-    def start(self) -> ProviderServer:
-        """Bind and serve in a daemon thread; returns ``self``. Starting twice is an error."""
-        if self._server is not None:
-            raise RuntimeError("ProviderServer is already running")
-        self._stopping.clear()
-        server = _HttpServer((self.host, self._requested_port), _Handler, self)
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"provider-{self.port}",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and cut open connections; safe to call twice."""
-        server, thread = self._server, self._thread
-        if server is None:
-            return
-        self._stopping.set()
-        self._released.set()
-        server.shutdown()
-        server.server_close()
-        server.close_connections()
-        if thread is not None:
-            thread.join()
-        self._server = None
-        self._thread = None
-
-    def __enter__(self) -> ProviderServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("ProviderServer is not running")
-        return int(self._server.server_address[1])
-
-    @property
-    def url(self) -> str:
-        """The base URL, e.g. ``http://127.0.0.1:54321`` (no trailing slash)."""
-        return f"http://{self.host}:{self.port}"
 
     @property
     def products_url(self) -> str:
@@ -483,63 +497,12 @@ class ProviderServer:
     def add_unknown(self, *identifiers: str) -> None:
         self.configure(add_unknown=list(identifiers))
 
-    def hold(self) -> None:
-        """Make lookups wait (counted in flight) until :meth:`release`."""
-        self.configure(hold=True)
-
-    def release(self) -> None:
-        self.configure(hold=False)
-
-    def reseed(self, seed: int) -> None:
-        self.configure(seed=seed)
-
-    def configure(self, **controls: Any) -> dict[str, Any]:
-        """Apply controls by name, all or none (``ControlError`` names the first wrong one).
-
-        Names: ``rate_limit_per_second``, ``burst``, ``fault_rate``, ``latency_ms``,
-        ``garbage_rate``, ``garbage_kind``, ``status_override``, ``unknown`` (replaces the set),
-        ``add_unknown``, ``hold``, ``seed``, ``reset`` (true: forget the log and counters).
-        Returns the controls now in force, as ``GET /_control`` shows them.
-        """
-        return self.apply_controls(controls)
-
-    def apply_controls(self, controls: Mapping[str, Any]) -> dict[str, Any]:
-        """:meth:`configure` with the controls in a mapping (the body of ``POST /_control``)."""
-        with self._lock:
-            updated, seed, reset = self._validated(controls)
-            rate_changed = (updated.rate_limit_per_second, updated.burst) != (
-                self._controls.rate_limit_per_second,
-                self._controls.burst,
-            )
-            self._controls = updated
-            if seed is not None:
-                self._random = random.Random(seed)
-            if rate_changed or reset:
-                self._bucket = _new_bucket(updated, self.clock())
-            if reset:
-                self._requests.clear()
-                self._total_calls = 0
-                self._max_in_flight = self._in_flight
-            if updated.hold:
-                self._released.clear()
-            else:
-                self._released.set()
-            return updated.to_json()
-
-    def controls(self) -> dict[str, Any]:
-        with self._lock:
-            return self._controls.to_json()
-
-    def reset(self) -> None:
-        """Forget the log and the counters and refill the bucket; the controls stay."""
-        self.configure(reset=True)
-
     # -- introspection --------------------------------------------------------------------
 
     def stats(self) -> ProviderStats:
         with self._lock:
             return ProviderStats(
-                total_calls=self._total_calls,
+                total_calls=self._arrivals,
                 max_in_flight=self._max_in_flight,
                 in_flight=self._in_flight,
                 requests=list(self._requests),
@@ -551,7 +514,7 @@ class ProviderServer:
     @property
     def total_calls(self) -> int:
         with self._lock:
-            return self._total_calls
+            return self._arrivals
 
     @property
     def max_in_flight(self) -> int:
@@ -563,66 +526,39 @@ class ProviderServer:
         with self._lock:
             return self._in_flight
 
-    def wait_for_arrivals(self, count: int, timeout: float = 10.0) -> bool:
-        """Block until ``count`` lookups have arrived since the last reset; ``False`` on
-        timeout. With :meth:`hold`, this is how a test knows its requests are in flight."""
-        with self._arrived:
-            return self._arrived.wait_for(lambda: self._total_calls >= count, timeout)
+    # -- the controls' meaning --------------------------------------------------------------
+
+    def _control_changes(
+        self, name: str, value: Any, changes: Mapping[str, Any]
+    ) -> Mapping[str, Any]:
+        identifiers = frozenset(_identifiers(name, value))
+        if name == "unknown":
+            return {"unknown": identifiers}
+        return {"unknown": changes.get("unknown", self._controls.unknown) | identifiers}
+
+    def _controls_applied(self, previous: _Controls, reset: bool) -> None:
+        updated = self._controls
+        rate_changed = (updated.rate_limit_per_second, updated.burst) != (
+            previous.rate_limit_per_second,
+            previous.burst,
+        )
+        if rate_changed or reset:
+            self._bucket = _new_bucket(updated, self.clock())
+        if reset:
+            self._max_in_flight = self._in_flight
+
+    def _controls_json(self) -> dict[str, Any]:
+        return self._controls.to_json()
 
     # -- internals used by the request handler --------------------------------------------
 
-    def _validated(self, controls: Mapping[str, Any]) -> tuple[_Controls, int | None, bool]:
-        changes: dict[str, Any] = {}
-        seed: int | None = None
-        reset = False
-        unknown = set(self._controls.unknown)
-        for name, value in controls.items():
-            if name == "seed":
-                seed = _integer(name, value)
-            elif name == "reset":
-                reset = _boolean(name, value)
-            elif name == "unknown":
-                unknown = set(_identifiers(name, value))
-            elif name == "add_unknown":
-                unknown |= set(_identifiers(name, value))
-            elif name in _CONTROL_PARSERS:
-                changes[name] = _CONTROL_PARSERS[name](name, value)
-            else:
-                known = ", ".join([*_CONTROL_PARSERS, "unknown", "add_unknown", "seed", "reset"])
-                raise ControlError(f"unknown control {name!r}; known: {known}")
-        changes["unknown"] = frozenset(unknown)
-        return replace(self._controls, **changes), seed, reset
-
-    def _arrive(self) -> tuple[float, _Controls]:
-        with self._arrived:
-            self._total_calls += 1
-            self._in_flight += 1
-            self._max_in_flight = max(self._max_in_flight, self._in_flight)
-            self._arrived.notify_all()
-            return self.clock(), self._controls
+    def _on_arrival(self) -> None:
+        self._in_flight += 1
+        self._max_in_flight = max(self._max_in_flight, self._in_flight)
 
     def _depart(self) -> None:
         with self._lock:
             self._in_flight -= 1
-
-    def _wait_released(self) -> None:
-        while not self._released.wait(0.1):
-            if self._stopping.is_set():
-                return
-
-    def _sleep(self, seconds: float) -> None:
-        if seconds > 0:
-            self._stopping.wait(seconds)
-
-    def _draw(self, rate: float) -> bool:
-        if rate <= 0:
-            return False
-        with self._lock:
-            return self._random.random() < rate
-
-    def _choose(self, options: Sequence[Any]) -> Any:
-        with self._lock:
-            return self._random.choice(options)
 
     def _take_token(self) -> float:
         with self._lock:
@@ -630,13 +566,8 @@ class ProviderServer:
                 return 0.0
             return self._bucket.take(self.clock())
 
-    def _log(self, record: RequestRecord) -> None:
-        with self._lock:
-            self._requests.append(record)
-
     def _authorized(self, key: str | None) -> bool:
-        given = (key or "").encode("utf-8", "surrogateescape")
-        return hmac.compare_digest(given, self.api_key.encode())
+        return same_secret(key, self.api_key)
 
 
 def _new_bucket(controls: _Controls, now: float) -> TokenBucket | None:
@@ -647,63 +578,15 @@ def _new_bucket(controls: _Controls, now: float) -> TokenBucket | None:
     return TokenBucket(rate, capacity, now)
 
 
-class _HttpServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(
-        self,
-        address: tuple[str, int],
-        handler: type[BaseHTTPRequestHandler],
-        provider: ProviderServer,
-    ) -> None:
-        self.provider = provider
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
-        super().__init__(address, handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._connections_lock:
-            self._connections.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._connections_lock:
-            self._connections.discard(request)
-        super().shutdown_request(request)
-
-    def close_connections(self) -> None:
-        """Cut keep-alive connections: a stopped server must not answer on old sockets."""
-        with self._connections_lock:
-            connections = list(self._connections)
-        for connection in connections:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that goes away mid-request is normal here (timeouts, resets on purpose).
-        error = sys.exc_info()[1]
-        if isinstance(error, ConnectionError | TimeoutError):
-            return
-        logger.exception("provider: request from %s failed", client_address)
-
-
 class _BadRequestError(Exception):
     pass
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: _HttpServer
-    protocol_version = "HTTP/1.1"
+class _Handler(PeerHandler[ProviderServer]):
     server_version = "stepflow-provider/1"
-    # Idle keep-alive connections end after this, so their threads do not linger.
-    timeout = 30
     # Headers and body go out as two writes; with Nagle the second waits for the client's
     # delayed ACK (~40 ms a request), which would make the provider look slow for no reason.
     disable_nagle_algorithm = True
-
-    @property
-    def provider(self) -> ProviderServer:
-        return self.server.provider
 
     def log_message(self, format: str, *args: Any) -> None:
         # The request line carries the API key in its query string, and http.server puts it in
@@ -713,52 +596,34 @@ class _Handler(BaseHTTPRequestHandler):
         path = urlsplit(getattr(self, "path", "") or "").path or "-"
         logger.debug("provider: %s %s %s", self.address_string(), command, path)
 
-    def do_GET(self) -> None:
-        path = urlsplit(self.path).path
-        try:
-            if path == PRODUCTS_PATH:
-                self._lookup()
-            elif path == STATS_PATH:
-                self._answer_json(200, self.provider.stats().to_json())
-            elif path == CONTROL_PATH:
-                self._answer_json(200, self.provider.controls())
-            elif path == HEALTH_PATH:
-                self._answer_json(200, {"ok": True})
-            else:
-                self._log_simple(path, 404, Outcome.NOT_FOUND)
-                self._answer_json(404, {"error": f"no such resource: {path}"})
-        except (ConnectionError, TimeoutError):
-            self.close_connection = True
-        except Exception:
-            logger.exception("provider: GET %s failed", path)
-            with contextlib.suppress(Exception):
-                self._answer_json(500, {"error": "internal error"}, close=True)
+    def get(self, path: str) -> None:
+        if path == PRODUCTS_PATH:
+            self._lookup()
+        elif path == STATS_PATH:
+            self.answer_json(200, self.peer.stats().to_json())
+        else:
+            self._log_simple(path, 404, Outcome.NOT_FOUND)
+            self.answer_json(404, {"error": f"no such resource: {path}"})
 
-    def do_POST(self) -> None:
-        path = urlsplit(self.path).path
+    def post(self, path: str) -> None:
         try:
             body = self._read_body()
-            if path == CONTROL_PATH:
-                self._control(body)
-            elif path == PRODUCTS_PATH:
-                self._log_simple(path, 405, Outcome.METHOD_NOT_ALLOWED)
-                self._answer_json(405, {"error": "use GET"}, headers={"Allow": "GET"})
-            else:
-                self._log_simple(path, 404, Outcome.NOT_FOUND)
-                self._answer_json(404, {"error": f"no such resource: {path}"})
         except _BadRequestError as error:
-            self._answer_json(400, {"error": str(error)}, close=True)
-        except (ConnectionError, TimeoutError):
-            self.close_connection = True
-        except Exception:
-            logger.exception("provider: POST %s failed", path)
-            with contextlib.suppress(Exception):
-                self._answer_json(500, {"error": "internal error"}, close=True)
+            self.answer_json(400, {"error": str(error)}, close=True)
+            return
+        if path == CONTROL_PATH:
+            self.answer_control(body)
+        elif path == PRODUCTS_PATH:
+            self._log_simple(path, 405, Outcome.METHOD_NOT_ALLOWED)
+            self.answer_json(405, {"error": "use GET"}, {"Allow": "GET"})
+        else:
+            self._log_simple(path, 404, Outcome.NOT_FOUND)
+            self.answer_json(404, {"error": f"no such resource: {path}"})
 
     # -- lookups ----------------------------------------------------------------------------
 
     def _lookup(self) -> None:
-        provider = self.provider
+        provider = self.peer
         at, controls = provider._arrive()
         try:
             provider._wait_released()
@@ -782,12 +647,17 @@ class _Handler(BaseHTTPRequestHandler):
             # Out of flight before the first byte of the answer: a caller that starts its next
             # lookup the moment it has this answer must not be counted twice at once.
             provider._depart()
-        self._answer(verdict)
+        self.answer(
+            verdict.status,
+            verdict.body,
+            content_type=verdict.content_type,
+            headers=verdict.headers,
+        )
 
     def _judge(self, controls: _Controls) -> _Verdict:
         """The answer to a lookup. Injected failures act first, as a load balancer or a crashed
         backend would; then the key, the request, the rate limit; then the database."""
-        provider = self.provider
+        provider = self.peer
         injected = self._injected(controls)
         if injected is not None:
             return injected
@@ -814,7 +684,7 @@ class _Handler(BaseHTTPRequestHandler):
         return self._products(controls, id_type, ids)
 
     def _injected(self, controls: _Controls) -> _Verdict | None:
-        provider = self.provider
+        provider = self.peer
         if controls.status_override is not None:
             status = controls.status_override
             retry = 1 if status == 429 else None
@@ -831,7 +701,7 @@ class _Handler(BaseHTTPRequestHandler):
         return None
 
     def _products(self, controls: _Controls, id_type: str, ids: tuple[str, ...]) -> _Verdict:
-        provider = self.provider
+        provider = self.peer
         found: list[dict[str, Any]] = []
         missing: list[str] = []
         for identifier in ids:
@@ -856,20 +726,6 @@ class _Handler(BaseHTTPRequestHandler):
             unknown=unknown,
         )
 
-    # -- control ----------------------------------------------------------------------------
-
-    def _control(self, body: bytes) -> None:
-        try:
-            document = json.loads(body or b"{}")
-        except (ValueError, RecursionError):
-            raise _BadRequestError("control body must be JSON") from None
-        if not isinstance(document, dict):
-            raise _BadRequestError("control body must be a JSON object")
-        try:
-            self._answer_json(200, self.provider.apply_controls(document))
-        except ControlError as error:
-            self._answer_json(400, {"error": str(error)})
-
     # -- HTTP plumbing ----------------------------------------------------------------------
 
     def _read_body(self) -> bytes:
@@ -888,39 +744,8 @@ class _Handler(BaseHTTPRequestHandler):
             raise ConnectionError("body shorter than declared")
         return data
 
-    def _answer(self, verdict: _Verdict) -> None:
-        self.send_response(verdict.status)
-        self.send_header("Content-Type", verdict.content_type)
-        self.send_header("Content-Length", str(len(verdict.body)))
-        for name, value in verdict.headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(verdict.body)
-
-    def _answer_json(
-        self,
-        status: int,
-        document: Any,
-        *,
-        headers: Mapping[str, str] | None = None,
-        close: bool = False,
-    ) -> None:
-        payload = json.dumps(document).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        if close:
-            self.send_header("Connection", "close")
-            self.close_connection = True
-        self.end_headers()
-        self.wfile.write(payload)
-
     def _log_simple(self, path: str, status: int, outcome: Outcome) -> None:
-        self.provider._log(
-            RequestRecord(self.provider.clock(), self.command, path, status, outcome)
-        )
+        self.peer._log(RequestRecord(self.peer.clock(), self.command, path, status, outcome))
 
 
 def _requested_ids(query: Mapping[str, list[str]]) -> tuple[str, tuple[str, ...]]:
@@ -979,88 +804,6 @@ def _amount(product: Mapping[str, Any]) -> Any:
     return price.get("amount") if isinstance(price, dict) else price
 
 
-# -- control values -----------------------------------------------------------------------------
-
-
-def _number(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ControlError(f"{name} must be a number, got {value!r}")
-    return float(value)
-
-
-def _integer(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ControlError(f"{name} must be an integer, got {value!r}")
-    return value
-
-
-def _boolean(name: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ControlError(f"{name} must be true or false, got {value!r}")
-    return value
-
-
-def _bounded(name: str, value: float, low: float, high: float | None) -> float:
-    if value < low or (high is not None and value > high):
-        bounds = f"between {low:g} and {high:g}" if high is not None else f">= {low:g}"
-        raise ControlError(f"{name} must be {bounds}, got {value!r}")
-    return value
-
-
-def _rate(name: str, value: Any) -> float:
-    return _bounded(name, _number(name, value), 0.0, 1.0)
-
-
-def _optional(parse: Callable[[str, Any], Any]) -> Callable[[str, Any], Any]:
-    return lambda name, value: None if value is None else parse(name, value)
-
-
-def _rate_limit(name: str, value: Any) -> float:
-    rate = _number(name, value)
-    if rate <= 0:
-        raise ControlError(f"{name} must be > 0 (null lifts the limit), got {value!r}")
-    return rate
-
-
-def _burst(name: str, value: Any) -> int:
-    return int(_bounded(name, _integer(name, value), 1, None))
-
-
-def _status(name: str, value: Any) -> int:
-    return int(_bounded(name, _integer(name, value), 200, 599))
-
-
-def _garbage_kind(name: str, value: Any) -> GarbageKind:
-    if isinstance(value, GarbageKind):
-        return value
-    try:
-        return GarbageKind(value)
-    except ValueError:
-        kinds = ", ".join(kind.value for kind in GarbageKind)
-        raise ControlError(f"{name} must be one of {kinds}, got {value!r}") from None
-
-
-def _identifiers(name: str, value: Any) -> list[str]:
-    if isinstance(value, str) or not isinstance(value, list | tuple | set | frozenset):
-        raise ControlError(f"{name} must be a list of ids, got {value!r}")
-    if not all(isinstance(item, str) for item in value):
-        raise ControlError(f"{name} must hold strings only")
-    return list(value)
-
-
-# Each control's value checked and turned into its field of _Controls.
-_CONTROL_PARSERS: Final[dict[str, Callable[[str, Any], Any]]] = {
-    "rate_limit_per_second": _optional(_rate_limit),
-    "burst": _optional(_burst),
-    "fault_rate": _rate,
-    "latency_ms": lambda name, value: int(_bounded(name, _integer(name, value), 0, None)),
-    "garbage_rate": _rate,
-    "garbage_kind": _optional(_garbage_kind),
-    "status_override": _optional(_status),
-    "hold": _boolean,
-}
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m local.peers.provider --api-key K [--port 8090]``: serve until Ctrl-C."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
@@ -1071,15 +814,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rate-limit", type=float, default=None, help="lookups per second")
     parser.add_argument("--fault-rate", type=float, default=0.0)
     arguments = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO)
-    with ProviderServer(
-        arguments.api_key, arguments.host, arguments.port, seed=arguments.seed
-    ) as s:
-        s.configure(rate_limit_per_second=arguments.rate_limit, fault_rate=arguments.fault_rate)
-        print(f"provider listening on {s.products_url} (control: POST {s.url}{CONTROL_PATH})")
-        with contextlib.suppress(KeyboardInterrupt):
-            threading.Event().wait()
-    return 0
+    server = ProviderServer(arguments.api_key, arguments.host, arguments.port, seed=arguments.seed)
+    server.configure(rate_limit_per_second=arguments.rate_limit, fault_rate=arguments.fault_rate)
+    return serve_until_interrupted(server, lambda: server.products_url)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import urllib3
 
 from local.peers import DownstreamServer
 from local.peers.downstream import ControlError, Outcome, main
+from tests.peers.conftest import Clock, assert_control_refused, control, exchange_raw, pool
 
 TOKEN = "peer-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -32,28 +33,15 @@ def event(event_id: str) -> dict[str, Any]:
     return {"eventHeader": {"uuid": event_id}, "entities": []}
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(1_000.0)
 
 
 @pytest.fixture
 def server(clock: Clock) -> Iterator[DownstreamServer]:
     with DownstreamServer(TOKEN, clock=clock, max_body_bytes=64 * 1024) as running:
         yield running
-
-
-@pytest.fixture
-def http() -> urllib3.PoolManager:
-    return urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(connect=5, read=10))
 
 
 def ingest(
@@ -68,11 +56,6 @@ def ingest(
         sent["Idempotency-Key"] = key
     sent.update(headers or {})
     return http.request("POST", server.ingest_url, body=body, headers=sent)
-
-
-def control(http: urllib3.PoolManager, server: DownstreamServer, **controls: Any) -> Any:
-    response = http.request("POST", server.url + "/_control", body=json.dumps(controls))
-    return response.status, response.json()
 
 
 # -- the endpoint's checks ---------------------------------------------------------------------
@@ -301,7 +284,7 @@ def test_hold_keeps_a_request_in_flight_until_released(
     http: urllib3.PoolManager, server: DownstreamServer
 ) -> None:
     server.hold()
-    short = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(connect=5, read=0.2))
+    short = pool(read_timeout=0.2)
 
     with pytest.raises(urllib3.exceptions.ReadTimeoutError):
         ingest(short, server, ndjson(event("e")))
@@ -346,12 +329,7 @@ def test_controls_are_settable_over_http(
 def test_bad_controls_are_400_and_change_nothing(
     http: urllib3.PoolManager, server: DownstreamServer, body: bytes
 ) -> None:
-    before = server.controls()
-
-    response = http.request("POST", server.url + "/_control", body=body)
-
-    assert response.status == 400
-    assert server.controls() == before
+    assert_control_refused(http, server, body)
 
 
 def test_a_partly_wrong_control_call_applies_nothing(server: DownstreamServer) -> None:
@@ -395,10 +373,7 @@ def test_received_is_served_as_json(http: urllib3.PoolManager, server: Downstrea
 def test_bad_requests_never_take_the_server_down(
     http: urllib3.PoolManager, server: DownstreamServer, garbage: bytes
 ) -> None:
-    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as raw:
-        raw.sendall(garbage)
-        raw.shutdown(socket.SHUT_WR)
-        answer = raw.recv(4096)
+    answer = exchange_raw(server, garbage)
 
     # An error answer (http.server answers a garbled request line HTTP/0.9 style) or none.
     assert not answer.startswith(b"HTTP/1.1 2")

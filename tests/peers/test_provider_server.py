@@ -5,7 +5,6 @@ socket; time is a fake clock moved by the test, never slept."""
 from __future__ import annotations
 
 import json
-import socket
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -23,6 +22,7 @@ from local.peers.provider import (
     main,
     valid_ean,
 )
+from tests.peers.conftest import Clock, assert_control_refused, control, exchange_raw, pool
 
 KEY = "provider-key"
 KNOWN_ASIN = "B000123456"
@@ -31,28 +31,15 @@ KNOWN_EAN = "4006381333931"
 UNKNOWN_EAN = "4006381333932"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 500.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(500.0)
 
 
 @pytest.fixture
 def server(clock: Clock) -> Iterator[ProviderServer]:
     with ProviderServer(KEY, clock=clock) as running:
         yield running
-
-
-@pytest.fixture
-def http() -> urllib3.PoolManager:
-    return urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(connect=5, read=10))
 
 
 def lookup(
@@ -66,11 +53,6 @@ def lookup(
     if key is not None:
         fields["key"] = key
     return http.request("GET", server.products_url, fields=fields)
-
-
-def control(http: urllib3.PoolManager, server: ProviderServer, **controls: Any) -> Any:
-    response = http.request("POST", server.url + "/_control", body=json.dumps(controls))
-    return response.status, response.json()
 
 
 # -- the contract -----------------------------------------------------------------------------
@@ -348,8 +330,8 @@ def test_the_most_lookups_in_flight_at_once_is_tracked(server: ProviderServer) -
     lock = threading.Lock()
 
     def call() -> None:
-        pool = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(connect=5, read=30))
-        status = lookup(pool, server, asin=KNOWN_ASIN).status
+        patient = pool(read_timeout=30)
+        status = lookup(patient, server, asin=KNOWN_ASIN).status
         with lock:
             statuses.append(status)
 
@@ -470,12 +452,7 @@ def test_controls_are_settable_and_stats_readable_over_http(
 def test_bad_controls_are_400_and_change_nothing(
     http: urllib3.PoolManager, server: ProviderServer, body: bytes
 ) -> None:
-    before = server.controls()
-
-    response = http.request("POST", server.url + "/_control", body=body)
-
-    assert response.status == 400
-    assert server.controls() == before
+    assert_control_refused(http, server, body)
 
 
 def test_a_partly_wrong_control_call_applies_nothing(server: ProviderServer) -> None:
@@ -506,10 +483,7 @@ def test_a_partly_wrong_control_call_applies_nothing(server: ProviderServer) -> 
 def test_bad_requests_never_take_the_server_down(
     http: urllib3.PoolManager, server: ProviderServer, garbage: bytes
 ) -> None:
-    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as raw:
-        raw.sendall(garbage)
-        raw.shutdown(socket.SHUT_WR)
-        answer = raw.recv(4096)
+    answer = exchange_raw(server, garbage)
 
     assert not answer.startswith(b"HTTP/1.1 2")
     assert lookup(http, server, asin=KNOWN_ASIN).status == 200
@@ -546,9 +520,9 @@ def test_stop_releases_held_lookups(server: ProviderServer) -> None:
     outcome: list[Any] = []
 
     def call() -> None:
-        pool = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(connect=5, read=30))
+        patient = pool(read_timeout=30)
         try:
-            outcome.append(lookup(pool, server, asin=KNOWN_ASIN).status)
+            outcome.append(lookup(patient, server, asin=KNOWN_ASIN).status)
         except urllib3.exceptions.HTTPError as error:
             outcome.append(type(error).__name__)
 

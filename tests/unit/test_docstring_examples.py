@@ -9,9 +9,11 @@ import pytest
 
 MODULES_WITH_EXAMPLES = [
     "functions._shared.models",
+    "functions._shared.http_client",
     "functions.validate.core",
     "functions.dedupe.core",
     "functions.update_status.core",
+    "local.peers.http_peer",
 ]
 
 

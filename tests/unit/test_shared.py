@@ -9,12 +9,8 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 from pydantic import BaseModel, Field
 
-from functions._shared.dynamodb import (
-    from_item,
-    is_transient,
-    to_attribute_value,
-    transient_errors_translated,
-)
+from functions._shared.aws_errors import is_transient, transient_errors_translated
+from functions._shared.dynamodb import from_item, to_attribute_value
 from functions._shared.errors import (
     ConfigurationError,
     InvalidEnvelopeError,
