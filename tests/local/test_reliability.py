@@ -81,16 +81,23 @@ def test_a_thousand_events_through_faults_and_an_outage_arrive_once_or_park(
     batches = [[_event() for _ in range(10)] for _ in range(100)]
     event_ids = {e["eventHeader"]["uuid"] for batch in batches for e in batch}
 
-    def post(index_and_batch: tuple[int, list[dict[str, Any]]]) -> dict[str, Any]:
-        index, batch = index_and_batch
-        if index == 40:
-            downstream.down_for(1.5)  # a stretch of total outage in the middle of the load
+    def post(batch: list[dict[str, Any]]) -> dict[str, Any]:
         code, body = _post(stack.api_url, "/events/bulk", batch)
         assert code == 202, body
         return dict(body)
 
-    with ThreadPoolExecutor(max_workers=6) as posters:
-        accepted = list(posters.map(post, enumerate(batches)))
+    def outage() -> None:
+        # A stretch of total outage once deliveries are under way, long enough for executions
+        # to exhaust their park checks (3 cooldowns of 0.3 s) while the breaker stays open.
+        deadline = time.monotonic() + 120
+        while len(downstream.received().bundles) < 30 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        downstream.down_for(8.0)
+
+    with ThreadPoolExecutor(max_workers=7) as posters:
+        cut = posters.submit(outage)
+        accepted = list(posters.map(post, batches))
+        cut.result()
     outcomes = _wait_all(stack, [a["executionId"] for a in accepted])
 
     statuses = {
@@ -123,9 +130,12 @@ def test_a_thousand_events_through_faults_and_an_outage_arrive_once_or_park(
     received = downstream.received()
     assert set(received.events) == event_ids
     assert received.events_delivered_twice == {}
+    outcomes_seen: dict[str, int] = {}
+    for request in received.ingest_requests:
+        outcomes_seen[str(request.outcome)] = outcomes_seen.get(str(request.outcome), 0) + 1
     print(
         f"\n1,000 events: {by_status} before redrive; {len(parked)} redriven; "
-        f"{len(received.ingest_requests)} requests reached the downstream"
+        f"{len(received.ingest_requests)} requests reached the downstream {outcomes_seen}"
     )
 
 
