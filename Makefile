@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LAMBDA_DEPS := build/lambda-deps
 
-.PHONY: install run up test lint format typecheck pr bench clean
+.PHONY: install run up test lint format typecheck pr bench lambda-deps clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +43,17 @@ pr: lint typecheck test
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.executions
+
+## The project's Lambda layer, needed before `pulumi preview`/`up`: the wheels of every pin in
+## functions/requirements.txt that the Powertools layer lacks (infra/dependency_layer.py),
+## for CPython 3.13 on Linux arm64, into build/lambda-deps/python/.
+lambda-deps: $(STAMP)
+	rm -rf $(LAMBDA_DEPS) $(LAMBDA_DEPS).txt
+	mkdir -p build
+	$(BIN)/python -m infra.dependency_layer > $(LAMBDA_DEPS).txt
+	$(BIN)/pip install --quiet --no-compile --platform manylinux2014_aarch64 --implementation cp \
+		--python-version 3.13 --only-binary=:all: --target $(LAMBDA_DEPS)/python \
+		-r $(LAMBDA_DEPS).txt
 
 clean:
 	rm -rf $(VENV) .state .mypy_cache .ruff_cache .pytest_cache

@@ -18,7 +18,7 @@ import pulumi_aws as aws
 
 from functions._shared import names as shared_names
 from infra import alarms as alarm_rules
-from infra import packaging
+from infra import dependency_layer, packaging
 from infra.alarms import AlarmRule, Alarms, AlarmsArgs
 from infra.api import HttpApi, HttpApiArgs
 from infra.bucket import Bucket, BucketArgs
@@ -78,6 +78,9 @@ def deploy(app: App, settings: InfraSettings | None = None) -> Deployment:
     check_references(app)
     order = creation_order(app)
     name = app.physical_name
+    # The project's own layer (isal...), for the functions importing from it; built beforehand
+    # by `make lambda-deps`, and refused first, before any resource, when missing or stale.
+    deps = dependency_layer.dependency_layer(name(dependency_layer.LOGICAL_NAME), app.functions)
     dev = not settings.deletion_protection
     identity = aws.get_caller_identity_output()
     partition = aws.get_partition_output()
@@ -150,7 +153,7 @@ def deploy(app: App, settings: InfraSettings | None = None) -> Deployment:
                 secret_arns={key: secret.arn for key, secret in secrets.items()},
                 state_machine_arns={key: machine.arn for key, machine in state_machines.items()},
                 code=packaging.function_archive(function_spec),
-                layers=[layer],
+                layers=[layer, *deps.layers_for(function_spec)],
                 log_level=app.config.log_level,
                 log_retention_days=settings.log_retention_days,
             ),

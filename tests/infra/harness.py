@@ -13,10 +13,12 @@ import json
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import pulumi
 
+from infra import dependency_layer
 from stack.app import build_app
 from stack.spec import App, StackConfig
 
@@ -30,6 +32,7 @@ LAYER_ARN = (
 )
 
 LAMBDA = "aws:lambda/function:Function"
+LAYER_VERSION = "aws:lambda/layerVersion:LayerVersion"
 STATE_MACHINE = "aws:sfn/stateMachine:StateMachine"
 TABLE = "aws:dynamodb/table:Table"
 QUEUE = "aws:sqs/queue:Queue"
@@ -143,6 +146,11 @@ class RecordingMocks(pulumi.runtime.Mocks):
 Computed = Callable[[str, str, str, Mapping[str, Any]], dict[str, Any]]
 
 
+def _layer_version(region: str, account: str, _: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
+    layer_arn = f"arn:aws:lambda:{region}:{account}:layer:{inputs['layerName']}"
+    return {"arn": f"{layer_arn}:1", "layerArn": layer_arn, "version": "1"}
+
+
 def _queue(region: str, account: str, name: str, _: Mapping[str, Any]) -> dict[str, Any]:
     url = f"https://sqs.{region}.amazonaws.com/{account}/{name}"
     return {"arn": f"arn:aws:sqs:{region}:{account}:{name}", "url": url, "id": url}
@@ -182,6 +190,7 @@ def _simple(arn: Callable[[str, str, str], str], **extra: str) -> Computed:
 # The attributes AWS computes, shaped as AWS shapes them (region, account, name, inputs -> state).
 _COMPUTED: dict[str, Computed] = {
     LAMBDA: _simple(lambda r, a, n: f"arn:aws:lambda:{r}:{a}:function:{n}"),
+    LAYER_VERSION: _layer_version,
     STATE_MACHINE: _state_machine,
     TABLE: _simple(lambda r, a, n: f"arn:aws:dynamodb:{r}:{a}:table/{n}"),
     LOG_GROUP: _simple(lambda r, a, n: f"arn:aws:logs:{r}:{a}:log-group:{n}"),
@@ -240,6 +249,18 @@ def run_program(
 
     execute()
     return Run(results[0], resolved[0], mocks)
+
+
+def fake_lambda_deps(build_dir: Path) -> Path:
+    """What ``make lambda-deps`` builds, without pip: per extra a module and its dist-info."""
+    site = build_dir / dependency_layer.SITE_DIR
+    for pin in dependency_layer.extras():
+        module = site / pin.name.lower().replace("-", "_")
+        module.mkdir(parents=True, exist_ok=True)
+        (module / "__init__.py").write_text("")
+        (site / pin.dist_info).mkdir(exist_ok=True)
+    site.mkdir(parents=True, exist_ok=True)
+    return build_dir
 
 
 def default_app() -> App:

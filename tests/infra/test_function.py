@@ -50,7 +50,7 @@ def test_every_lambda_is_python_313_on_arm64_with_active_tracing(
         assert inputs["architectures"] == ["arm64"]
         assert inputs["handler"] == spec.handler
         assert inputs["tracingConfig"] == {"mode": "Active"}
-        assert inputs["layers"] == [LAYER_ARN]
+        assert inputs["layers"][0] == LAYER_ARN
         assert inputs["description"] == spec.description
 
 
