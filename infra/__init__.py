@@ -4,6 +4,6 @@
 concern consumes one spec: ``Table``, ``Bucket``, ``Secret``, ``Queue`` (with its dead-letter
 queue and resource policy), ``BucketNotification``, ``Function``, ``StateMachine``, ``Pipe``,
 ``HttpApi``, and ``Alarms`` over all of them. IAM documents come from :mod:`infra.policies`,
-checks and the creation order from :mod:`infra.checks`. This is the only package that imports
-``pulumi_aws``.
+execution roles from :mod:`infra.roles`, checks and the creation order from :mod:`infra.checks`.
+This is the only package that imports ``pulumi_aws``.
 """

@@ -80,7 +80,7 @@ def source_arn_suffix(route: RouteSpec) -> str:
 
 
 def _slug(route: RouteSpec) -> str:
-    words = re.findall(r"[a-z0-9]+", f"{route.method.value} {route.path}".lower())
+    words = re.findall(r"[a-z0-9]+", route_key(route).lower())
     return "-".join(words)
 
 

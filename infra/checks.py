@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import Final, Literal
 
+from infra.api import route_key
 from infra.queue import DLQ_SUFFIX
 from stack.spec import App
 
@@ -95,8 +96,7 @@ def check_references(app: App) -> None:
         wanted += [(who, "bucket", notification.bucket), (who, "queue", notification.queue)]
     if app.api is not None:
         wanted += [
-            (f"route '{route.method.value} {route.path}'", "function", route.function)
-            for route in app.api.routes
+            (f"route {route_key(route)!r}", "function", route.function) for route in app.api.routes
         ]
     problems = [
         f"{who} names {kind} {name!r}" for who, kind, name in wanted if name not in known[kind]

@@ -85,78 +85,60 @@ class DeployConfig:
 def read_config() -> DeployConfig:
     """Read the current stack's configuration; defaults match ``StackConfig``'s."""
     config = pulumi.Config()
+
+    def choice(key: str, default: str, allowed: frozenset[str]) -> str:
+        return _one_of(key, config.get(key, default).upper(), allowed)
+
+    def positive(key: str, default: int) -> int:
+        return _positive(key, config.get_int(key, default))
+
+    def between(key: str, default: int, low: int, high: int) -> int:
+        return _between(key, config.get_int(key, default), low, high)
+
+    def https(key: str, default: str) -> str:
+        return _https(key, config.get(key, default))
+
     defaults = StackConfig()
     prefix = config.get("prefix") or f"{pulumi.get_project()}-{pulumi.get_stack()}"
     stack = StackConfig(
         prefix=_check_prefix(prefix),
         region=pulumi.Config("aws").require("region"),
-        log_level=_one_of(
-            "logLevel", config.get("logLevel", defaults.log_level).upper(), LOG_LEVELS
-        ),
-        dedupe_ttl_days=_positive(
-            "dedupeTtlDays", config.get_int("dedupeTtlDays", defaults.dedupe_ttl_days)
-        ),
+        log_level=choice("logLevel", defaults.log_level, LOG_LEVELS),
+        dedupe_ttl_days=positive("dedupeTtlDays", defaults.dedupe_ttl_days),
         workflow_type=WorkflowType(
-            _one_of(
-                "workflowType",
-                config.get("workflowType", defaults.workflow_type.value).upper(),
-                frozenset(WorkflowType),
-            )
+            choice("workflowType", defaults.workflow_type.value, frozenset(WorkflowType))
         ),
         point_in_time_recovery=config.get_bool(
             "pointInTimeRecovery", defaults.point_in_time_recovery
         ),
-        max_receive_count=_positive(
-            "maxReceiveCount", config.get_int("maxReceiveCount", defaults.max_receive_count)
+        max_receive_count=positive("maxReceiveCount", defaults.max_receive_count),
+        downstream_url=https("downstreamUrl", defaults.downstream_url),
+        circuit_failure_threshold=positive(
+            "circuitFailureThreshold", defaults.circuit_failure_threshold
         ),
-        downstream_url=_https(
-            "downstreamUrl", config.get("downstreamUrl", defaults.downstream_url)
+        circuit_cooldown_seconds=positive(
+            "circuitCooldownSeconds", defaults.circuit_cooldown_seconds
         ),
-        circuit_failure_threshold=_positive(
-            "circuitFailureThreshold",
-            config.get_int("circuitFailureThreshold", defaults.circuit_failure_threshold),
+        park_checks=positive("parkChecks", defaults.park_checks),
+        ingest_batch_size=between(
+            "ingestBatchSize", defaults.ingest_batch_size, 1, MAX_PIPE_BATCH_SIZE
         ),
-        circuit_cooldown_seconds=_positive(
-            "circuitCooldownSeconds",
-            config.get_int("circuitCooldownSeconds", defaults.circuit_cooldown_seconds),
-        ),
-        park_checks=_positive("parkChecks", config.get_int("parkChecks", defaults.park_checks)),
-        ingest_batch_size=_between(
-            "ingestBatchSize",
-            config.get_int("ingestBatchSize", defaults.ingest_batch_size),
-            1,
-            MAX_PIPE_BATCH_SIZE,
-        ),
-        ingest_batching_window_seconds=_between(
+        ingest_batching_window_seconds=between(
             "ingestBatchingWindowSeconds",
-            config.get_int("ingestBatchingWindowSeconds", defaults.ingest_batching_window_seconds),
+            defaults.ingest_batching_window_seconds,
             0,
             MAX_BATCHING_WINDOW_SECONDS,
         ),
-        max_bulk_events=_between(
-            "maxBulkEvents",
-            config.get_int("maxBulkEvents", defaults.max_bulk_events),
-            1,
-            MAX_BULK_EVENTS,
+        max_bulk_events=between("maxBulkEvents", defaults.max_bulk_events, 1, MAX_BULK_EVENTS),
+        provider_url=https("providerUrl", defaults.provider_url),
+        enrich_batch_size=between(
+            "enrichBatchSize", defaults.enrich_batch_size, MIN_BATCH_SIZE, MAX_BATCH_SIZE
         ),
-        provider_url=_https("providerUrl", config.get("providerUrl", defaults.provider_url)),
-        enrich_batch_size=_between(
-            "enrichBatchSize",
-            config.get_int("enrichBatchSize", defaults.enrich_batch_size),
-            MIN_BATCH_SIZE,
-            MAX_BATCH_SIZE,
+        enrich_concurrency=between(
+            "enrichConcurrency", defaults.enrich_concurrency, 1, MAX_ENRICH_CONCURRENCY
         ),
-        enrich_concurrency=_between(
-            "enrichConcurrency",
-            config.get_int("enrichConcurrency", defaults.enrich_concurrency),
-            1,
-            MAX_ENRICH_CONCURRENCY,
-        ),
-        max_inline_products=_between(
-            "maxInlineProducts",
-            config.get_int("maxInlineProducts", defaults.max_inline_products),
-            1,
-            MAX_INLINE_PRODUCTS,
+        max_inline_products=between(
+            "maxInlineProducts", defaults.max_inline_products, 1, MAX_INLINE_PRODUCTS
         ),
     )
     if stack.ingest_batch_size > 10 and stack.ingest_batching_window_seconds < 1:
@@ -178,17 +160,12 @@ def read_config() -> DeployConfig:
         powertools_layer_version=(
             None if layer_version is None else _positive("powertoolsLayerVersion", layer_version)
         ),
-        state_machine_log_level=_one_of(
-            "stateMachineLogLevel",
-            config.get("stateMachineLogLevel", settings.state_machine_log_level).upper(),
-            STATE_MACHINE_LOG_LEVELS,
+        state_machine_log_level=choice(
+            "stateMachineLogLevel", settings.state_machine_log_level, STATE_MACHINE_LOG_LEVELS
         ),
         log_execution_data=config.get_bool("logExecutionData", settings.log_execution_data),
         alarm_email=None if not alarm_email else _email("alarmEmail", alarm_email),
-        queue_age_alarm_seconds=_positive(
-            "queueAgeAlarmSeconds",
-            config.get_int("queueAgeAlarmSeconds", settings.queue_age_alarm_seconds),
-        ),
+        queue_age_alarm_seconds=positive("queueAgeAlarmSeconds", settings.queue_age_alarm_seconds),
     )
     return DeployConfig(stack=stack, infra=infra)
 

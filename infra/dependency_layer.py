@@ -157,7 +157,8 @@ def dependency_layer(
     root: Path = packaging.REPO_ROOT,
 ) -> DependencyLayer:
     """One ``LayerVersion`` from the built folder, for the functions that import from it."""
-    if not extras(root):
+    pinned = extras(root)
+    if not pinned:
         return DependencyLayer(None, frozenset())
     site = checked_site(build_dir, root)
     modules = layer_modules(site)
@@ -169,7 +170,7 @@ def dependency_layer(
         aws.lambda_.LayerVersionArgs(
             layer_name=physical_name,
             description="Wheels the functions need beyond the Powertools layer: "
-            + ", ".join(f"{pin.name}=={pin.version}" for pin in extras(root)),
+            + ", ".join(f"{pin.name}=={pin.version}" for pin in pinned),
             compatible_runtimes=[packaging.RUNTIME],
             compatible_architectures=[packaging.ARCHITECTURE],
             # The archive's root holds python/, as Lambda expects of a Python layer.

@@ -9,7 +9,7 @@ from typing import Final
 import pulumi
 import pulumi_aws as aws
 
-from infra import packaging, policies
+from infra import packaging, policies, roles
 from stack.spec import FunctionSpec
 
 TYPE: Final = "stepflow:lambda:Function"
@@ -123,34 +123,6 @@ class Function(pulumi.ComponentResource):
         spec = args.spec
         child = pulumi.ResourceOptions(parent=self)
         grants = grant_statements(spec, args)
-
-        log_group = aws.cloudwatch.LogGroup(
-            f"{resource_name}-logs",
-            aws.cloudwatch.LogGroupArgs(
-                name=f"/aws/lambda/{args.physical_name}",
-                retention_in_days=args.log_retention_days,
-            ),
-            opts=child,
-        )
-        role = aws.iam.Role(
-            f"{resource_name}-role",
-            aws.iam.RoleArgs(
-                description=f"Execution role of the {args.physical_name} Lambda",
-                assume_role_policy=pulumi.Output.json_dumps(
-                    policies.assume_role_policy("lambda.amazonaws.com")
-                ),
-            ),
-            opts=child,
-        )
-        policy = aws.iam.RolePolicy(
-            f"{resource_name}-policy",
-            aws.iam.RolePolicyArgs(
-                role=role.id,
-                policy=pulumi.Output.json_dumps(policies.function_policy(log_group.arn, grants)),
-            ),
-            opts=child,
-        )
-
         clash = sorted(set(args.environment) & set(args.references))
         if clash:
             raise ValueError(f"function {spec.name!r}: variables set twice: {clash}")
@@ -163,6 +135,22 @@ class Function(pulumi.ComponentResource):
         log_level = args.environment.get(_POWERTOOLS_LOG_LEVEL, args.log_level).upper()
         if log_level not in _LAMBDA_LOG_LEVELS:
             raise ValueError(f"function {spec.name!r}: unknown log level {log_level!r}")
+
+        log_group = aws.cloudwatch.LogGroup(
+            f"{resource_name}-logs",
+            aws.cloudwatch.LogGroupArgs(
+                name=f"/aws/lambda/{args.physical_name}",
+                retention_in_days=args.log_retention_days,
+            ),
+            opts=child,
+        )
+        role, policy = roles.execution_role(
+            resource_name,
+            f"Execution role of the {args.physical_name} Lambda",
+            policies.assume_role_policy("lambda.amazonaws.com"),
+            policies.function_policy(log_group.arn, grants),
+            child,
+        )
         function = aws.lambda_.Function(
             resource_name,
             aws.lambda_.FunctionArgs(

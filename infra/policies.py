@@ -125,6 +125,42 @@ def assume_role_policy(service: str, conditions: Mapping[str, Any] | None = None
     return document([statement])
 
 
+def scoped_assume_role_policy(
+    service: str,
+    account_id: pulumi.Input[str],
+    source_arn: pulumi.Input[str],
+    arn_operator: str = "ArnEquals",
+) -> Document:
+    """A trust policy with the confused-deputy guard AWS documents for service roles.
+
+    ``service`` may assume the role only on behalf of ``source_arn`` (``ArnLike`` when it holds
+    a wildcard) in account ``account_id``, never for another account's resource.
+    """
+    return assume_role_policy(
+        service,
+        {
+            "StringEquals": {"aws:SourceAccount": account_id},
+            arn_operator: {"aws:SourceArn": source_arn},
+        },
+    )
+
+
+def arn(
+    partition: pulumi.Input[str],
+    service: str,
+    region: pulumi.Input[str],
+    account_id: pulumi.Input[str],
+    resource: pulumi.Input[str],
+) -> pulumi.Output[str]:
+    """``arn:<partition>:<service>:<region>:<account>:<resource>``, before the resource exists.
+
+    Example: ``arn(partition, "states", region, account_id, "stateMachine:*")``.
+    """
+    return pulumi.Output.concat(
+        "arn:", partition, ":", service, ":", region, ":", account_id, ":", resource
+    )
+
+
 def table_statements(table: str, access: Access, table_arn: pulumi.Input[str]) -> list[Statement]:
     """The statements of one table grant: reads reach the table and its indexes, writes the table.
 

@@ -10,7 +10,7 @@ from typing import Any, Final
 import pulumi
 import pulumi_aws as aws
 
-from infra import policies
+from infra import policies, roles
 from stack.spec import WorkflowSpec
 
 TYPE: Final = "stepflow:stepfunctions:StateMachine"
@@ -152,45 +152,23 @@ class StateMachine(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        role = aws.iam.Role(
-            f"{resource_name}-role",
-            aws.iam.RoleArgs(
-                description=f"Execution role of the {args.physical_name} state machine",
-                assume_role_policy=pulumi.Output.json_dumps(
-                    policies.assume_role_policy(
-                        "states.amazonaws.com",
-                        # Confused-deputy guard, as AWS documents it for Step Functions: only
-                        # state machines of this account may assume the role.
-                        {
-                            "StringEquals": {"aws:SourceAccount": args.account_id},
-                            "ArnLike": {
-                                "aws:SourceArn": pulumi.Output.concat(
-                                    "arn:",
-                                    args.partition,
-                                    ":states:",
-                                    args.region,
-                                    ":",
-                                    args.account_id,
-                                    ":stateMachine:*",
-                                )
-                            },
-                        },
-                    )
+        role, policy = roles.execution_role(
+            resource_name,
+            f"Execution role of the {args.physical_name} state machine",
+            # Confused-deputy guard, as AWS documents it for Step Functions: only state machines
+            # of this account may assume the role.
+            policies.scoped_assume_role_policy(
+                "states.amazonaws.com",
+                args.account_id,
+                policies.arn(
+                    args.partition, "states", args.region, args.account_id, "stateMachine:*"
                 ),
+                arn_operator="ArnLike",
             ),
-            opts=child,
-        )
-        policy = aws.iam.RolePolicy(
-            f"{resource_name}-policy",
-            aws.iam.RolePolicyArgs(
-                role=role.id,
-                policy=pulumi.Output.json_dumps(
-                    policies.state_machine_policy(
-                        [args.function_arns[name] for name in sorted(referenced)]
-                    )
-                ),
+            policies.state_machine_policy(
+                [args.function_arns[name] for name in sorted(referenced)]
             ),
-            opts=child,
+            child,
         )
         machine = aws.sfn.StateMachine(
             resource_name,

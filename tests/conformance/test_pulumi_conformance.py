@@ -10,10 +10,8 @@ import json
 from collections import Counter
 from typing import Any
 
-import pytest
-
 from infra.queue import DLQ_SUFFIX
-from infra.stack import Deployment, deploy
+from infra.stack import Deployment
 from stack.spec import App, WorkflowSpec
 from tests.conformance.canonical import canonical_definition, canonicalize, function_ref
 from tests.infra.harness import (
@@ -28,19 +26,7 @@ from tests.infra.harness import (
     STATE_MACHINE,
     TABLE,
     Run,
-    default_app,
-    run_program,
 )
-
-
-@pytest.fixture(scope="module")
-def app() -> App:
-    return default_app()
-
-
-@pytest.fixture(scope="module")
-def run(app: App) -> Run[Deployment]:
-    return run_program(lambda: deploy(app))
 
 
 def physical_names(run: Run[Deployment], type_: str, key: str = "name") -> Counter[str]:
