@@ -36,13 +36,6 @@ def build_app(config: StackConfig | None = None) -> App:
     """Describe the whole stack for ``config``; both backends consume the result unchanged."""
     config = config or StackConfig()
 
-    def powertools_env(service: str) -> dict[str, str]:
-        return {
-            "POWERTOOLS_SERVICE_NAME": service,
-            "POWERTOOLS_METRICS_NAMESPACE": names.METRICS_NAMESPACE,
-            "POWERTOOLS_LOG_LEVEL": config.log_level,
-        }
-
     tables = (
         TableSpec(
             name="dedupe",
@@ -124,14 +117,12 @@ def build_app(config: StackConfig | None = None) -> App:
             name="validate",
             handler="functions.validate.handler.lambda_handler",
             description="Parse and check events against the schema; split valid from rejected.",
-            environment=powertools_env("validate"),
         ),
         FunctionSpec(
             name="dedupe",
             handler="functions.dedupe.handler.lambda_handler",
             description="Drop events already processed, by conditional writes with an expiry.",
             environment={
-                **powertools_env("dedupe"),
                 names.DEDUPE_TTL_SECONDS_ENV: str(config.dedupe_ttl_days * _DAY_SECONDS),
             },
             tables=(TableGrant("dedupe", Access.READ_WRITE, names.DEDUPE_TABLE_ENV),),
@@ -140,7 +131,6 @@ def build_app(config: StackConfig | None = None) -> App:
             name="update_status",
             handler="functions.update_status.handler.lambda_handler",
             description="Record progress and final state per tracking id, never backwards.",
-            environment=powertools_env("update_status"),
             tables=(
                 TableGrant("status", Access.READ_WRITE, names.STATUS_TABLE_ENV),
                 TableGrant(
@@ -156,7 +146,6 @@ def build_app(config: StackConfig | None = None) -> App:
             # The provider's contract allows 10 concurrent callers (seed 004).
             reserved_concurrency=config.enrich_concurrency,
             environment={
-                **powertools_env("enrich_batch"),
                 names.PROVIDER_URL_ENV: config.provider_url,
             },
             tables=(TableGrant("products", Access.READ_WRITE, names.PRODUCTS_TABLE_ENV),),
@@ -169,7 +158,6 @@ def build_app(config: StackConfig | None = None) -> App:
             description="Stream events or S3 objects into one gzip NDJSON bundle in staging.",
             memory_mb=512,
             timeout_seconds=120,
-            environment=powertools_env("bundle"),
             buckets=(
                 BucketGrant("staging", Access.READ_WRITE, names.STAGING_BUCKET_ENV),
                 BucketGrant("landing", Access.READ, names.LANDING_BUCKET_ENV),
@@ -180,7 +168,6 @@ def build_app(config: StackConfig | None = None) -> App:
             handler="functions.archive.handler.lambda_handler",
             description="Keep the bundle in the archive under a key derived from its content.",
             timeout_seconds=60,
-            environment=powertools_env("archive"),
             buckets=(
                 BucketGrant("staging", Access.READ, names.STAGING_BUCKET_ENV),
                 BucketGrant("archive", Access.READ_WRITE, names.ARCHIVE_BUCKET_ENV),
@@ -192,7 +179,6 @@ def build_app(config: StackConfig | None = None) -> App:
             description="POST the bundle downstream behind a DynamoDB circuit breaker.",
             timeout_seconds=60,
             environment={
-                **powertools_env("deliver"),
                 **circuit_env,
                 names.DOWNSTREAM_URL_ENV: config.downstream_url,
             },
@@ -206,7 +192,6 @@ def build_app(config: StackConfig | None = None) -> App:
             description="The HTTP API: validate requests, start workflows, answer statuses.",
             timeout_seconds=29,
             environment={
-                **powertools_env("api"),
                 names.MAX_BULK_EVENTS_ENV: str(config.max_bulk_events),
                 names.MAX_INLINE_PRODUCTS_ENV: str(config.max_inline_products),
                 names.ENRICH_BATCH_SIZE_ENV: str(config.enrich_batch_size),

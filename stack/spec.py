@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol, TypeVar
 
+from functions._shared.names import METRICS_NAMESPACE
+
 
 class Access(StrEnum):
     """What a function may do to a resource; each backend turns it into permissions.
@@ -271,12 +273,17 @@ class App:
         return _by_name(self.buckets, name)
 
     def function_environment(self, function: FunctionSpec) -> dict[str, str]:
-        """Static settings plus the physical names of the resources the function was granted.
+        """Powertools' settings, the function's own, and the physical names of what it was granted.
 
         Queue URLs and state machine ARNs depend on the backend, so they are left to it:
         see :meth:`backend_references`.
         """
-        env = dict(function.environment)
+        env = {
+            "POWERTOOLS_SERVICE_NAME": function.name,
+            "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+            "POWERTOOLS_LOG_LEVEL": self.config.log_level,
+            **function.environment,
+        }
         for grant in function.tables:
             env[grant.env_var] = self.physical_name(grant.table)
         for bucket_grant in function.buckets:
