@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -25,26 +23,12 @@ from typing import Any
 
 from local.environment import LocalEnvironment
 from local.history_view import format_history, format_table
+from local.json_http import request_json
 from local.runtime import REPO_ROOT, LocalSettings, LocalStack
 from stack.app import build_app
 
 EXAMPLES = REPO_ROOT / "examples"
 _WAIT_SECONDS = 120.0
-
-
-def _http(
-    method: str, url: str, body: Any = None, headers: dict[str, str] | None = None
-) -> tuple[int, Any]:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method)
-    request.add_header("Content-Type", "application/json")
-    for name, value in (headers or {}).items():
-        request.add_header(name, value)
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"null")
 
 
 def _load(name: str) -> Any:
@@ -102,7 +86,7 @@ def _show_ingest(
     if described["status"] != "SUCCEEDED":
         print(f"    error: {described.get('error')}: {str(described.get('cause'))[:200]}")
     if tracking_id:
-        code, record = _http("GET", f"{api}/events/{tracking_id}")
+        code, record = request_json("GET", f"{api}/events/{tracking_id}")
         if code == 200:
             print(f"    GET /events/{tracking_id} -> {_status_line(record)}")
             for rejection in record.get("rejected") or []:
@@ -135,17 +119,19 @@ def run_demo(*, port: int = 0, state_dir: Path | None = None, time_scale: float 
         print(f"State, tables and logs: {settings.state_dir}")
 
         # 1. HTTP
-        code, bulk = _http(
+        code, bulk = request_json(
             "POST", f"{api}/events/bulk", [e for e in _load("events.json") if _valid_looking(e)]
         )
         print(f"\nPOST /events/bulk (the valid events of examples/events.json) -> {code} {bulk}")
-        code, invalid = _http("POST", f"{api}/events/bulk", _load("events.json"))
+        code, invalid = request_json("POST", f"{api}/events/bulk", _load("events.json"))
         print(
             f"POST /events/bulk (all of examples/events.json) -> {code} {json.dumps(invalid)[:300]}"
         )
         key = "demo-" + uuid.uuid4().hex[:8]
-        code, single = _http("POST", f"{api}/events", _load("event.json"), {"Idempotency-Key": key})
-        code_again, again = _http(
+        code, single = request_json(
+            "POST", f"{api}/events", _load("event.json"), {"Idempotency-Key": key}
+        )
+        code_again, again = request_json(
             "POST", f"{api}/events", _load("event.json"), {"Idempotency-Key": key}
         )
         print(f"POST /events -> {code} {single}")
@@ -235,7 +221,7 @@ def _recent(execution: dict[str, Any]) -> bool:
 
 def _run_enrichment(stack: LocalStack, api: str) -> None:
     catalog = _load("catalog.json")
-    code, accepted = _http("POST", f"{api}/catalogs/demo-catalog/enrichments", catalog)
+    code, accepted = request_json("POST", f"{api}/catalogs/demo-catalog/enrichments", catalog)
     count = len(catalog["products"])
     print(f"\nPOST /catalogs/demo-catalog/enrichments ({count} products) -> {code} {accepted}")
     if code != 202:
@@ -244,12 +230,12 @@ def _run_enrichment(stack: LocalStack, api: str) -> None:
     seen: list[tuple[int, int]] = []
 
     def finished() -> bool:
-        _, progress = _http("GET", progress_url)
+        _, progress = request_json("GET", progress_url)
         seen.append((progress.get("batchesDone") or 0, progress.get("productsEnriched") or 0))
         return progress.get("status") in {"COMPLETE", "COMPLETE_WITH_FAILURES", "FAILED"}
 
     _wait_until(finished)
-    _, progress = _http("GET", progress_url)
+    _, progress = request_json("GET", progress_url)
     print(f"GET {progress_url.removeprefix(api)} ->")
     rows: list[tuple[str, ...]] = [
         (str(k), json.dumps(v)[:90]) for k, v in progress.items() if k != "failures"
@@ -262,7 +248,7 @@ def _run_enrichment(stack: LocalStack, api: str) -> None:
         e for e in _history(stack, accepted["executionId"]) if e["type"] == "MapIterationSucceeded"
     ]
     print(f"execution {described['status']}: {len(maps)} Map iterations (one per batch)")
-    _, listed = _http("GET", f"{api}/users/{catalog['userId']}/enrichments")
+    _, listed = request_json("GET", f"{api}/users/{catalog['userId']}/enrichments")
     listed_count = len(listed.get("enrichments", []))
     print(
         f"GET /users/{catalog['userId']}/enrichments -> {listed_count} enrichment(s), newest first"

@@ -180,9 +180,6 @@ class LocalStack:
         moto_patches.install(
             dispatcher=self._dispatch, time_scale=self.time_scale, archive=self._archive
         )
-        moto_patches.context().time_scale = self.time_scale
-        moto_patches.context().archive = self._archive
-        moto_patches.context().dispatcher = self._dispatch
         self._start_server(state_dir / "logs")
         resources = provision(self.app, self.client, secret_values=self.settings.secret_values)
         self._resources = resources
@@ -429,7 +426,11 @@ class LocalStack:
 
     def _invoke_for_api(self, function_name: str, payload: bytes) -> InvocationResult:
         # Lambda's Invoke API as API Gateway calls it: a throttled function answers 429.
-        spec = self.app.function(function_name)
+        return self._invoke(self.app.function(function_name), payload)
+
+    def _invoke(self, spec: FunctionSpec, payload: bytes) -> InvocationResult:
+        # As on AWS, only a function with reserved concurrency is throttled; the others queue
+        # for one of the machine's workers.
         return self.pool.invoke(
             self.app.physical_name(spec.name),
             payload,
@@ -454,9 +455,7 @@ class LocalStack:
         if spec is None or self._pool is None:
             raise moto_patches.LambdaNotFoundError(f"Function not found: {function_ref}")
         try:
-            return self._pool.invoke(
-                physical, payload, wait_for_capacity=spec.reserved_concurrency is None
-            )
+            return self._invoke(spec, payload)
         except TooManyRequestsError as error:
             raise moto_patches.LambdaThrottledError(
                 f"Rate Exceeded. Reserved concurrency of {physical} is exhausted"

@@ -7,8 +7,6 @@ import itertools
 import json
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -16,6 +14,7 @@ from typing import Any
 import pytest
 
 from local.environment import LocalEnvironment
+from local.json_http import request_json
 from local.runtime import LocalStack
 from tests.events import load_example
 
@@ -23,15 +22,7 @@ _DONE = {"COMPLETE", "COMPLETE_WITH_FAILURES", "FAILED"}
 
 
 def _request(api: str, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(
-        f"{api}{path}", data=data, method=method, headers={"Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"null")
+    return request_json(method, f"{api}{path}", body)
 
 
 def _wait_for(stack: LocalStack, path: str, timeout: float = 300.0) -> dict[str, Any]:

@@ -10,8 +10,6 @@ from __future__ import annotations
 import itertools
 import json
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +18,7 @@ from typing import Any
 import pytest
 
 from local.environment import LocalEnvironment
+from local.json_http import request_json
 from local.runtime import LocalStack
 from tests.events import load_example
 
@@ -33,22 +32,13 @@ def _event() -> dict[str, Any]:
 
 
 def _post(api: str, path: str, body: Any) -> tuple[int, Any]:
-    request = urllib.request.Request(
-        f"{api}{path}",
-        data=json.dumps(body).encode(),
-        method="POST",
-        headers={"Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"null")
+    return request_json("POST", f"{api}{path}", body)
 
 
 def _get(api: str, path: str) -> Any:
-    with urllib.request.urlopen(f"{api}{path}", timeout=30) as response:
-        return json.loads(response.read())
+    code, body = request_json("GET", f"{api}{path}")
+    assert code == 200, body
+    return body
 
 
 def _reset_breaker(stack: LocalStack) -> None:
