@@ -99,7 +99,7 @@ def _batch_processor() -> Chain:
 
 def enrich_definition(config: StackConfig | None = None) -> StateMachine:
     config = config or StackConfig()
-    catch_all, _ = failure_path(catalog=True)
+    catch_all = failure_path(catalog=True)
 
     # The plan replaces the state: keeping $.products beside $.plan.batches would double it,
     # and a large inline catalog would then outgrow the 262,144-byte state limit.

@@ -29,7 +29,6 @@ from workflows.builder import (
     LambdaInvoke,
     Pass,
     Retry,
-    State,
     StateMachine,
     StatesError,
     Succeed,
@@ -58,8 +57,11 @@ def transient_delivery_retry() -> Retry:
     return Retry.on(TransientDeliveryError, interval=2, max_attempts=3, backoff=2, max_delay=30)
 
 
-def failure_path(*, catalog: bool = False) -> tuple[Catch, State]:
-    """A catch-all that records FAILED for the tracking id, then fails with the original error."""
+def failure_path(*, catalog: bool = False) -> Catch:
+    """A catch-all that records FAILED for the tracking id, then fails with the original error.
+
+    Its ``handler`` is the start of that path, for catchers of specific errors to reuse.
+    """
     failed = Fail("Failed", error_path=f"{ERROR_PATH}.Error", cause_path=f"{ERROR_PATH}.Cause")
     record_failure = LambdaInvoke(
         "Record failure",
@@ -85,7 +87,7 @@ def failure_path(*, catalog: bool = False) -> tuple[Catch, State]:
         .when(Condition.is_present("$.trackingId"), record_failure.next(failed))
         .otherwise(failed)
     )
-    return Catch.on(StatesError.ALL, next=on_failure, result_path=ERROR_PATH), on_failure
+    return Catch.on(StatesError.ALL, next=on_failure, result_path=ERROR_PATH)
 
 
 def screening(catch_all: Catch, *, validate_name: str) -> tuple[LambdaInvoke, LambdaInvoke]:
@@ -230,7 +232,7 @@ def bundle_pipeline(
     of the two steps that read differently and the comment tell them apart.
     """
     config = config or StackConfig()
-    catch_all, _ = failure_path()
+    catch_all = failure_path()
     validate, dedupe = screening(catch_all, validate_name=validate_name)
     anything_new = (
         Choice("Anything new?")
