@@ -8,7 +8,7 @@ from typing import Final
 import pulumi
 import pulumi_aws as aws
 
-from infra import policies
+from infra import policies, roles
 from stack.spec import PipeSpec
 
 TYPE: Final = "stepflow:pipes:Pipe"
@@ -34,7 +34,8 @@ class Pipe(pulumi.ComponentResource):
 
     The pipe polls the queue, waits up to ``batching_window_seconds`` for ``batch_size``
     messages, and starts the state machine with the batch (a JSON array of SQS records) as the
-    execution input; messages are deleted once the execution has started, so what goes wrong
+    execution input; with ``filter_patterns`` only matching messages are delivered, the others
+    deleted unprocessed; messages are deleted once the execution has started, so what goes wrong
     inside the workflow is the workflow's to handle. A batch that cannot start (throttling, a
     missing permission) becomes visible again and, after the queue's ``maxReceiveCount``, lands
     in its dead-letter queue.
@@ -57,43 +58,23 @@ class Pipe(pulumi.ComponentResource):
         super().__init__(TYPE, resource_name, None, opts)
         spec = args.spec
         child = pulumi.ResourceOptions(parent=self)
-        role = aws.iam.Role(
-            f"{resource_name}-role",
-            aws.iam.RoleArgs(
-                description=f"Execution role of the {args.physical_name} pipe",
-                assume_role_policy=pulumi.Output.json_dumps(
-                    policies.assume_role_policy(
-                        "pipes.amazonaws.com",
-                        # Confused-deputy guard: this account's pipe of this name, nothing else.
-                        {
-                            "StringEquals": {"aws:SourceAccount": args.account_id},
-                            "ArnEquals": {
-                                "aws:SourceArn": pulumi.Output.concat(
-                                    "arn:",
-                                    args.partition,
-                                    ":pipes:",
-                                    args.region,
-                                    ":",
-                                    args.account_id,
-                                    ":pipe/",
-                                    args.physical_name,
-                                )
-                            },
-                        },
-                    )
+        # Confused-deputy guard: only this account's pipe of this name may assume the role.
+        role, policy = roles.execution_role(
+            resource_name,
+            f"Execution role of the {args.physical_name} pipe",
+            policies.scoped_assume_role_policy(
+                "pipes.amazonaws.com",
+                args.account_id,
+                policies.arn(
+                    args.partition,
+                    "pipes",
+                    args.region,
+                    args.account_id,
+                    f"pipe/{args.physical_name}",
                 ),
             ),
-            opts=child,
-        )
-        policy = aws.iam.RolePolicy(
-            f"{resource_name}-policy",
-            aws.iam.RolePolicyArgs(
-                role=role.id,
-                policy=pulumi.Output.json_dumps(
-                    policies.pipe_policy(args.queue_arn, args.state_machine_arn)
-                ),
-            ),
-            opts=child,
+            policies.pipe_policy(args.queue_arn, args.state_machine_arn),
+            child,
         )
         pipe = aws.pipes.Pipe(
             resource_name,
@@ -108,7 +89,20 @@ class Pipe(pulumi.ComponentResource):
                     sqs_queue_parameters=aws.pipes.PipeSourceParametersSqsQueueParametersArgs(
                         batch_size=spec.batch_size,
                         maximum_batching_window_in_seconds=spec.batching_window_seconds,
-                    )
+                    ),
+                    # Messages matching no pattern are deleted without starting the target.
+                    filter_criteria=(
+                        aws.pipes.PipeSourceParametersFilterCriteriaArgs(
+                            filters=[
+                                aws.pipes.PipeSourceParametersFilterCriteriaFilterArgs(
+                                    pattern=pattern
+                                )
+                                for pattern in spec.filter_patterns
+                            ]
+                        )
+                        if spec.filter_patterns
+                        else None
+                    ),
                 ),
                 target=args.state_machine_arn,
                 target_parameters=aws.pipes.PipeTargetParametersArgs(

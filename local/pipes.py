@@ -4,6 +4,9 @@ One :class:`PipePoller` (one thread) per :class:`~stack.spec.PipeSpec`:
 
 - it receives up to ``batch_size`` messages (at most 10 per ``ReceiveMessage``, as SQS allows),
   waiting up to ``batching_window_seconds`` after the first message to fill the batch;
+- with ``filter_patterns`` (the pipe's filter criteria, :mod:`local.pipe_filter`) it deletes
+  the messages matching none of them without starting anything, counted as ``filtered``, and
+  delivers the rest; a batch left empty starts nothing;
 - it starts the target with ``StartExecution`` (``FIRE_AND_FORGET``), the execution input being
   the JSON array of the batch's records in the shape Pipes deliver (``messageId``,
   ``receiptHandle``, ``body``, ``attributes``, ``messageAttributes``, ``md5OfBody``,
@@ -43,8 +46,10 @@ import math
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Final
+
+from local.pipe_filter import compile_filters
 
 MAX_MESSAGES_PER_RECEIVE: Final = 10
 MAX_TARGET_INPUT_CHARACTERS: Final = 262_144
@@ -55,6 +60,7 @@ _SHORT_POLL_PAUSE_SECONDS: Final = 0.05
 _PROBE_INTERVAL_SECONDS: Final = 0.02
 _STAT_NAMES: Final = (
     "messages_received",
+    "filtered",
     "batches_started",
     "messages_deleted",
     "failures",
@@ -131,6 +137,7 @@ class PipePoller:
         poll_wait_seconds: float = DEFAULT_POLL_WAIT_SECONDS,
         execution_name: Callable[[], str] = lambda: str(uuid.uuid4()),
         has_messages: Callable[[], bool] | None = None,
+        filter_patterns: Sequence[str] = (),
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"pipe {name!r}: batch_size must be at least 1")
@@ -144,6 +151,11 @@ class PipePoller:
         self.batch_size = batch_size
         self.batching_window_seconds = batching_window_seconds
         self.poll_wait_seconds = poll_wait_seconds
+        self.filter_patterns = tuple(filter_patterns)
+        try:
+            self._passes = compile_filters(self.filter_patterns)
+        except ValueError as error:
+            raise ValueError(f"pipe {name!r}: {error}") from None
         self._sqs = sqs
         self._sfn = sfn
         self._execution_name = execution_name
@@ -179,7 +191,8 @@ class PipePoller:
         return self._thread is not None and self._thread.is_alive()
 
     def stats(self) -> dict[str, int]:
-        """Counters: ``messages_received``, ``batches_started`` (executions started),
+        """Counters: ``messages_received``, ``filtered`` (matched no filter: deleted, not
+        delivered), ``batches_started`` (executions started),
         ``messages_deleted``, ``failures`` (batches left for redelivery), ``oversized_batches``
         (of those, over the target's input limit), ``poll_errors`` (receive/delete errors)."""
         with self._lock:
@@ -274,6 +287,16 @@ class PipePoller:
 
     def _deliver(self, batch: list[dict[str, Any]]) -> None:
         records = [pipe_record(message, self.queue_arn, self.region) for message in batch]
+        if self.filter_patterns:
+            kept = [self._passes(record) for record in records]
+            dropped = [message for message, keep in zip(batch, kept, strict=True) if not keep]
+            if dropped:
+                self._count("filtered", len(dropped))
+                self._delete(dropped)
+                batch = [message for message, keep in zip(batch, kept, strict=True) if keep]
+                records = [record for record, keep in zip(records, kept, strict=True) if keep]
+            if not batch:
+                return
         execution_input = json.dumps(records, separators=(",", ":"))
         if len(execution_input) > MAX_TARGET_INPUT_CHARACTERS:
             self._count("failures")

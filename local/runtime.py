@@ -413,6 +413,7 @@ class LocalStack:
                     state_machine_arn=resources.state_machines[pipe.target_workflow],
                     region=self.app.config.region,
                     batch_size=pipe.batch_size,
+                    filter_patterns=pipe.filter_patterns,
                     batching_window_seconds=(
                         pipe.batching_window_seconds if window is None else window
                     ),

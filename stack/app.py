@@ -254,6 +254,11 @@ def build_app(config: StackConfig | None = None) -> App:
                 target_workflow="aggregate",
                 batch_size=config.ingest_batch_size,
                 batching_window_seconds=config.ingest_batching_window_seconds,
+                # S3 sends an s3:TestEvent ({"Service": "Amazon S3", "Event": "s3:TestEvent",
+                # ...}) when the bucket notification is configured; real notifications carry
+                # "Records" and no "Event". Without this filter the test event would start an
+                # aggregate execution that only records "the batch held no events".
+                filter_patterns=('{"body": {"Event": [{"exists": false}]}}',),
             ),
         ),
         notifications=(BucketNotificationSpec(bucket="landing", queue="landing-notifications"),),

@@ -96,6 +96,13 @@ class PipeSpec:
 
     The batch (up to ``batch_size`` records, waiting up to ``batching_window_seconds``) is the
     execution input, as a JSON array of SQS records, exactly as Pipes deliver it.
+
+    ``filter_patterns`` are the pipe's filter criteria (``FilterCriteria.Filters[].Pattern``):
+    EventBridge event patterns as JSON strings, matched against each SQS record in the shape
+    Pipes deliver it, its ``body`` parsed when it is a JSON object. With filters, a message
+    matching none of them is deleted from the queue without starting the target; with none,
+    every message is delivered. At most 5; the local runtime refuses operators it does not
+    implement (see ``local.pipe_filter``).
     """
 
     name: str
@@ -103,6 +110,7 @@ class PipeSpec:
     target_workflow: str
     batch_size: int = 10
     batching_window_seconds: int = 0
+    filter_patterns: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

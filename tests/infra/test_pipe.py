@@ -28,16 +28,31 @@ def test_each_pipe_starts_its_workflow_with_batches_of_its_queue(
         assert pipe["roleArn"] == role.state["arn"]
         assert pipe["source"] == QUEUE_ARN + app.physical_name(spec.source_queue)
         assert pipe["target"] == MACHINE_ARN + app.physical_name(spec.target_workflow)
-        assert pipe["sourceParameters"] == {
-            "sqsQueueParameters": {
-                "batchSize": app.config.ingest_batch_size,
-                "maximumBatchingWindowInSeconds": app.config.ingest_batching_window_seconds,
-            }
+        assert pipe["sourceParameters"]["sqsQueueParameters"] == {
+            "batchSize": app.config.ingest_batch_size,
+            "maximumBatchingWindowInSeconds": app.config.ingest_batching_window_seconds,
         }
         assert pipe["targetParameters"] == {
             "stepFunctionStateMachineParameters": {"invocationType": "FIRE_AND_FORGET"}
         }
         assert "enrichment" not in pipe
+
+
+def test_the_aggregate_pipe_filters_out_the_s3_test_event_and_ingest_filters_nothing(
+    app: App, run: Run[Deployment]
+) -> None:
+    def source_parameters(pipe_name: str) -> dict[str, object]:
+        name = app.physical_name(pipe_name)
+        parameters: dict[str, object] = run.mocks.named(PIPE, f"{name}-pipe").inputs[
+            "sourceParameters"
+        ]
+        return parameters
+
+    aggregate = source_parameters("aggregate")
+    assert aggregate["filterCriteria"] == {
+        "filters": [{"pattern": '{"body": {"Event": [{"exists": false}]}}'}]
+    }
+    assert set(source_parameters("ingest")) == {"sqsQueueParameters"}
 
 
 def test_batch_size_and_window_come_from_the_spec(synthetic_run: Run[Deployment]) -> None:

@@ -217,6 +217,67 @@ def test_a_batch_over_the_target_input_limit_is_not_started(local_stack: LocalSt
     assert _visible(local_stack, url) == 2
 
 
+def test_a_filtered_pipe_deletes_the_s3_test_event_and_delivers_notifications(
+    local_stack: LocalStack,
+) -> None:
+    # A bucket notifying a queue of our own, as landing notifies landing-notifications: S3 (and
+    # moto) sends an s3:TestEvent when the notification is configured, then real notifications.
+    url, arn, dlq_url = _queue(local_stack)
+    machine = _machine(local_stack)
+    s3 = local_stack.client("s3")
+    bucket = url.rsplit("/", 1)[-1]
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_notification_configuration(
+        Bucket=bucket,
+        NotificationConfiguration={
+            "QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*"]}]
+        },
+    )
+    s3.put_object(Bucket=bucket, Key="in/a.ndjson", Body=b"{}\n")
+    [aggregate] = [pipe for pipe in local_stack.app.pipes if pipe.name == "aggregate"]
+    assert aggregate.filter_patterns
+    poller = _poller(local_stack, url, arn, machine, filter_patterns=aggregate.filter_patterns)
+    poller.start()
+    try:
+        _until(lambda: poller.stats()["messages_deleted"] == 2, "both messages deleted")
+    finally:
+        poller.stop()
+    stats = poller.stats()
+    assert stats["filtered"] == 1
+    assert stats["batches_started"] == 1
+    [[record]] = _inputs(local_stack, machine)
+    [notification] = json.loads(record["body"])["Records"]
+    assert notification["s3"]["object"]["key"] == "in/a.ndjson"
+    assert _visible(local_stack, url) == 0
+    assert _visible(local_stack, dlq_url) == 0
+
+
+def test_a_batch_matching_no_filter_starts_nothing(local_stack: LocalStack) -> None:
+    url, arn, _ = _queue(local_stack)
+    machine = _machine(local_stack)
+    test_event = {"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": "landing"}
+    _send(local_stack, url, [json.dumps(test_event), "plain", json.dumps({"kind": "other"})])
+    poller = _poller(
+        local_stack,
+        url,
+        arn,
+        machine,
+        batching_window_seconds=1,
+        filter_patterns=['{"body": {"kind": ["wanted"]}}'],
+    )
+    poller.start()
+    try:
+        _until(lambda: poller.stats()["filtered"] == 3, "3 messages filtered")
+    finally:
+        poller.stop()
+    stats = poller.stats()
+    assert stats["batches_started"] == 0
+    assert stats["failures"] == 0
+    assert stats["messages_deleted"] == 3
+    assert _inputs(local_stack, machine) == []
+    assert _visible(local_stack, url) == 0
+
+
 def test_stop_ends_the_thread(local_stack: LocalStack) -> None:
     url, arn, _ = _queue(local_stack)
     poller = _poller(local_stack, url, arn, _machine(local_stack))
@@ -261,6 +322,8 @@ def test_message_attributes_take_the_event_shape() -> None:
 def test_invalid_settings_are_refused(local_stack: LocalStack) -> None:
     with pytest.raises(ValueError, match="batch_size"):
         _poller(local_stack, "u", "a", "m", batch_size=0)
+    with pytest.raises(ValueError, match="unsupported operator 'suffix'"):
+        _poller(local_stack, "u", "a", "m", filter_patterns=['{"body": [{"suffix": "x"}]}'])
 
 
 def test_the_stack_polls_each_described_pipe(local_stack: LocalStack) -> None:
@@ -283,3 +346,14 @@ def test_the_stack_polls_each_described_pipe(local_stack: LocalStack) -> None:
 
     _until(started, "the ingest pipe to start an execution with the message")
     _until(lambda: _visible(local_stack, local_stack.queue_url("ingest")) == 0, "deletion")
+
+
+def test_the_stacks_own_s3_test_event_starts_no_aggregate_execution(
+    local_stack: LocalStack,
+) -> None:
+    # Configuring the landing bucket's notification makes S3 send s3:TestEvent to the queue;
+    # the aggregate pipe's filter drops it instead of starting an execution that is REJECTED.
+    deadline = time.monotonic() + 30
+    while local_stack.pipe_stats()["aggregate"]["filtered"] < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert local_stack.pipe_stats()["aggregate"]["filtered"] >= 1
