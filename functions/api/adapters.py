@@ -150,52 +150,47 @@ class StatusTable:
             "updatedAt": {"S": at},
             "history": {"L": [_history_step(RECEIVED, at)]},
         }
-        with unavailable_on_aws_errors(f"status {RECEIVED} for {tracking_id}"):
-            try:
-                self.client.put_item(
-                    TableName=self.table_name,
-                    Item=item,
-                    # A fresh tracking id; should it exist, its record is further on: keep it.
-                    ConditionExpression="attribute_not_exists(#trackingId)",
-                    ExpressionAttributeNames={"#trackingId": names.STATUS_KEY},
-                )
-            except Exception as error:
-                if not _is_conditional_check_failure(error):
-                    raise
+        with (
+            unavailable_on_aws_errors(f"status {RECEIVED} for {tracking_id}"),
+            _kept_if_further_on(),
+        ):
+            self.client.put_item(
+                TableName=self.table_name,
+                Item=item,
+                # A fresh tracking id; should it exist, its record is further on: keep it.
+                ConditionExpression="attribute_not_exists(#trackingId)",
+                ExpressionAttributeNames={"#trackingId": names.STATUS_KEY},
+            )
 
     def record_start_failure(self, tracking_id: str, reason: str, at: str) -> None:
-        with unavailable_on_aws_errors(f"status {FAILED} for {tracking_id}"):
-            try:
-                self.client.update_item(
-                    TableName=self.table_name,
-                    Key={names.STATUS_KEY: {"S": tracking_id}},
-                    UpdateExpression=(
-                        "SET #status = :status, #rank = :rank, #reason = :reason, "
-                        "#updatedAt = :at, #history = list_append("
-                        "if_not_exists(#history, :noHistory), :step)"
-                    ),
-                    # Forward only, as update_status writes: never over a later status.
-                    ConditionExpression="attribute_exists(#trackingId) AND #rank < :rank",
-                    ExpressionAttributeNames={
-                        "#trackingId": names.STATUS_KEY,
-                        "#status": "status",
-                        "#rank": STATUS_RANK_ATTRIBUTE,
-                        "#reason": "reason",
-                        "#updatedAt": "updatedAt",
-                        "#history": "history",
-                    },
-                    ExpressionAttributeValues={
-                        ":status": {"S": FAILED},
-                        ":rank": {"N": str(STATUS_RANKS[FAILED])},
-                        ":reason": {"S": reason[:1000]},
-                        ":at": {"S": at},
-                        ":noHistory": {"L": []},
-                        ":step": {"L": [_history_step(FAILED, at)]},
-                    },
-                )
-            except Exception as error:
-                if not _is_conditional_check_failure(error):
-                    raise
+        with unavailable_on_aws_errors(f"status {FAILED} for {tracking_id}"), _kept_if_further_on():
+            self.client.update_item(
+                TableName=self.table_name,
+                Key={names.STATUS_KEY: {"S": tracking_id}},
+                UpdateExpression=(
+                    "SET #status = :status, #rank = :rank, #reason = :reason, "
+                    "#updatedAt = :at, #history = list_append("
+                    "if_not_exists(#history, :noHistory), :step)"
+                ),
+                # Forward only, as update_status writes: never over a later status.
+                ConditionExpression="attribute_exists(#trackingId) AND #rank < :rank",
+                ExpressionAttributeNames={
+                    "#trackingId": names.STATUS_KEY,
+                    "#status": "status",
+                    "#rank": STATUS_RANK_ATTRIBUTE,
+                    "#reason": "reason",
+                    "#updatedAt": "updatedAt",
+                    "#history": "history",
+                },
+                ExpressionAttributeValues={
+                    ":status": {"S": FAILED},
+                    ":rank": {"N": str(STATUS_RANKS[FAILED])},
+                    ":reason": {"S": reason[:1000]},
+                    ":at": {"S": at},
+                    ":noHistory": {"L": []},
+                    ":step": {"L": [_history_step(FAILED, at)]},
+                },
+            )
 
     def read(self, tracking_id: str) -> dict[str, Any] | None:
         with unavailable_on_aws_errors(f"read of the status of {tracking_id}"):
@@ -231,11 +226,20 @@ def _history_step(status: str, at: str) -> dict[str, Any]:
     return {"M": {"status": {"S": status}, "at": {"S": at}}}
 
 
-def _is_conditional_check_failure(error: Exception) -> bool:
-    response = getattr(error, "response", None)
-    return isinstance(response, dict) and (
-        response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
-    )
+@contextmanager
+def _kept_if_further_on() -> Iterator[None]:
+    """A conditional write refused because the item is already further on: nothing to do."""
+    try:
+        yield
+    except Exception as error:
+        from functions._shared.dynamodb import CONDITIONAL_CHECK_FAILED
+
+        response = getattr(error, "response", None)
+        if not (
+            isinstance(response, dict)
+            and response.get("Error", {}).get("Code") == CONDITIONAL_CHECK_FAILED
+        ):
+            raise
 
 
 class EnrichmentTable:
@@ -282,55 +286,50 @@ class EnrichmentTable:
             "updatedAt": at,
             "history": [{"status": EnrichmentStatus.RECEIVED.value, "at": at}],
         }
-        with unavailable_on_aws_errors(f"enrichment {submission.tracking_id} RECEIVED"):
-            try:
-                self.client.put_item(
-                    TableName=self.table_name,
-                    Item={name: to_attribute_value(value) for name, value in row.items()},
-                    # A fresh tracking id; should its row exist, it is further on: keep it.
-                    ConditionExpression="attribute_not_exists(#batchId)",
-                    ExpressionAttributeNames={"#batchId": names.ENRICHMENT_SORT_KEY},
-                )
-            except Exception as error:
-                if not _is_conditional_check_failure(error):
-                    raise
+        with (
+            unavailable_on_aws_errors(f"enrichment {submission.tracking_id} RECEIVED"),
+            _kept_if_further_on(),
+        ):
+            self.client.put_item(
+                TableName=self.table_name,
+                Item={name: to_attribute_value(value) for name, value in row.items()},
+                # A fresh tracking id; should its row exist, it is further on: keep it.
+                ConditionExpression="attribute_not_exists(#batchId)",
+                ExpressionAttributeNames={"#batchId": names.ENRICHMENT_SORT_KEY},
+            )
 
     def record_start_failure(self, catalog_id: str, tracking_id: str, reason: str, at: str) -> None:
         failed = EnrichmentStatus.FAILED.value
         rank = SUMMARY_RANKS[EnrichmentStatus.FAILED]
-        with unavailable_on_aws_errors(f"enrichment {tracking_id} {failed}"):
-            try:
-                self.client.update_item(
-                    TableName=self.table_name,
-                    Key=self._key(catalog_id, summary_id(tracking_id)),
-                    UpdateExpression=(
-                        "SET #status = :status, #rank = :rank, #reason = :reason, "
-                        "#updatedAt = :at, #finishedAt = :at, #history = list_append("
-                        "if_not_exists(#history, :noHistory), :step)"
-                    ),
-                    # Forward only, as update_status writes: never over a later status.
-                    ConditionExpression="attribute_exists(#batchId) AND #rank < :rank",
-                    ExpressionAttributeNames={
-                        "#batchId": names.ENRICHMENT_SORT_KEY,
-                        "#status": "status",
-                        "#rank": RANK_ATTRIBUTE,
-                        "#reason": "reason",
-                        "#updatedAt": "updatedAt",
-                        "#finishedAt": "finishedAt",
-                        "#history": "history",
-                    },
-                    ExpressionAttributeValues={
-                        ":status": {"S": failed},
-                        ":rank": {"N": str(rank)},
-                        ":reason": {"S": reason[:1000]},
-                        ":at": {"S": at},
-                        ":noHistory": {"L": []},
-                        ":step": {"L": [_history_step(failed, at)]},
-                    },
-                )
-            except Exception as error:
-                if not _is_conditional_check_failure(error):
-                    raise
+        with unavailable_on_aws_errors(f"enrichment {tracking_id} {failed}"), _kept_if_further_on():
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=self._key(catalog_id, summary_id(tracking_id)),
+                UpdateExpression=(
+                    "SET #status = :status, #rank = :rank, #reason = :reason, "
+                    "#updatedAt = :at, #finishedAt = :at, #history = list_append("
+                    "if_not_exists(#history, :noHistory), :step)"
+                ),
+                # Forward only, as update_status writes: never over a later status.
+                ConditionExpression="attribute_exists(#batchId) AND #rank < :rank",
+                ExpressionAttributeNames={
+                    "#batchId": names.ENRICHMENT_SORT_KEY,
+                    "#status": "status",
+                    "#rank": RANK_ATTRIBUTE,
+                    "#reason": "reason",
+                    "#updatedAt": "updatedAt",
+                    "#finishedAt": "finishedAt",
+                    "#history": "history",
+                },
+                ExpressionAttributeValues={
+                    ":status": {"S": failed},
+                    ":rank": {"N": str(rank)},
+                    ":reason": {"S": reason[:1000]},
+                    ":at": {"S": at},
+                    ":noHistory": {"L": []},
+                    ":step": {"L": [_history_step(failed, at)]},
+                },
+            )
 
     def read_summary(self, catalog_id: str, tracking_id: str) -> dict[str, Any] | None:
         with unavailable_on_aws_errors(f"read of enrichment {tracking_id}"):

@@ -189,25 +189,35 @@ def require_valid(events: Sequence[Any]) -> None:
     raise ApiError(400, message, errors)
 
 
-def prepare_submission(events: list[Any], tracking_id: str, max_bulk_events: int) -> Submission:
-    """The execution input for ``events``, refused with a 413 when it exceeds Step Functions' limit.
+def execution_input_of(document: dict[str, Any]) -> tuple[str, int]:
+    """``document`` as a workflow's execution input (compact JSON), and its size in bytes.
 
-    The input is the ingest envelope ``{"trackingId", "source": "api", "events"}`` with the
-    events as posted (validate normalises them inside the workflow).
+    Raises :class:`ApiError` 400 when the body held an unpaired UTF-16 surrogate, which JSON
+    can carry but UTF-8 (and so Step Functions) cannot.
+
+    >>> execution_input_of({"trackingId": "trk-1", "events": ["é"]})
+    ('{"trackingId":"trk-1","events":["é"]}', 38)
     """
-    execution_input = json.dumps(
-        {"trackingId": tracking_id, "source": API_SOURCE, "events": events},
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
+    execution_input = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
     try:
-        size = len(execution_input.encode("utf-8"))
+        return execution_input, len(execution_input.encode("utf-8"))
     except UnicodeEncodeError as error:
         reason = (
             f"holds an unpaired UTF-16 surrogate (\\u{ord(error.object[error.start]):04x}), "
             "which is not Unicode text"
         )
         raise ApiError(400, f"the body {reason}", [field_error(WHOLE_VALUE, reason)]) from None
+
+
+def prepare_submission(events: list[Any], tracking_id: str, max_bulk_events: int) -> Submission:
+    """The execution input for ``events``, refused with a 413 when it exceeds Step Functions' limit.
+
+    The input is the ingest envelope ``{"trackingId", "source": "api", "events"}`` with the
+    events as posted (validate normalises them inside the workflow).
+    """
+    execution_input, size = execution_input_of(
+        {"trackingId": tracking_id, "source": API_SOURCE, "events": events}
+    )
     if size > MAX_EXECUTION_INPUT_BYTES:
         if len(events) == 1:
             advice = "one event cannot be larger; keep large content in S3 and send its location"

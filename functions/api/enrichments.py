@@ -34,7 +34,7 @@ from functions._shared.enrichment import (
 )
 from functions._shared.models import format_utc, json_type_name
 from functions._shared.validation import WHOLE_VALUE
-from functions.api.core import MAX_EXECUTION_INPUT_BYTES, WorkflowStarter
+from functions.api.core import MAX_EXECUTION_INPUT_BYTES, WorkflowStarter, execution_input_of
 from functions.api.errors import ApiError, DependencyUnavailableError, field_error
 
 USER_ID_FIELD: Final = "userId"
@@ -221,15 +221,7 @@ def prepare_enrichment(request: EnrichmentRequest, tracking_id: str) -> Enrichme
         total_batches = -(-total_products // request.batch_size)
     else:
         document[POINTER_FIELD] = request.pointer
-    execution_input = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
-    try:
-        size = len(execution_input.encode("utf-8"))
-    except UnicodeEncodeError as error:
-        reason = (
-            f"holds an unpaired UTF-16 surrogate (\\u{ord(error.object[error.start]):04x}), "
-            "which is not Unicode text"
-        )
-        raise ApiError(400, f"the body {reason}", [field_error(WHOLE_VALUE, reason)]) from None
+    execution_input, size = execution_input_of(document)
     if size > MAX_EXECUTION_INPUT_BYTES:
         raise ApiError(
             413,

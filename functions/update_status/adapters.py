@@ -167,7 +167,9 @@ class DynamoDbEnrichmentStore:
             except ClientError as error:
                 if error_code(error) != CONDITIONAL_CHECK_FAILED:
                     raise
-                stored = error.response.get("Item") or self._get(write.catalog_id, write.batch_id)
+                stored = error.response.get("Item") or self._get(
+                    _row_key(write.catalog_id, write.batch_id)
+                )
                 return EnrichmentOutcome(
                     record=public_row(from_item(stored)), applied=False, requested=write.status
                 )
@@ -177,7 +179,7 @@ class DynamoDbEnrichmentStore:
         with transient_errors_translated(
             f"read of the summary of {tracking_id} in table {self.table_name}"
         ):
-            item = self._get(catalog_id, summary_id(tracking_id))
+            item = self._get(_row_key(catalog_id, summary_id(tracking_id)))
         return from_item(item) if item else None
 
     def batch_totals(self, catalog_id: str, tracking_id: str) -> BatchTotals:
@@ -266,10 +268,7 @@ class DynamoDbEnrichmentStore:
         }
         if write.reason is not None:
             attribute_values[":reason"] = to_attribute_value(write.reason)
-        key = {
-            names.ENRICHMENT_KEY: {"S": write.catalog_id},
-            names.ENRICHMENT_SORT_KEY: {"S": summary_id(write.tracking_id)},
-        }
+        key = _row_key(write.catalog_id, summary_id(write.tracking_id))
         with transient_errors_translated(
             f"summary {write.status} of {write.tracking_id} in table {self.table_name}"
         ):
@@ -287,9 +286,7 @@ class DynamoDbEnrichmentStore:
             except ClientError as error:
                 if error_code(error) != CONDITIONAL_CHECK_FAILED:
                     raise
-                stored = error.response.get("Item") or self._get(
-                    write.catalog_id, summary_id(write.tracking_id)
-                )
+                stored = error.response.get("Item") or self._get(key)
                 return EnrichmentOutcome(
                     record=public_row(from_item(stored)), applied=False, requested=write.status
                 )
@@ -299,13 +296,10 @@ class DynamoDbEnrichmentStore:
             requested=write.status,
         )
 
-    def _get(self, catalog_id: str, row_id: str) -> dict[str, Any]:
-        response = self.client.get_item(
-            TableName=self.table_name,
-            Key={
-                names.ENRICHMENT_KEY: {"S": catalog_id},
-                names.ENRICHMENT_SORT_KEY: {"S": row_id},
-            },
-            ConsistentRead=True,
-        )
+    def _get(self, key: dict[str, Any]) -> dict[str, Any]:
+        response = self.client.get_item(TableName=self.table_name, Key=key, ConsistentRead=True)
         return dict(response.get("Item", {}))
+
+
+def _row_key(catalog_id: str, row_id: str) -> dict[str, Any]:
+    return {names.ENRICHMENT_KEY: {"S": catalog_id}, names.ENRICHMENT_SORT_KEY: {"S": row_id}}
