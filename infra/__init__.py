@@ -4,6 +4,7 @@
 concern consumes one spec: ``Table``, ``Bucket``, ``Secret``, ``Queue`` (with its dead-letter
 queue and resource policy), ``BucketNotification``, ``Function``, ``StateMachine``, ``Pipe``,
 ``HttpApi``, and ``Alarms`` over all of them. IAM documents come from :mod:`infra.policies`,
-execution roles from :mod:`infra.roles`, checks and the creation order from :mod:`infra.checks`.
+execution roles from :mod:`infra.roles`; the checks and the creation order are the description's
+(:mod:`stack.checks`), shared with the local runtime.
 This is the only package that imports ``pulumi_aws``.
 """

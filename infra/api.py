@@ -7,9 +7,10 @@ have) and Lambda authorisers (custom code on the hot path). ``AWS_IAM`` is the s
 authentication API Gateway provides natively: a producer signs each request with SigV4 using
 credentials of a role it already has, access is granted with ``execute-api:Invoke`` on the route
 ARNs (revocable per producer, auditable in CloudTrail, no shared secret to rotate), and an
-unsigned or wrongly signed request is refused by API Gateway before any Lambda runs. Only the
-health check and the OpenAPI document stay open (``PUBLIC_ROUTES``): they reveal nothing a
-caller could not read in the repository.
+unsigned or wrongly signed request is refused by API Gateway before any Lambda runs. Each
+route's authorization is the description's (``RouteSpec.authorization``): IAM unless it says
+otherwise (the health check and the OpenAPI document are open); a JWT route is checked by the
+API's JWT authorizer (``ApiSpec.jwt_authorizer``), created only when the description has one.
 
 Throttling is on the ``$default`` stage (``default_route_settings``), applied to every route
 before authorisation and integration, so a flood costs neither Lambda invocations nor
@@ -27,14 +28,17 @@ from typing import Final
 import pulumi
 import pulumi_aws as aws
 
-from stack.spec import ApiSpec, HttpMethod, RouteSpec
+from stack.spec import ApiSpec, Authorization, RouteSpec
 
 TYPE: Final = "stepflow:apigateway:HttpApi"
 PAYLOAD_FORMAT_VERSION: Final = "2.0"
 STAGE_NAME: Final = "$default"
-IAM_AUTHORIZATION: Final = "AWS_IAM"
-NO_AUTHORIZATION: Final = "NONE"
-PUBLIC_ROUTES: Final = frozenset({(HttpMethod.GET, "/health"), (HttpMethod.GET, "/openapi.json")})
+# API Gateway's name for each authorization the description knows.
+AUTHORIZATION_TYPES: Final = {
+    Authorization.NONE: "NONE",
+    Authorization.IAM: "AWS_IAM",
+    Authorization.JWT: "JWT",
+}
 
 # One JSON object per request. Who called (the IAM principal of a signed request) and how it
 # went, never a header or a body: those may carry tokens or payloads.
@@ -57,15 +61,13 @@ ACCESS_LOG_FORMAT: Final = {
 _PATH_PARAMETER = re.compile(r"\{[^}]+\}")
 
 
-def route_key(route: RouteSpec) -> str:
-    """API Gateway's route key: ``"POST /events"``."""
-    return f"{route.method.value} {route.path}"
-
-
 def authorization_type(route: RouteSpec) -> str:
-    """``NONE`` for the public routes, ``AWS_IAM`` (SigV4) for every other."""
-    public = (route.method, route.path) in PUBLIC_ROUTES
-    return NO_AUTHORIZATION if public else IAM_AUTHORIZATION
+    """API Gateway's ``authorization_type`` for the route's described authorization.
+
+    >>> authorization_type(RouteSpec(HttpMethod.POST, "/events", "api"))
+    'AWS_IAM'
+    """
+    return AUTHORIZATION_TYPES[route.authorization]
 
 
 def source_arn_suffix(route: RouteSpec) -> str:
@@ -80,7 +82,7 @@ def source_arn_suffix(route: RouteSpec) -> str:
 
 
 def _slug(route: RouteSpec) -> str:
-    words = re.findall(r"[a-z0-9]+", route_key(route).lower())
+    words = re.findall(r"[a-z0-9]+", route.key.lower())
     return "-".join(words)
 
 
@@ -97,8 +99,8 @@ class HttpApiArgs:
 class HttpApi(pulumi.ComponentResource):
     """An HTTP API whose routes proxy to Lambdas (payload 2.0), throttled and access-logged.
 
-    Children: the API, one ``AWS_PROXY`` integration per function, one route per
-    ``RouteSpec`` (``AWS_IAM`` unless public, see the module docstring), one
+    Children: the API, one ``AWS_PROXY`` integration per function, the JWT authorizer when the
+    spec has one, one route per ``RouteSpec`` (authorized as described), one
     ``lambda:InvokeFunction`` permission per route for ``apigateway.amazonaws.com`` from that
     route's ARN only, a log group, and the auto-deployed ``$default`` stage with the spec's
     throttling and JSON access logs.
@@ -123,9 +125,6 @@ class HttpApi(pulumi.ComponentResource):
         missing = {route.function for route in spec.routes} - set(args.function_arns)
         if missing:
             raise KeyError(f"api {spec.name!r}: routes name unknown functions {sorted(missing)}")
-        keys = [route_key(route) for route in spec.routes]
-        if len(set(keys)) != len(keys):
-            raise ValueError(f"api {spec.name!r}: a route key appears twice in {keys}")
 
         api = aws.apigatewayv2.Api(
             resource_name,
@@ -145,16 +144,38 @@ class HttpApi(pulumi.ComponentResource):
                 ),
                 opts=child,
             )
+        authorizer = None
+        if spec.jwt_authorizer is not None:
+            authorizer = aws.apigatewayv2.Authorizer(
+                f"{resource_name}-jwt-authorizer",
+                aws.apigatewayv2.AuthorizerArgs(
+                    api_id=api.id,
+                    name=f"{args.physical_name}-jwt",
+                    authorizer_type=AUTHORIZATION_TYPES[Authorization.JWT],
+                    identity_sources=[spec.jwt_authorizer.identity_source],
+                    jwt_configuration=aws.apigatewayv2.AuthorizerJwtConfigurationArgs(
+                        issuer=spec.jwt_authorizer.issuer,
+                        audiences=list(spec.jwt_authorizer.audiences),
+                    ),
+                ),
+                opts=child,
+            )
         routes = []
         for route in spec.routes:
             slug = _slug(route)
+            authorizer_id = None
+            if route.authorization is Authorization.JWT:
+                if authorizer is None:
+                    raise ValueError(f"route {route.key!r} wants a JWT; api {spec.name!r} has none")
+                authorizer_id = authorizer.id
             routes.append(
                 aws.apigatewayv2.Route(
                     f"{resource_name}-{slug}",
                     aws.apigatewayv2.RouteArgs(
                         api_id=api.id,
-                        route_key=route_key(route),
+                        route_key=route.key,
                         authorization_type=authorization_type(route),
+                        authorizer_id=authorizer_id,
                         target=pulumi.Output.concat(
                             "integrations/", integrations[route.function].id
                         ),

@@ -10,7 +10,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra import packaging, policies, roles
-from stack.spec import FunctionSpec
+from stack.spec import POWERTOOLS_LOG_LEVEL_ENV, FunctionSpec
 
 TYPE: Final = "stepflow:lambda:Function"
 
@@ -22,14 +22,14 @@ _LAMBDA_LOG_LEVELS: Final = {
     "ERROR": "ERROR",
     "CRITICAL": "FATAL",
 }
-_POWERTOOLS_LOG_LEVEL: Final = "POWERTOOLS_LOG_LEVEL"
 
 
 @dataclass(frozen=True)
 class FunctionArgs:
     """What a ``Function`` needs beyond its spec.
 
-    ``environment`` is the description's (``App.function_environment``); ``references`` are the
+    ``environment`` is the description's (``App.function_environment``, Powertools' settings
+    included: its ``POWERTOOLS_LOG_LEVEL`` also sets Lambda's own level); ``references`` are the
     variables only the backend can fill in (``App.backend_references`` resolved to queue URLs
     and state machine ARNs). ``table_arns``, ``bucket_arns``, ``queue_arns``, ``secret_arns``
     and ``state_machine_arns`` map the logical name of every resource the spec is granted to
@@ -42,7 +42,6 @@ class FunctionArgs:
     table_arns: Mapping[str, pulumi.Input[str]]
     code: pulumi.Archive
     layers: Sequence[pulumi.Input[str]] = ()
-    log_level: str = "INFO"
     log_retention_days: int = 30
     references: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     bucket_arns: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
@@ -101,8 +100,7 @@ class Function(pulumi.ComponentResource):
     resource: DynamoDB on the table, S3 on the bucket's objects, SQS on the queue,
     ``GetSecretValue`` on the secret, ``StartExecution`` on the state machine; see
     :mod:`infra.policies`), and the function itself: active tracing, JSON logs to that log
-    group, the description's environment (secret *names*, never values) plus the Powertools
-    defaults.
+    group, the description's environment (secret *names*, never values) and the references.
 
     Example::
 
@@ -126,13 +124,13 @@ class Function(pulumi.ComponentResource):
         clash = sorted(set(args.environment) & set(args.references))
         if clash:
             raise ValueError(f"function {spec.name!r}: variables set twice: {clash}")
-        environment: dict[str, pulumi.Input[str]] = {
-            "POWERTOOLS_SERVICE_NAME": spec.name,
-            _POWERTOOLS_LOG_LEVEL: args.log_level,
-            **args.environment,
-            **args.references,
-        }
-        log_level = args.environment.get(_POWERTOOLS_LOG_LEVEL, args.log_level).upper()
+        environment: dict[str, pulumi.Input[str]] = {**args.environment, **args.references}
+        if POWERTOOLS_LOG_LEVEL_ENV not in args.environment:
+            raise ValueError(
+                f"function {spec.name!r}: the environment has no {POWERTOOLS_LOG_LEVEL_ENV} "
+                "(App.function_environment sets it)"
+            )
+        log_level = args.environment[POWERTOOLS_LOG_LEVEL_ENV].upper()
         if log_level not in _LAMBDA_LOG_LEVELS:
             raise ValueError(f"function {spec.name!r}: unknown log level {log_level!r}")
 

@@ -13,24 +13,26 @@ from infra import policies
 from stack.spec import QueueSpec
 
 TYPE: Final = "stepflow:sqs:Queue"
-DLQ_SUFFIX: Final = "-dlq"
 # The longest SQS allows, so a message parked in the DLQ outlives any investigation.
 DLQ_RETENTION_SECONDS: Final = 1_209_600
 
 
 @dataclass(frozen=True)
 class QueueArgs:
-    """``notifying_bucket_arns``: buckets whose S3 notifications the queue accepts (from
-    ``account_id`` only); without any, the queue has no resource policy at all."""
+    """``dead_letter_physical_name``: the name of the spec's dead-letter queue, when it has one
+    (``App.physical_name(spec.dead_letter_queue)``). ``notifying_bucket_arns``: buckets whose S3
+    notifications the queue accepts (from ``account_id`` only); without any, the queue has no
+    resource policy at all."""
 
     spec: QueueSpec
     physical_name: str
+    dead_letter_physical_name: str | None = None
     notifying_bucket_arns: Sequence[pulumi.Input[str]] = ()
     account_id: pulumi.Input[str] | None = None
 
 
 class Queue(pulumi.ComponentResource):
-    """An SQS queue encrypted with SQS-managed keys, with a DLQ named ``<name>-dlq``.
+    """An SQS queue encrypted with SQS-managed keys, with its dead-letter queue.
 
     ``max_receive_count`` > 0 gives the queue a redrive policy to its dead-letter queue, which is
     how a message that keeps failing leaves the queue without being lost (and how the operator
@@ -43,7 +45,9 @@ class Queue(pulumi.ComponentResource):
 
     Example::
 
-        queue = Queue("ingest", QueueArgs(app.queues[0], app.physical_name("ingest")))
+        spec = app.queue("ingest")
+        dlq = app.physical_name(spec.dead_letter_queue)
+        queue = Queue("ingest", QueueArgs(spec, app.physical_name("ingest"), dlq))
         queue.url, queue.arn, queue.dlq_url
     """
 
@@ -63,11 +67,16 @@ class Queue(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         redrive_policy: pulumi.Output[str] | None = None
         dlq: aws.sqs.Queue | None = None
-        if spec.max_receive_count > 0:
+        if (spec.dead_letter_queue is None) != (args.dead_letter_physical_name is None):
+            raise ValueError(
+                f"queue {spec.name!r}: a dead-letter queue name is given exactly when it redrives"
+            )
+        dlq_name = args.dead_letter_physical_name
+        if dlq_name is not None:
             dlq = aws.sqs.Queue(
-                f"{resource_name}{DLQ_SUFFIX}",
+                dlq_name,
                 aws.sqs.QueueArgs(
-                    name=f"{args.physical_name}{DLQ_SUFFIX}",
+                    name=dlq_name,
                     message_retention_seconds=DLQ_RETENTION_SECONDS,
                     sqs_managed_sse_enabled=True,
                 ),
@@ -89,7 +98,7 @@ class Queue(pulumi.ComponentResource):
         )
         if dlq is not None:
             aws.sqs.RedriveAllowPolicy(
-                f"{resource_name}{DLQ_SUFFIX}-redrive-allow",
+                f"{dlq_name}-redrive-allow",
                 aws.sqs.RedriveAllowPolicyArgs(
                     queue_url=dlq.url,
                     redrive_allow_policy=pulumi.Output.json_dumps(

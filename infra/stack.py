@@ -11,36 +11,34 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
-from functions._shared import names as shared_names
 from infra import alarms as alarm_rules
 from infra import dependency_layer, packaging
 from infra.alarms import AlarmRule, Alarms, AlarmsArgs
 from infra.api import HttpApi, HttpApiArgs
 from infra.bucket import Bucket, BucketArgs
-from infra.checks import DependencyCycleError, check_names, check_references, creation_order
 from infra.config import InfraSettings
 from infra.function import Function, FunctionArgs
 from infra.notification import BucketNotification, BucketNotificationArgs, NotificationTarget
 from infra.pipe import Pipe, PipeArgs
-from infra.queue import DLQ_SUFFIX, Queue, QueueArgs
+from infra.queue import Queue, QueueArgs
 from infra.secret import Secret, SecretArgs
 from infra.state_machine import StateMachine, StateMachineArgs
 from infra.table import Table, TableArgs
 from stack import outputs
-from stack.spec import App, FunctionSpec
+from stack.checks import check_app, creation_order
+from stack.spec import (
+    POWERTOOLS_METRICS_NAMESPACE_ENV,
+    POWERTOOLS_SERVICE_NAME_ENV,
+    App,
+    FunctionSpec,
+)
 
-__all__ = ["DependencyCycleError", "Deployment", "check_names", "check_references", "deploy"]
-
-# The function that runs the downstream circuit breaker and publishes its CircuitBreakerOpen
-# metric; a description without it gets no breaker alarm.
-CIRCUIT_BREAKER_FUNCTION: Final = "deliver"
-_SERVICE_ENV: Final = "POWERTOOLS_SERVICE_NAME"
-_NAMESPACE_ENV: Final = "POWERTOOLS_METRICS_NAMESPACE"
+__all__ = ["Deployment", "deploy"]
 
 
 @dataclass(frozen=True)
@@ -63,7 +61,9 @@ class Deployment:
 def deploy(app: App, settings: InfraSettings | None = None) -> Deployment:
     """Create every resource of ``app`` and return them with the outputs to export.
 
-    Functions and state machines are created in :func:`~infra.checks.creation_order`: a state
+    The description is checked first (:func:`stack.checks.check_app`), as the local runtime
+    checks it. Functions and state machines are created in
+    :func:`~stack.checks.creation_order`: a state
     machine after the functions it invokes, a function that starts a workflow after that
     workflow's state machine.
 
@@ -74,8 +74,7 @@ def deploy(app: App, settings: InfraSettings | None = None) -> Deployment:
             pulumi.export(key, value)
     """
     settings = settings or InfraSettings()
-    check_names(app)
-    check_references(app)
+    check_app(app)
     order = creation_order(app)
     name = app.physical_name
     # The project's own layer (isal...), for the functions importing from it; built beforehand
@@ -105,6 +104,9 @@ def deploy(app: App, settings: InfraSettings | None = None) -> Deployment:
             QueueArgs(
                 spec,
                 name(spec.name),
+                dead_letter_physical_name=(
+                    None if spec.dead_letter_queue is None else name(spec.dead_letter_queue)
+                ),
                 notifying_bucket_arns=[
                     buckets[bucket].arn
                     for bucket in dict.fromkeys(
@@ -154,7 +156,6 @@ def deploy(app: App, settings: InfraSettings | None = None) -> Deployment:
                 state_machine_arns={key: machine.arn for key, machine in state_machines.items()},
                 code=packaging.function_archive(function_spec),
                 layers=[layer, *deps.layers_for(function_spec)],
-                log_level=app.config.log_level,
                 log_retention_days=settings.log_retention_days,
             ),
         )
@@ -199,23 +200,19 @@ def deploy(app: App, settings: InfraSettings | None = None) -> Deployment:
         ),
     )
 
-    stack_outputs: dict[str, Any] = {
-        outputs.REGION: app.config.region,
-        outputs.PREFIX: app.config.prefix,
-        outputs.STATE_MACHINE_ARNS: {key: machine.arn for key, machine in state_machines.items()},
-        outputs.FUNCTION_NAMES: {key: function.name for key, function in functions.items()},
-        outputs.TABLE_NAMES: {key: table.name for key, table in tables.items()},
-        outputs.QUEUE_URLS: {key: queue.url for key, queue in queues.items()},
-        outputs.DEAD_LETTER_QUEUE_URLS: {
+    stack_outputs = outputs.stack_outputs(
+        app,
+        state_machine_arns={key: machine.arn for key, machine in state_machines.items()},
+        function_names={key: function.name for key, function in functions.items()},
+        table_names={key: table.name for key, table in tables.items()},
+        queue_urls={key: queue.url for key, queue in queues.items()},
+        dead_letter_queue_urls={
             key: queue.dlq_url for key, queue in queues.items() if queue.dlq_url is not None
         },
-        outputs.BUCKET_NAMES: {key: bucket.name for key, bucket in buckets.items()},
-        outputs.SECRET_NAMES: {key: secret.name for key, secret in secrets.items()},
-    }
-    if api is not None:
-        stack_outputs[outputs.API_URL] = api.url
-    for key, machine in state_machines.items():
-        stack_outputs[outputs.state_machine_arn_key(key)] = machine.arn
+        bucket_names={key: bucket.name for key, bucket in buckets.items()},
+        secret_names={key: secret.name for key, secret in secrets.items()},
+        api_url=None if api is None else api.url,
+    )
 
     return Deployment(
         tables=tables,
@@ -245,10 +242,10 @@ def stack_alarm_rules(
     rules: list[AlarmRule] = []
     for spec in app.queues:
         queue = queues[spec.name]
-        if queue.dlq_name is not None:
+        if spec.dead_letter_queue is not None and queue.dlq_name is not None:
             rules.append(
                 alarm_rules.dead_letter_queue_rule(
-                    spec.name, name(spec.name) + DLQ_SUFFIX, queue.dlq_name
+                    spec.name, name(spec.dead_letter_queue), queue.dlq_name
                 )
             )
         rules.append(
@@ -256,14 +253,14 @@ def stack_alarm_rules(
                 spec.name, name(spec.name), queue.name, settings.queue_age_alarm_seconds
             )
         )
-    breaker = next((f for f in app.functions if f.name == CIRCUIT_BREAKER_FUNCTION), None)
-    if breaker is not None:
-        environment = app.function_environment(breaker)
+    if app.circuit_breaker is not None:
+        # As the breaker's function publishes the metric: its Powertools namespace and service.
+        environment = app.function_environment(app.function(app.circuit_breaker.function))
         rules.append(
             alarm_rules.circuit_open_rule(
                 app.config.prefix,
-                namespace=environment.get(_NAMESPACE_ENV, shared_names.METRICS_NAMESPACE),
-                service=environment.get(_SERVICE_ENV, breaker.name),
+                namespace=environment[POWERTOOLS_METRICS_NAMESPACE_ENV],
+                service=environment[POWERTOOLS_SERVICE_NAME_ENV],
             )
         )
     for function_spec in app.functions:

@@ -229,14 +229,17 @@ def cmd_up(args: argparse.Namespace) -> int:
     from local.environment import LocalEnvironment
     from local.runtime import LocalSettings
     from stack.app import build_app
+    from stack.checks import check_app
 
+    app = build_app()
+    check_app(app)  # before the peers start, not only before the runtime does
     settings = LocalSettings(
         port=args.port,
         api_port=args.api_port,
         state_dir=Path(args.state_dir),
         time_scale=args.time_scale,
     )
-    env = LocalEnvironment(build_app(), settings)
+    env = LocalEnvironment(app, settings)
     outputs = env.start()
     stack = env.stack
     print("The stack is up on the local runtime. Outputs (as `pulumi up` exports them):")
@@ -354,11 +357,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from stack.checks import DescriptionError
+
     args = build_parser().parse_args(argv)
     try:
         code: int = args.handler(args)
     except CliError as error:
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    except DescriptionError as error:
+        print(f"error: the stack description is invalid: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

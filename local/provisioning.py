@@ -2,7 +2,7 @@
 
 Each function here creates one kind of resource the way the Pulumi components under ``infra/``
 declare it: the same physical names, and the same settings wherever the local endpoint has them
-(queues with their ``<name>-dlq`` and redrive policy, SSE, bucket versioning, encryption and
+(queues with their dead-letter queue and redrive policy, SSE, bucket versioning, encryption and
 lifecycle, object-created notifications, secrets, state machines). What only IAM or the network
 enforces on AWS (bucket policies, KMS keys) is not modelled: moto would store it and enforce
 nothing, which would only look like a guarantee.
@@ -27,7 +27,6 @@ from typing import Any, Final
 from stack.spec import App, BucketSpec, FunctionSpec, QueueSpec, TableSpec, WorkflowSpec
 
 LOCAL_ACCOUNT: Final = "123456789012"
-DLQ_SUFFIX: Final = "-dlq"
 # As infra/queue.py: the longest SQS allows, so a dead letter outlives any investigation.
 DLQ_RETENTION_SECONDS: Final = 1_209_600
 # As infra/bucket.py.
@@ -192,8 +191,8 @@ def create_queue(sqs: Any, app: App, queue: QueueSpec) -> QueueRef:
     }
     dlq_url: str | None = None
     dlq_arn: str | None = None
-    if queue.max_receive_count > 0:
-        dlq_name = f"{name}{DLQ_SUFFIX}"
+    if queue.dead_letter_queue is not None:
+        dlq_name = app.physical_name(queue.dead_letter_queue)
         dlq_url = str(
             sqs.create_queue(
                 QueueName=dlq_name,

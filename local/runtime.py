@@ -48,7 +48,8 @@ from local.provisioning import (
     rendered_definition,
     state_machine_arn,
 )
-from stack import outputs as output_names
+from stack.checks import check_app
+from stack.outputs import stack_outputs
 from stack.spec import App, FunctionSpec
 
 __all__ = [
@@ -157,8 +158,13 @@ class LocalStack:
         self.stop()
 
     def start(self) -> dict[str, Any]:
-        """Bring everything up and return the stack outputs (the keys ``pulumi up`` exports)."""
+        """Bring everything up and return the stack outputs (the keys ``pulumi up`` exports).
+
+        A description that ``pulumi up`` would refuse (:func:`stack.checks.check_app`) is refused
+        here too, before anything starts, with a :class:`~stack.checks.DescriptionError`.
+        """
         global _running  # noqa: PLW0603 - moto's backends are process-wide, so is this guard
+        check_app(self.app)
         if _running is not None:
             raise RuntimeError("a local stack is already running in this process; stop it first")
         _running = self
@@ -309,26 +315,20 @@ class LocalStack:
     def outputs(self) -> dict[str, Any]:
         """The stack outputs, under the same keys the Pulumi program exports."""
         app = self.app
-        machine_arns = {wf.name: state_machine_arn(app, wf.name) for wf in app.workflows}
-        queues = self._resources.queues if self._resources is not None else {}
-        values: dict[str, Any] = {
-            output_names.REGION: app.config.region,
-            output_names.PREFIX: app.config.prefix,
-            output_names.STATE_MACHINE_ARNS: machine_arns,
-            output_names.FUNCTION_NAMES: {f.name: app.physical_name(f.name) for f in app.functions},
-            output_names.TABLE_NAMES: {t.name: app.physical_name(t.name) for t in app.tables},
-            output_names.QUEUE_URLS: {name: queue.url for name, queue in queues.items()},
-            output_names.DEAD_LETTER_QUEUE_URLS: {
+        queues = self.resources.queues
+        return stack_outputs(
+            app,
+            state_machine_arns={wf.name: state_machine_arn(app, wf.name) for wf in app.workflows},
+            function_names={f.name: app.physical_name(f.name) for f in app.functions},
+            table_names={t.name: app.physical_name(t.name) for t in app.tables},
+            queue_urls={name: queue.url for name, queue in queues.items()},
+            dead_letter_queue_urls={
                 name: queue.dlq_url for name, queue in queues.items() if queue.dlq_url
             },
-            output_names.BUCKET_NAMES: {b.name: app.physical_name(b.name) for b in app.buckets},
-            output_names.SECRET_NAMES: {s.name: app.physical_name(s.name) for s in app.secrets},
-        }
-        if self._api is not None:
-            values[output_names.API_URL] = self._api.url
-        for workflow, arn in machine_arns.items():
-            values[output_names.state_machine_arn_key(workflow)] = arn
-        return values
+            bucket_names={b.name: app.physical_name(b.name) for b in app.buckets},
+            secret_names={s.name: app.physical_name(s.name) for s in app.secrets},
+            api_url=None if self._api is None else self._api.url,
+        )
 
     def state_machine_arn(self, workflow_name: str) -> str:
         self.app.workflow(workflow_name)  # raises KeyError naming the known workflows

@@ -10,7 +10,8 @@ their values are physical names, ARNs or URLs of the backend that printed them.
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Mapping
+from typing import Any, Final
 
 from stack.spec import App
 
@@ -60,6 +61,76 @@ def output_keys(app: App) -> frozenset[str]:
         keys.add(API_URL)
     keys.update(state_machine_arn_key(workflow.name) for workflow in app.workflows)
     return frozenset(keys)
+
+
+def stack_outputs(
+    app: App,
+    *,
+    state_machine_arns: Mapping[str, Any],
+    function_names: Mapping[str, Any],
+    table_names: Mapping[str, Any],
+    queue_urls: Mapping[str, Any],
+    dead_letter_queue_urls: Mapping[str, Any],
+    bucket_names: Mapping[str, Any],
+    secret_names: Mapping[str, Any],
+    api_url: Any | None,
+) -> dict[str, Any]:
+    """The outputs of ``app``, given what one backend resolved (plain strings or Pulumi Outputs).
+
+    Each map is keyed by logical name and must hold exactly the description's resources
+    (``dead_letter_queue_urls``: the queues that redrive), and ``api_url`` is given exactly when
+    the description has an API: a backend that forgot or invented one fails here, by name.
+
+    >>> from stack.app import build_app
+    >>> app = build_app()
+    >>> def names(specs):
+    ...     return {spec.name: app.physical_name(spec.name) for spec in specs}
+    >>> found = stack_outputs(
+    ...     app,
+    ...     state_machine_arns={w.name: f"arn:{w.name}" for w in app.workflows},
+    ...     function_names=names(app.functions),
+    ...     table_names=names(app.tables),
+    ...     queue_urls={q.name: f"https://{q.name}" for q in app.queues},
+    ...     dead_letter_queue_urls={q.name: f"https://{q.dead_letter_queue}" for q in app.queues},
+    ...     bucket_names=names(app.buckets),
+    ...     secret_names=names(app.secrets),
+    ...     api_url="http://127.0.0.1:4567",
+    ... )
+    >>> found["ingestStateMachineArn"], found["queueUrls"]["ingest"]
+    ('arn:ingest', 'https://ingest')
+    """
+    maps = {
+        STATE_MACHINE_ARNS: (state_machine_arns, [spec.name for spec in app.workflows]),
+        FUNCTION_NAMES: (function_names, [spec.name for spec in app.functions]),
+        TABLE_NAMES: (table_names, [spec.name for spec in app.tables]),
+        QUEUE_URLS: (queue_urls, [spec.name for spec in app.queues]),
+        DEAD_LETTER_QUEUE_URLS: (
+            dead_letter_queue_urls,
+            [spec.name for spec in app.queues if spec.dead_letter_queue is not None],
+        ),
+        BUCKET_NAMES: (bucket_names, [spec.name for spec in app.buckets]),
+        SECRET_NAMES: (secret_names, [spec.name for spec in app.secrets]),
+    }
+    problems = [
+        f"{key} holds {sorted(values)}, the description {sorted(described)}"
+        for key, (values, described) in maps.items()
+        if set(values) != set(described)
+    ]
+    if (api_url is None) != (app.api is None):
+        problems.append(f"{API_URL} is {'missing' if api_url is None else 'not described'}")
+    if problems:
+        raise ValueError("outputs that differ from the description: " + "; ".join(problems))
+
+    # In description order, whatever order the backend created the resources in.
+    found: dict[str, Any] = {REGION: app.config.region, PREFIX: app.config.prefix}
+    found |= {
+        key: {name: values[name] for name in described} for key, (values, described) in maps.items()
+    }
+    if api_url is not None:
+        found[API_URL] = api_url
+    for workflow in app.workflows:
+        found[state_machine_arn_key(workflow.name)] = state_machine_arns[workflow.name]
+    return found
 
 
 def _camel(name: str) -> str:

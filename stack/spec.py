@@ -9,9 +9,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol, TypeVar
+from typing import Any, Final, Protocol, TypeVar
 
 from functions._shared.names import METRICS_NAMESPACE
+
+# Powertools reads these; the description sets them for every function (``function_environment``).
+POWERTOOLS_SERVICE_NAME_ENV: Final = "POWERTOOLS_SERVICE_NAME"
+POWERTOOLS_METRICS_NAMESPACE_ENV: Final = "POWERTOOLS_METRICS_NAMESPACE"
+POWERTOOLS_LOG_LEVEL_ENV: Final = "POWERTOOLS_LOG_LEVEL"
+DEAD_LETTER_QUEUE_SUFFIX: Final = "-dlq"
 
 
 class Access(StrEnum):
@@ -28,6 +34,14 @@ class Access(StrEnum):
 class HttpMethod(StrEnum):
     GET = "GET"
     POST = "POST"
+
+
+class Authorization(StrEnum):
+    """Who may call a route: anyone, a SigV4-signed IAM principal, or a bearer of a valid JWT."""
+
+    NONE = "NONE"
+    IAM = "IAM"
+    JWT = "JWT"
 
 
 class WorkflowType(StrEnum):
@@ -62,6 +76,19 @@ class QueueSpec:
     visibility_timeout_seconds: int = 60
     message_retention_seconds: int = 1_209_600
     max_receive_count: int = 5
+
+    @property
+    def dead_letter_queue(self) -> str | None:
+        """The logical name of the dead-letter queue, or ``None`` when the queue does not redrive.
+
+        >>> QueueSpec("ingest").dead_letter_queue
+        'ingest-dlq'
+        >>> QueueSpec("scratch", max_receive_count=0).dead_letter_queue is None
+        True
+        """
+        if self.max_receive_count <= 0:
+            return None
+        return self.name + DEAD_LETTER_QUEUE_SUFFIX
 
 
 @dataclass(frozen=True)
@@ -115,11 +142,35 @@ class PipeSpec:
 
 @dataclass(frozen=True)
 class RouteSpec:
-    """``method path`` served by ``function`` through a Lambda proxy integration (payload 2.0)."""
+    """``method path`` served by ``function`` through a Lambda proxy integration (payload 2.0).
+
+    ``authorization`` is IAM (SigV4) unless the route says otherwise; a JWT route needs its
+    API's ``jwt_authorizer``.
+    """
 
     method: HttpMethod
     path: str
     function: str
+    authorization: Authorization = Authorization.IAM
+
+    @property
+    def key(self) -> str:
+        """API Gateway's route key, which the local front door logs and sends alike.
+
+        >>> RouteSpec(HttpMethod.POST, "/events", "api").key
+        'POST /events'
+        """
+        return f"{self.method.value} {self.path}"
+
+
+@dataclass(frozen=True)
+class JwtAuthorizerSpec:
+    """How an API checks the JWT of its ``Authorization.JWT`` routes: who issues the tokens and
+    which audiences they must name."""
+
+    issuer: str
+    audiences: tuple[str, ...]
+    identity_source: str = "$request.header.Authorization"
 
 
 @dataclass(frozen=True)
@@ -130,6 +181,16 @@ class ApiSpec:
     routes: tuple[RouteSpec, ...]
     throttle_rate_per_second: float = 100.0
     throttle_burst: int = 200
+    jwt_authorizer: JwtAuthorizerSpec | None = None
+
+
+@dataclass(frozen=True)
+class CircuitBreakerSpec:
+    """The function that guards a downstream with a circuit breaker, and the table it keeps the
+    breaker's state in; the backends alarm on its ``CircuitBreakerOpen`` metric."""
+
+    function: str
+    table: str
 
 
 @dataclass(frozen=True)
@@ -260,6 +321,7 @@ class App:
     pipes: tuple[PipeSpec, ...] = ()
     notifications: tuple[BucketNotificationSpec, ...] = ()
     api: ApiSpec | None = None
+    circuit_breaker: CircuitBreakerSpec | None = None
 
     def physical_name(self, logical_name: str) -> str:
         """The name a resource carries on AWS and locally alike."""
@@ -287,9 +349,9 @@ class App:
         see :meth:`backend_references`.
         """
         env = {
-            "POWERTOOLS_SERVICE_NAME": function.name,
-            "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
-            "POWERTOOLS_LOG_LEVEL": self.config.log_level,
+            POWERTOOLS_SERVICE_NAME_ENV: function.name,
+            POWERTOOLS_METRICS_NAMESPACE_ENV: METRICS_NAMESPACE,
+            POWERTOOLS_LOG_LEVEL_ENV: self.config.log_level,
             **function.environment,
         }
         for grant in function.tables:

@@ -10,11 +10,13 @@ import json
 from collections import Counter
 from typing import Any
 
-from infra.queue import DLQ_SUFFIX
+import pytest
+
 from infra.stack import Deployment
-from stack.spec import App, WorkflowSpec
+from stack.spec import App, Authorization, WorkflowSpec
 from tests.conformance.canonical import canonical_definition, canonicalize, function_ref
 from tests.infra.harness import (
+    AUTHORIZER,
     BUCKET,
     BUCKET_NOTIFICATION,
     HTTP_API,
@@ -45,7 +47,7 @@ def test_the_description_holds_what_the_stack_is_known_to_hold(app: App) -> None
         "secrets": {spec.name for spec in app.secrets},
         "workflows": {spec.name for spec in app.workflows},
         "pipes": {spec.name for spec in app.pipes},
-        "routes": {f"{route.method.value} {route.path}" for route in app.api.routes},
+        "routes": {route.key for route in app.api.routes},
     } == {
         "functions": {
             "validate",
@@ -131,7 +133,7 @@ def test_tables_are_keyed_and_indexed_as_described(app: App, run: Run[Deployment
 def test_queues_and_buckets_are_the_description_one_to_one(app: App, run: Run[Deployment]) -> None:
     queues = Counter(app.physical_name(spec.name) for spec in app.queues)
     queues.update(
-        app.physical_name(spec.name) + DLQ_SUFFIX for spec in app.queues if spec.max_receive_count
+        app.physical_name(spec.dead_letter_queue) for spec in app.queues if spec.dead_letter_queue
     )
     assert physical_names(run, QUEUE) == queues
     buckets = Counter(app.physical_name(spec.name) for spec in app.buckets)
@@ -180,8 +182,73 @@ def test_routes_are_the_description_one_to_one(app: App, run: Run[Deployment]) -
     [api] = run.mocks.of_type(HTTP_API)
     assert api.inputs["name"] == app.physical_name(app.api.name)
     deployed = Counter(route.inputs["routeKey"] for route in run.mocks.of_type(ROUTE))
-    expected = Counter(f"{route.method.value} {route.path}" for route in app.api.routes)
+    expected = Counter(route.key for route in app.api.routes)
     assert deployed == expected
+
+
+# API Gateway's words for each authorization, written out here rather than read from infra/.
+_AUTHORIZATION_TYPES = {
+    Authorization.NONE: "NONE",
+    Authorization.IAM: "AWS_IAM",
+    Authorization.JWT: "JWT",
+}
+
+
+def _deployed_authorization(run: Run[Deployment]) -> dict[str, tuple[str, Any]]:
+    """Route key -> (authorization type, the JWT configuration of its authorizer or None)."""
+    authorizers = {a.state["id"]: a.inputs for a in run.mocks.of_type(AUTHORIZER)}
+    found: dict[str, tuple[str, Any]] = {}
+    for route in run.mocks.of_type(ROUTE):
+        authorizer = route.inputs.get("authorizerId")
+        jwt = None
+        if authorizer is not None:
+            inputs = authorizers[authorizer]
+            assert inputs["authorizerType"] == "JWT"
+            jwt = (
+                inputs["identitySources"],
+                inputs["jwtConfiguration"]["issuer"],
+                inputs["jwtConfiguration"]["audiences"],
+            )
+        found[route.inputs["routeKey"]] = (route.inputs["authorizationType"], jwt)
+    return found
+
+
+def _described_authorization(app: App) -> dict[str, tuple[str, Any]]:
+    assert app.api is not None
+    authorizer = app.api.jwt_authorizer
+    jwt = None
+    if authorizer is not None:
+        jwt = ([authorizer.identity_source], authorizer.issuer, list(authorizer.audiences))
+    return {
+        route.key: (
+            _AUTHORIZATION_TYPES[route.authorization],
+            jwt if route.authorization is Authorization.JWT else None,
+        )
+        for route in app.api.routes
+    }
+
+
+@pytest.mark.parametrize("described", ["app", "jwt_app"])
+def test_every_route_is_authorized_as_described(
+    described: str, request: pytest.FixtureRequest
+) -> None:
+    app: App = request.getfixturevalue(described)
+    run: Run[Deployment] = request.getfixturevalue(described.replace("app", "run"))
+    expected = _described_authorization(app)
+    # Guards against a comparison that follows the description wherever it goes: the real one
+    # opens some routes and signs the rest; the other adds a JWT route.
+    assert {kind for kind, _ in expected.values()} >= {"NONE", "AWS_IAM"}
+    assert _deployed_authorization(run) == expected
+    assert len(run.mocks.of_type(AUTHORIZER)) == (
+        app.api is not None and bool(app.api.jwt_authorizer)
+    )
+
+
+def test_the_jwt_description_has_a_jwt_route(jwt_app: App) -> None:
+    assert jwt_app.api is not None
+    assert [r.key for r in jwt_app.api.routes if r.authorization is Authorization.JWT] == [
+        "GET /me/enrichments"
+    ]
 
 
 def test_bucket_notifications_are_the_description_one_to_one(

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from infra.alarms import AlarmRule, Alarms, AlarmsArgs, Comparison
-from infra.stack import Deployment
-from stack.spec import App
+from infra.stack import Deployment, deploy
+from stack.spec import App, CircuitBreakerSpec
 from tests.infra.fakes import SYNTHETIC_PREFIX
 from tests.infra.harness import (
     ACCOUNT,
@@ -42,7 +43,8 @@ def test_the_stack_alarms_on_each_queue_function_and_workflow_and_the_breaker(
     name = app.physical_name
     expected: dict[str, tuple[Any, ...]] = {}
     for queue in app.queues:
-        dlq = name(queue.name) + "-dlq"
+        assert queue.dead_letter_queue is not None
+        dlq = name(queue.dead_letter_queue)
         expected[f"{dlq}-not-empty"] = (
             "AWS/SQS",
             "ApproximateNumberOfMessagesVisible",
@@ -163,3 +165,13 @@ def test_alarm_names_must_be_unique() -> None:
     rule = AlarmRule("twice", "d", "ns", "m", {}, "Sum", Comparison.ABOVE, 0)
     with pytest.raises(ValueError, match="unique"):
         run_program(lambda: Alarms("alarms", AlarmsArgs([rule, rule], "topic")))
+
+
+def test_the_breaker_alarm_follows_the_described_breaker(synthetic: App) -> None:
+    # Whichever function the description names publishes the metric, under its own service.
+    with_breaker = replace(synthetic, circuit_breaker=CircuitBreakerSpec("writer", "items"))
+    run = run_program(lambda: deploy(with_breaker))
+    breaker = alarms(run)[f"{SYNTHETIC_PREFIX}-circuit-open"]
+    assert breaker["metricName"] == "CircuitBreakerOpen"
+    assert breaker["dimensions"] == {"service": "writer"}
+    assert breaker["namespace"] == "Stepflow"

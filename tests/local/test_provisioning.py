@@ -14,7 +14,7 @@ from typing import Any
 
 from functions._shared import names
 from local.environment import LocalEnvironment
-from local.provisioning import DLQ_RETENTION_SECONDS, DLQ_SUFFIX
+from local.provisioning import DLQ_RETENTION_SECONDS
 from local.runtime import LocalSettings, LocalStack, worker_environment
 from stack import outputs
 
@@ -29,10 +29,10 @@ def test_every_queue_has_its_settings_and_dead_letter_queue(local_stack: LocalSt
         assert attributes["VisibilityTimeout"] == str(spec.visibility_timeout_seconds)
         assert attributes["MessageRetentionPeriod"] == str(spec.message_retention_seconds)
         assert attributes["SqsManagedSseEnabled"] == "true"
-        assert spec.max_receive_count > 0
+        assert spec.dead_letter_queue is not None
         dlq_url = local_stack.dead_letter_queue_url(spec.name)
         dlq = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["All"])["Attributes"]
-        assert dlq["QueueArn"].endswith(f":{app.physical_name(spec.name)}{DLQ_SUFFIX}")
+        assert dlq["QueueArn"].endswith(f":{app.physical_name(spec.dead_letter_queue)}")
         assert dlq["MessageRetentionPeriod"] == str(DLQ_RETENTION_SECONDS)
         assert json.loads(attributes["RedrivePolicy"]) == {
             "deadLetterTargetArn": dlq["QueueArn"],

@@ -42,7 +42,8 @@ def _get(api: str, path: str) -> Any:
 
 
 def _reset_breaker(stack: LocalStack) -> None:
-    table = stack.app.physical_name("circuit")
+    assert stack.app.circuit_breaker is not None
+    table = stack.app.physical_name(stack.app.circuit_breaker.table)
     dynamodb = stack.client("dynamodb")
     for item in dynamodb.scan(TableName=table, ConsistentRead=True)["Items"]:
         dynamodb.delete_item(TableName=table, Key={"circuitId": item["circuitId"]})

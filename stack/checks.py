@@ -1,19 +1,29 @@
-"""Checks of a description before anything is created, and the order functions and workflows
-are created in.
+"""Checks of a description before either backend creates anything, and the order functions and
+workflows are created in.
 
-Each check fails the preview with every problem named, instead of failing half way through
-``pulumi up`` with an AWS validation error (a name) or a ``KeyError`` deep in a component (a
-reference to something the description does not hold).
-"""
+Both backends run :func:`check_app` first (``infra.stack.deploy``, ``local.runtime.LocalStack``),
+so a description that one of them would refuse half way (AWS with a validation error, the local
+runtime with a ``KeyError`` deep in provisioning) is refused by both, up front, with every
+problem named.
+
+>>> from dataclasses import replace
+>>> from stack.app import build_app
+>>> app = build_app()
+>>> check_app(app)
+>>> broken = replace(app, pipes=(replace(app.pipes[0], target_workflow="ghost"),))
+>>> check_app(broken)
+Traceback (most recent call last):
+...
+stack.checks.DescriptionError: references to what the description does not hold: pipe 'ingest' names workflow 'ghost'
+"""  # noqa: E501 - a doctest's expected output is one line
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from typing import Final, Literal
 
-from infra.api import route_key
-from infra.queue import DLQ_SUFFIX
-from stack.spec import App
+from stack.spec import App, Authorization
 
 # What each service accepts as a name.
 _NAME_RULES: Final = {
@@ -35,12 +45,24 @@ Kind = Literal["function", "workflow"]
 Node = tuple[Kind, str]
 
 
-class DependencyCycleError(ValueError):
+class DescriptionError(ValueError):
+    """A description neither backend can create; the message names every problem."""
+
+
+class DependencyCycleError(DescriptionError):
     """Functions and workflows that need each other's ARNs: none of them can be created first."""
 
 
-def check_names(app: App) -> None:
-    """Raise ``ValueError`` naming every physical name that its AWS service would refuse."""
+def check_app(app: App) -> None:
+    """Every check below, in turn; raises the first :class:`DescriptionError` found."""
+    check_unique_names(app)
+    check_names(app)
+    check_references(app)
+    creation_order(app)
+
+
+def _named(app: App) -> list[tuple[str, str]]:
+    """Every (kind, logical name) the description creates, dead-letter queues included."""
     names = [("function", spec.name) for spec in app.functions]
     names += [("table", spec.name) for spec in app.tables]
     names += [("workflow", spec.name) for spec in app.workflows]
@@ -51,24 +73,47 @@ def check_names(app: App) -> None:
         names.append(("api", app.api.name))
     for queue in app.queues:
         names.append(("queue", queue.name))
-        if queue.max_receive_count > 0:
-            names.append(("queue", queue.name + DLQ_SUFFIX))
+        if queue.dead_letter_queue is not None:
+            names.append(("queue", queue.dead_letter_queue))
+    return names
+
+
+def check_unique_names(app: App) -> None:
+    """Raise naming every name two resources of one kind share, and every route key used twice.
+
+    A queue named like another queue's dead-letter queue (``ingest-dlq``) counts: both would be
+    one SQS queue.
+    """
+    problems = [
+        f"{count} {kind}s named {name!r}"
+        for (kind, name), count in Counter(_named(app)).items()
+        if count > 1
+    ]
+    if app.api is not None:
+        keys = Counter(route.key for route in app.api.routes)
+        problems += [f"{count} routes {key!r}" for key, count in keys.items() if count > 1]
+    if problems:
+        raise DescriptionError("names used twice: " + "; ".join(problems))
+
+
+def check_names(app: App) -> None:
+    """Raise naming every physical name that its AWS service would refuse."""
     problems = []
-    for kind, logical in names:
+    for kind, logical in _named(app):
         pattern, rule = _NAME_RULES[kind]
         physical = app.physical_name(logical)
         if not pattern.fullmatch(physical):
             problems.append(f"{kind} {logical!r}: {physical!r} is not {rule}")
     if problems:
-        raise ValueError("names AWS would refuse: " + "; ".join(problems))
+        raise DescriptionError("names AWS would refuse: " + "; ".join(problems))
 
 
 def check_references(app: App) -> None:
-    """Raise ``ValueError`` naming every reference to a resource the description lacks.
+    """Raise naming every reference to a resource the description lacks.
 
-    Covers grants, pipes, bucket notifications and routes. A workflow's references to functions
-    are the ``StateMachine``'s to check (it raises ``DefinitionError``), since only rendering
-    the definition proves them.
+    Covers grants, pipes, bucket notifications, routes (their function, and the API's JWT
+    authorizer for a JWT route), the functions a workflow's definition references, and the
+    circuit breaker's function and table.
     """
     known = {
         "table": {spec.name for spec in app.tables},
@@ -78,6 +123,7 @@ def check_references(app: App) -> None:
         "workflow": {spec.name for spec in app.workflows},
         "function": {spec.name for spec in app.functions},
     }
+    problems: list[str] = []
     wanted: list[tuple[str, str, str]] = []  # (who, kind, name)
     for function in app.functions:
         who = f"function {function.name!r}"
@@ -86,6 +132,10 @@ def check_references(app: App) -> None:
         wanted += [(who, "queue", grant.queue) for grant in function.queues]
         wanted += [(who, "secret", grant.secret) for grant in function.secrets]
         wanted += [(who, "workflow", grant.workflow) for grant in function.workflows]
+    for workflow in app.workflows:
+        who = f"workflow {workflow.name!r}"
+        referenced = sorted(workflow.definition.referenced_functions())
+        wanted += [(who, "function", name) for name in referenced]
     for pipe in app.pipes:
         wanted += [
             (f"pipe {pipe.name!r}", "queue", pipe.source_queue),
@@ -95,14 +145,26 @@ def check_references(app: App) -> None:
         who = f"notification {notification.bucket!r} -> {notification.queue!r}"
         wanted += [(who, "bucket", notification.bucket), (who, "queue", notification.queue)]
     if app.api is not None:
+        for route in app.api.routes:
+            wanted.append((f"route {route.key!r}", "function", route.function))
+            if route.authorization is Authorization.JWT and app.api.jwt_authorizer is None:
+                problems.append(
+                    f"route {route.key!r} wants a JWT, but api {app.api.name!r} has no "
+                    "jwt_authorizer"
+                )
+    if app.circuit_breaker is not None:
+        breaker = app.circuit_breaker
         wanted += [
-            (f"route {route_key(route)!r}", "function", route.function) for route in app.api.routes
+            ("the circuit breaker", "function", breaker.function),
+            ("the circuit breaker", "table", breaker.table),
         ]
-    problems = [
+    problems[:0] = [
         f"{who} names {kind} {name!r}" for who, kind, name in wanted if name not in known[kind]
     ]
     if problems:
-        raise ValueError("references to what the description does not hold: " + "; ".join(problems))
+        raise DescriptionError(
+            "references to what the description does not hold: " + "; ".join(problems)
+        )
 
 
 def creation_order(app: App) -> list[Node]:
@@ -128,7 +190,7 @@ def creation_order(app: App) -> list[Node]:
             grants = functions[name].workflows
             return [("workflow", g.workflow) for g in grants if g.workflow in workflows]
         referenced = workflows[name].definition.referenced_functions()
-        # Unknown functions are left for the StateMachine to refuse, with its own message.
+        # Unknown functions are check_references' to name.
         return [("function", f) for f in sorted(referenced) if f in functions]
 
     order: list[Node] = []
