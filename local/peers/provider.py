@@ -52,6 +52,7 @@ from enum import StrEnum
 from typing import Any, Final
 from urllib.parse import parse_qs, urlsplit
 
+from local.http_server import BodyCutShortError, BodyError, TokenBucket, read_body
 from local.peers.http_peer import (
     CONTROL_PATH,
     HEALTH_PATH,
@@ -299,31 +300,6 @@ class _Controls(PeerControls):
             "hold": self.hold,
             "unknown": sorted(self.unknown),
         }
-
-
-class TokenBucket:
-    """``rate`` tokens a second, at most ``capacity`` saved; a request takes one.
-
-    >>> bucket = TokenBucket(rate=2.0, capacity=1, now=0.0)
-    >>> bucket.take(0.0), bucket.take(0.0), bucket.take(0.5)
-    (0.0, 0.5, 0.0)
-    """
-
-    def __init__(self, rate: float, capacity: int, now: float) -> None:
-        self.rate = rate
-        self.capacity = capacity
-        self.tokens = float(capacity)
-        self.updated = now
-
-    def take(self, now: float) -> float:
-        """0 when a token was taken, else the seconds until one will be there."""
-        elapsed = max(0.0, now - self.updated)
-        self.tokens = min(float(self.capacity), self.tokens + elapsed * self.rate)
-        self.updated = max(self.updated, now)
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
-            return 0.0
-        return (1.0 - self.tokens) / self.rate
 
 
 @dataclass(frozen=True)
@@ -729,20 +705,12 @@ class _Handler(PeerHandler[ProviderServer]):
     # -- HTTP plumbing ----------------------------------------------------------------------
 
     def _read_body(self) -> bytes:
-        raw_length = self.headers.get("Content-Length")
-        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            raise _BadRequestError("chunked bodies are not accepted; send Content-Length")
-        if raw_length is None:
-            return b""
-        if not raw_length.strip().isdigit():
-            raise _BadRequestError("invalid Content-Length")
-        length = int(raw_length)
-        if length > _MAX_CONTROL_BYTES:
-            raise _BadRequestError(f"body over {_MAX_CONTROL_BYTES} bytes")
-        data = self.rfile.read(length)
-        if len(data) < length:
-            raise ConnectionError("body shorter than declared")
-        return data
+        try:
+            return read_body(self.rfile, self.headers, limit=_MAX_CONTROL_BYTES, chunked=False)
+        except BodyCutShortError:
+            raise ConnectionError("body shorter than declared") from None
+        except BodyError as error:
+            raise _BadRequestError(str(error)) from None
 
     def _log_simple(self, path: str, status: int, outcome: Outcome) -> None:
         self.peer._log(RequestRecord(self.peer.clock(), self.command, path, status, outcome))
