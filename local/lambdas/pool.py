@@ -10,12 +10,8 @@ Invoke API gives it, so Step Functions ``Retry``/``Catch`` match on ``errorType`
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import math
 import os
-import select
-import signal
 import subprocess
 import sys
 import threading
@@ -27,6 +23,7 @@ from pathlib import Path
 from types import TracebackType
 
 from local.lambdas import worker as wire
+from local.lambdas.worker_process import WorkerExitedError, WorkerProcess, WorkerTimedOutError
 
 __all__ = [
     "INIT_TIMEOUT_SECONDS",
@@ -78,8 +75,6 @@ RESERVED_ENVIRONMENT_KEYS = frozenset(
 # What a worker inherits from this process; everything else must be configured, as on AWS.
 _INHERITED_ENVIRONMENT = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "USER", "LOGNAME")
 _DEFAULT_ACCOUNT_ID = "123456789012"  # moto's default account
-_READ_CHUNK = 1 << 16
-_EXIT_GRACE_SECONDS = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,94 +120,6 @@ class PoolClosedError(RuntimeError):
     """The pool was closed before or during the invocation."""
 
 
-class _WorkerExitedError(Exception):
-    pass
-
-
-class _WorkerTimedOutError(Exception):
-    pass
-
-
-class _Worker:
-    """The parent's side of one worker process: its pipes and its process handle."""
-
-    __slots__ = ("_buffer", "_closed", "_lock", "_poller", "proc", "request_fd", "response_fd")
-
-    def __init__(self, proc: subprocess.Popen[bytes], request_fd: int, response_fd: int) -> None:
-        self.proc = proc
-        self.request_fd = request_fd
-        self.response_fd = response_fd
-        self._buffer = bytearray()
-        self._poller = select.poll()
-        self._poller.register(response_fd, select.POLLIN)
-        self._lock = threading.Lock()
-        self._closed = False
-
-    def send(self, request_id: bytes, deadline_ms: int, payload: bytes) -> None:
-        header = wire.REQUEST_HEADER.pack(len(request_id), deadline_ms, len(payload))
-        data = memoryview(header + request_id + payload)
-        while data:
-            written = os.write(self.request_fd, data)
-            data = data[written:]
-
-    def receive(self, deadline: float) -> tuple[int, bytes]:
-        """One response frame; raises _WorkerTimedOutError at ``deadline`` (monotonic clock)."""
-        buffer = self._buffer
-        header_size = wire.RESPONSE_HEADER.size
-        needed = header_size
-        status = -1
-        while True:
-            if len(buffer) >= needed:
-                if status < 0:
-                    status, length = wire.RESPONSE_HEADER.unpack_from(buffer)
-                    needed = header_size + length
-                    continue
-                body = bytes(buffer[header_size:needed])
-                del buffer[:needed]
-                return status, body
-            remaining_ms = math.ceil((deadline - time.monotonic()) * 1000)
-            if remaining_ms <= 0 or not self._poller.poll(remaining_ms):
-                raise _WorkerTimedOutError
-            chunk = os.read(self.response_fd, max(_READ_CHUNK, needed - len(buffer)))
-            if not chunk:
-                raise _WorkerExitedError
-            buffer += chunk
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def kill(self) -> None:
-        """SIGKILL the worker's process group (handlers' own children too) and reap it."""
-        if self.proc.returncode is None:
-            # The worker leads its own session, so its pgid is its pid; an unreaped (zombie)
-            # worker still holds that id, so this cannot hit an unrelated group.
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait()
-
-    def discard(self) -> None:
-        """Kill, reap and close the pipes; only the thread that owns the worker may call this."""
-        self.kill()
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-        os.close(self.request_fd)
-        os.close(self.response_fd)
-
-    def exit_description(self) -> str:
-        # Lambda reports its runtime's exit the way Go's os.ProcessState prints it.
-        try:
-            code = self.proc.wait(timeout=_EXIT_GRACE_SECONDS)
-        except subprocess.TimeoutExpired:
-            # It closed its end of the pipe but lives on: it is of no use any more.
-            self.kill()
-            code = self.proc.wait()
-        if code < 0:
-            return f"signal: {(signal.strsignal(-code) or str(-code)).lower()}"
-        return f"exit status {code}"
-
-
 class _Function:
     """A function's configuration, its workers and its counters, guarded by ``cond``."""
 
@@ -223,7 +130,7 @@ class _Function:
         self.env = env
         self.timeout_message = f"Task timed out after {config.timeout_seconds:.2f} seconds"
         self.cond = threading.Condition(threading.Lock())
-        self.idle: list[_Worker] = []  # a stack: the most recently used worker is the warmest
+        self.idle: list[WorkerProcess] = []  # a stack: the most recently used worker is the warmest
         self.live = 0  # workers running or being started; never above `limit`
         self.busy = 0
         self.invocations = 0
@@ -304,7 +211,7 @@ class LambdaPool:
             arn = f"arn:aws:lambda:{region or 'us-east-1'}:{account}:function:{name}"
             self._functions[name] = _Function(config, limit, arn, self._environment(config, common))
         self._registry_lock = threading.Lock()
-        self._workers: set[_Worker] = set()
+        self._workers: set[WorkerProcess] = set()
         self._closed = False
         self._log_dir.mkdir(parents=True, exist_ok=True)
 
@@ -356,7 +263,7 @@ class LambdaPool:
         """
         if not warm:
             return
-        starting: list[tuple[_Function, _Worker]] = []
+        starting: list[tuple[_Function, WorkerProcess]] = []
         for function in self._functions.values():
             with function.cond:
                 if function.live or function.limit == 0:
@@ -391,7 +298,7 @@ class LambdaPool:
         with self._registry_lock:
             self._closed = True
             workers = list(self._workers)
-        idle: list[_Worker] = []
+        idle: list[WorkerProcess] = []
         for function in self._functions.values():
             with function.cond:
                 idle.extend(function.idle)
@@ -481,7 +388,7 @@ class LambdaPool:
         finally:
             self._release(function, worker, reusable)
 
-    def _acquire(self, function: _Function, wait: bool) -> _Worker | None:
+    def _acquire(self, function: _Function, wait: bool) -> WorkerProcess | None:
         """An idle worker, or None with a slot reserved for a new one."""
         with function.cond:
             while True:
@@ -502,7 +409,7 @@ class LambdaPool:
                     )
                 function.cond.wait()
 
-    def _release(self, function: _Function, worker: _Worker | None, reusable: bool) -> None:
+    def _release(self, function: _Function, worker: WorkerProcess | None, reusable: bool) -> None:
         with function.cond:
             function.busy -= 1
             # Checked under the lock close() sweeps the idle lists with, so a worker can never be
@@ -521,7 +428,7 @@ class LambdaPool:
             function.live -= 1
             function.cond.notify()
 
-    def _spawn(self, function: _Function) -> _Worker:
+    def _spawn(self, function: _Function) -> WorkerProcess:
         config = function.config
         env = dict(function.env)
         env["AWS_LAMBDA_LOG_STREAM_NAME"] = (
@@ -557,7 +464,7 @@ class LambdaPool:
             # death shows up as end-of-file on the response pipe.
             os.close(request_read)
             os.close(response_write)
-        worker = _Worker(proc, request_write, response_read)
+        worker = WorkerProcess(proc, request_write, response_read)
         with self._registry_lock:
             closed = self._closed
             if not closed:
@@ -570,17 +477,17 @@ class LambdaPool:
         return worker
 
     def _await_init(
-        self, function: _Function, worker: _Worker, request_id: str
+        self, function: _Function, worker: WorkerProcess, request_id: str
     ) -> InvocationResult | None:
         """None once the worker is ready, else the INIT failure as the invocation's result."""
         try:
             status, body = worker.receive(time.monotonic() + INIT_TIMEOUT_SECONDS)
-        except _WorkerTimedOutError:
+        except WorkerTimedOutError:
             worker.kill()
             payload = _error_payload(
                 "Sandbox.Timedout", f"RequestId: {request_id} Error: {function.timeout_message}"
             )
-        except _WorkerExitedError:
+        except WorkerExitedError:
             if self._closed:
                 raise PoolClosedError("the Lambda pool was closed during INIT") from None
             payload = _error_payload(
@@ -597,7 +504,12 @@ class LambdaPool:
         return InvocationResult(payload, "Unhandled", 0.0, request_id, True)
 
     def _exchange(
-        self, function: _Function, worker: _Worker, request_id: str, payload: bytes, cold: bool
+        self,
+        function: _Function,
+        worker: WorkerProcess,
+        request_id: str,
+        payload: bytes,
+        cold: bool,
     ) -> tuple[InvocationResult, bool]:
         """Run one invocation on ``worker``; returns the result and whether it stays warm."""
         timeout = function.config.timeout_seconds
@@ -608,13 +520,13 @@ class LambdaPool:
         try:
             worker.send(request_id.encode(), deadline_ms, payload)
             status, body = worker.receive(started + timeout)
-        except _WorkerTimedOutError:
+        except WorkerTimedOutError:
             worker.kill()
             body = _error_payload(
                 "Sandbox.Timedout", f"RequestId: {request_id} Error: {function.timeout_message}"
             )
             status, reusable, timed_out = wire.STATUS_ERROR, False, True
-        except (_WorkerExitedError, BrokenPipeError):
+        except (WorkerExitedError, BrokenPipeError):
             if self._closed:
                 raise PoolClosedError("the Lambda pool was closed during the invocation") from None
             body = _error_payload(

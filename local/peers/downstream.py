@@ -44,6 +44,7 @@ from enum import StrEnum
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+from local.http_server import BodyCutShortError, BodyError, read_body
 from local.peers.http_peer import (
     CONTROL_PATH,
     HEALTH_PATH,
@@ -89,8 +90,6 @@ MAX_DECOMPRESSED_BYTES: Final = 256 * 1024 * 1024
 # A body over the cap is read and thrown away up to this many times the cap, so the client gets
 # its 413 instead of a reset in the middle of sending; beyond that the connection is cut.
 _DISCARD_FACTOR: Final = 4
-_MAX_LINE: Final = 65_536
-_READ_PIECE: Final = 1024 * 1024
 _MAX_KEY_LENGTH: Final = 1024
 _LOGGED_HEADERS: Final = (
     "Content-Type",
@@ -118,6 +117,10 @@ class Outcome(StrEnum):
     NOT_FOUND = "not_found"
     ABORTED = "aborted"
     ERROR = "error"
+
+
+# How a body the HTTP layer refused is logged (a malformed one: BAD_REQUEST).
+_BODY_OUTCOMES: Final = {411: Outcome.LENGTH_REQUIRED, 413: Outcome.TOO_LARGE}
 
 
 @dataclass(frozen=True)
@@ -453,76 +456,21 @@ class _Handler(PeerHandler[DownstreamServer]):
 
     def _read_body(self) -> bytes:
         cap = self.peer.max_body_bytes
-        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            return self._read_chunked(cap)
-        raw_length = self.headers.get("Content-Length")
-        if raw_length is None:
-            if self.command == "POST":
-                raise _RejectedError(
-                    411, Outcome.LENGTH_REQUIRED, "Content-Length or chunking required", close=True
-                )
-            return b""
-        if not raw_length.strip().isdigit():
-            raise _RejectedError(400, Outcome.BAD_REQUEST, "invalid Content-Length", close=True)
-        length = int(raw_length)
-        if length > cap:
-            if length > cap * _DISCARD_FACTOR:
-                raise _RejectedError(413, Outcome.TOO_LARGE, f"body over {cap} bytes", close=True)
-            self._read_exact(length, keep=False)
-            raise _RejectedError(413, Outcome.TOO_LARGE, f"body over {cap} bytes")
-        return self._read_exact(length, keep=True)
-
-    def _read_chunked(self, cap: int) -> bytes:
-        parts: list[bytes] = []
-        total = 0
-        while True:
-            line = self.rfile.readline(_MAX_LINE + 1)
-            if not line.endswith(b"\n"):
-                raise _RejectedError(400, Outcome.BAD_REQUEST, "truncated chunked body", close=True)
-            try:
-                size = int(line.split(b";", 1)[0].strip(), 16)
-            except ValueError:
-                raise _RejectedError(
-                    400, Outcome.BAD_REQUEST, "bad chunk size", close=True
-                ) from None
-            if size < 0:
-                raise _RejectedError(400, Outcome.BAD_REQUEST, "bad chunk size", close=True)
-            if size == 0:
-                self._skip_trailers()
-                break
-            if total + size > cap * _DISCARD_FACTOR:
-                raise _RejectedError(413, Outcome.TOO_LARGE, f"body over {cap} bytes", close=True)
-            keep = total + size <= cap
-            data = self._read_exact(size, keep=keep)
-            if keep:
-                parts.append(data)
-            total += size
-            if self.rfile.readline(_MAX_LINE + 1).strip():
-                raise _RejectedError(
-                    400, Outcome.BAD_REQUEST, "chunk not followed by CRLF", close=True
-                )
-        if total > cap:
-            raise _RejectedError(413, Outcome.TOO_LARGE, f"body over {cap} bytes")
-        return b"".join(parts)
-
-    def _skip_trailers(self) -> None:
-        for _ in range(100):
-            line = self.rfile.readline(_MAX_LINE + 1)
-            if line in (b"\r\n", b"\n", b""):
-                return
-        raise _RejectedError(400, Outcome.BAD_REQUEST, "too many trailers", close=True)
-
-    def _read_exact(self, length: int, *, keep: bool) -> bytes:
-        parts: list[bytes] = []
-        remaining = length
-        while remaining > 0:
-            piece = self.rfile.read(min(remaining, _READ_PIECE))
-            if not piece:
-                raise _RejectedError(400, Outcome.ABORTED, "body shorter than declared", close=True)
-            if keep:
-                parts.append(piece)
-            remaining -= len(piece)
-        return b"".join(parts)
+        try:
+            return read_body(
+                self.rfile,
+                self.headers,
+                limit=cap,
+                discard_limit=cap * _DISCARD_FACTOR,
+                length_required=self.command == "POST",
+            )
+        except BodyCutShortError as error:
+            raise _RejectedError(400, Outcome.ABORTED, str(error), close=True) from None
+        except BodyError as error:
+            outcome = _BODY_OUTCOMES.get(error.status, Outcome.BAD_REQUEST)
+            raise _RejectedError(
+                error.status, outcome, str(error), close=not error.consumed
+            ) from None
 
     def _reset_connection(self) -> None:
         # Linger 0: close sends RST, not FIN, so the client gets no HTTP answer at all.

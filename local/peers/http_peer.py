@@ -28,15 +28,16 @@ import json
 import logging
 import math
 import random
-import socket
 import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import Any, ClassVar, Final, Generic, Self, TypeVar
 from urllib.parse import urlsplit
+
+from local.http_server import LoopbackHTTPServer, ServingThread
 
 CONTROL_PATH: Final = "/_control"
 HEALTH_PATH: Final = "/health"
@@ -95,41 +96,27 @@ class HttpPeer(Generic[ControlsT, RecordT]):
         self._requests: list[RecordT] = []
         self._arrivals = 0
 
-        self._server: PeerHttpServer[Any] | None = None
-        self._thread: threading.Thread | None = None
+        self._serving: ServingThread | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
 
     def start(self) -> Self:
         """Bind and serve in a daemon thread; returns ``self``. Starting twice is an error."""
-        if self._server is not None:
+        if self._serving is not None:
             raise RuntimeError(f"{type(self).__name__} is already running")
         self._stopping.clear()
         server = PeerHttpServer((self.host, self._requested_port), self._handler, self)
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"{self._name}-{self.port}",
-            daemon=True,
-        )
-        self._thread.start()
+        self._serving = ServingThread(server, name=f"{self._name}-{server.port}")
         return self
 
     def stop(self) -> None:
         """Stop serving and cut open connections; safe to call twice."""
-        server, thread = self._server, self._thread
-        if server is None:
+        serving, self._serving = self._serving, None
+        if serving is None:
             return
         self._stopping.set()
         self._released.set()
-        server.shutdown()
-        server.server_close()
-        server.close_connections()
-        if thread is not None:
-            thread.join()
-        self._server = None
-        self._thread = None
+        serving.stop(cut_connections=True)
 
     def __enter__(self) -> Self:
         return self.start()
@@ -144,9 +131,9 @@ class HttpPeer(Generic[ControlsT, RecordT]):
 
     @property
     def port(self) -> int:
-        if self._server is None:
+        if self._serving is None:
             raise RuntimeError(f"{type(self).__name__} is not running")
-        return int(self._server.server_address[1])
+        return self._serving.server.port
 
     @property
     def url(self) -> str:
@@ -282,36 +269,14 @@ class HttpPeer(Generic[ControlsT, RecordT]):
             self._requests.append(record)
 
 
-class PeerHttpServer(ThreadingHTTPServer, Generic[PeerT]):
-    """A ``ThreadingHTTPServer`` that knows its peer and can cut its open connections."""
-
-    daemon_threads = True
+class PeerHttpServer(LoopbackHTTPServer, Generic[PeerT]):
+    """A :class:`~local.http_server.LoopbackHTTPServer` that knows its peer."""
 
     def __init__(
         self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], peer: PeerT
     ) -> None:
         self.peer = peer
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
         super().__init__(address, handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._connections_lock:
-            self._connections.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._connections_lock:
-            self._connections.discard(request)
-        super().shutdown_request(request)
-
-    def close_connections(self) -> None:
-        """Cut keep-alive connections: a stopped server must not answer on old sockets."""
-        with self._connections_lock:
-            connections = list(self._connections)
-        for connection in connections:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that goes away mid-request is normal here (timeouts, resets on purpose).

@@ -40,11 +40,9 @@ default; tests pass a fake one and move it instead of sleeping.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
 import math
-import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -52,23 +50,41 @@ from enum import StrEnum
 from typing import Any, Final
 from urllib.parse import parse_qs, urlsplit
 
+from local.http_server import BodyCutShortError, BodyError, TokenBucket, read_body
 from local.peers.http_peer import (
     CONTROL_PATH,
     HEALTH_PATH,
     ControlError,
     HttpPeer,
-    PeerControls,
     PeerHandler,
     boolean,
-    bounded,
-    integer,
     milliseconds,
-    number,
     optional,
     same_secret,
     serve_until_interrupted,
     share,
     status_code,
+)
+from local.peers.product_catalog import (
+    ID_TYPES,
+    MAX_IDS,
+    InvalidLookupError,
+    derived_product,
+    ean_check_digit,
+    id_type_of,
+    known_by_default,
+    requested_ids,
+    valid_ean,
+)
+from local.peers.provider_faults import (
+    GarbageKind,
+    ProviderControls,
+    burst_control,
+    garbage_body,
+    garbage_kind_control,
+    identifiers_control,
+    new_bucket,
+    rate_limit_control,
 )
 
 # The shared paths and ControlError belong to this module's API too: callers use them from here.
@@ -97,17 +113,7 @@ __all__ = [
 PRODUCTS_PATH: Final = "/products"
 STATS_PATH: Final = "/_stats"
 
-MAX_IDS: Final = 20
-ID_TYPES: Final = ("asin", "ean")
-_ASIN: Final = re.compile(r"[A-Z0-9]{10}")
-_EAN: Final = re.compile(r"[0-9]{13}")
 _MAX_CONTROL_BYTES: Final = 64 * 1024
-_MAX_SHOWN_ID: Final = 40
-
-_BRANDS: Final = ("Acme", "Globex", "Initech", "Umbrella", "Soylent", "Hooli", "Vandelay", "Wonka")
-_CATEGORIES: Final = ("Kitchen", "Garden", "Toys", "Electronics", "Books", "Sports", "Office")
-_ADJECTIVES: Final = ("Compact", "Deluxe", "Classic", "Smart", "Eco", "Pro", "Mini", "Ultra")
-_NOUNS: Final = ("Kettle", "Lamp", "Backpack", "Speaker", "Notebook", "Bottle", "Drill", "Mug")
 
 logger = logging.getLogger(__name__)
 
@@ -126,102 +132,6 @@ class Outcome(StrEnum):
     METHOD_NOT_ALLOWED = "method_not_allowed"
     ABORTED = "aborted"
     ERROR = "error"
-
-
-class GarbageKind(StrEnum):
-    """The ways a 200 answer can break the contract (``garbage_kind``; random when unset)."""
-
-    NOT_JSON = "not_json"
-    """An HTML error page, as from a misbehaving proxy."""
-    TRUNCATED = "truncated"
-    """The right answer cut in the middle."""
-    WRONG_SHAPE = "wrong_shape"
-    """JSON without a ``products`` array."""
-    WRONG_TYPES = "wrong_types"
-    """Products whose ``price`` and ``salesRank`` are strings."""
-    MISSING_FIELDS = "missing_fields"
-    """Products without ``title`` and ``price``."""
-
-
-# -- the product database -----------------------------------------------------------------------
-
-
-def ean_check_digit(first_twelve: str) -> int:
-    """The EAN-13 check digit of twelve digits (weights 1, 3, 1, 3, ... from the left).
-
-    >>> ean_check_digit("400638133393")
-    1
-    """
-    if not re.fullmatch(r"[0-9]{12}", first_twelve):
-        raise ValueError(f"not twelve digits: {first_twelve!r}")
-    total = sum(int(digit) * (3 if index % 2 else 1) for index, digit in enumerate(first_twelve))
-    return (10 - total % 10) % 10
-
-
-def valid_ean(first_twelve: str) -> str:
-    """Twelve digits completed with their check digit: an EAN the provider knows by default.
-
-    >>> valid_ean("400638133393")
-    '4006381333931'
-    """
-    return first_twelve + str(ean_check_digit(first_twelve))
-
-
-def id_type_of(identifier: str) -> str | None:
-    """``"asin"``, ``"ean"`` or ``None`` for a string that is neither.
-
-    >>> id_type_of("B000123456"), id_type_of("4006381333931"), id_type_of("x")
-    ('asin', 'ean', None)
-    """
-    if _ASIN.fullmatch(identifier):
-        return "asin"
-    if _EAN.fullmatch(identifier):
-        return "ean"
-    return None
-
-
-def known_by_default(id_type: str, identifier: str) -> bool:
-    """The default rule: ASINs not ending in ``Z`` and EANs with a right check digit are known.
-
-    >>> known_by_default("asin", "B000123456"), known_by_default("asin", "B00012345Z")
-    (True, False)
-    >>> known_by_default("ean", "4006381333931"), known_by_default("ean", "4006381333932")
-    (True, False)
-    """
-    if id_type == "asin":
-        return bool(_ASIN.fullmatch(identifier)) and not identifier.endswith("Z")
-    if id_type == "ean":
-        return bool(_EAN.fullmatch(identifier)) and (
-            ean_check_digit(identifier[:12]) == int(identifier[12])
-        )
-    return False
-
-
-def derived_product(id_type: str, identifier: str) -> dict[str, Any]:
-    """The attributes the provider gives an id it knows by default, derived from a hash of it.
-
-    >>> product = derived_product("asin", "B000123456")
-    >>> product == derived_product("asin", "B000123456"), sorted(product)
-    (True, ['asin', 'brand', 'category', 'price', 'salesRank', 'title'])
-    >>> product["price"]["currency"], derived_product("ean", "4006381333931")["price"]["currency"]
-    ('USD', 'EUR')
-    """
-    digest = hashlib.sha256(f"{id_type}:{identifier}".encode()).digest()
-    n = int.from_bytes(digest[:8], "big")
-    brand = _BRANDS[n % len(_BRANDS)]
-    noun = _NOUNS[(n >> 8) % len(_NOUNS)]
-    adjective = _ADJECTIVES[(n >> 16) % len(_ADJECTIVES)]
-    return {
-        id_type: identifier,
-        "title": f"{brand} {adjective} {noun}",
-        "brand": brand,
-        "category": _CATEGORIES[(n >> 24) % len(_CATEGORIES)],
-        "price": {
-            "amount": round(((n >> 32) % 50_000 + 99) / 100, 2),
-            "currency": "USD" if id_type == "asin" else "EUR",
-        },
-        "salesRank": (n >> 40) % 1_000_000 + 1,
-    }
 
 
 # -- records ------------------------------------------------------------------------------------
@@ -277,56 +187,6 @@ class ProviderStats:
 
 
 @dataclass(frozen=True)
-class _Controls(PeerControls):
-    rate_limit_per_second: float | None = None
-    burst: int | None = None
-    fault_rate: float = 0.0
-    latency_ms: int = 0
-    garbage_rate: float = 0.0
-    garbage_kind: GarbageKind | None = None
-    status_override: int | None = None
-    unknown: frozenset[str] = field(default_factory=frozenset)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "rate_limit_per_second": self.rate_limit_per_second,
-            "burst": self.burst,
-            "fault_rate": self.fault_rate,
-            "latency_ms": self.latency_ms,
-            "garbage_rate": self.garbage_rate,
-            "garbage_kind": self.garbage_kind.value if self.garbage_kind else None,
-            "status_override": self.status_override,
-            "hold": self.hold,
-            "unknown": sorted(self.unknown),
-        }
-
-
-class TokenBucket:
-    """``rate`` tokens a second, at most ``capacity`` saved; a request takes one.
-
-    >>> bucket = TokenBucket(rate=2.0, capacity=1, now=0.0)
-    >>> bucket.take(0.0), bucket.take(0.0), bucket.take(0.5)
-    (0.0, 0.5, 0.0)
-    """
-
-    def __init__(self, rate: float, capacity: int, now: float) -> None:
-        self.rate = rate
-        self.capacity = capacity
-        self.tokens = float(capacity)
-        self.updated = now
-
-    def take(self, now: float) -> float:
-        """0 when a token was taken, else the seconds until one will be there."""
-        elapsed = max(0.0, now - self.updated)
-        self.tokens = min(float(self.capacity), self.tokens + elapsed * self.rate)
-        self.updated = max(self.updated, now)
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
-            return 0.0
-        return (1.0 - self.tokens) / self.rate
-
-
-@dataclass(frozen=True)
 class _Verdict:
     status: int
     outcome: Outcome
@@ -344,42 +204,10 @@ def _json_verdict(status: int, outcome: Outcome, document: Any, **more: Any) -> 
     return _Verdict(status, outcome, json.dumps(document).encode(), **more)
 
 
-# -- control values -----------------------------------------------------------------------------
-
-
-def _rate_limit(name: str, value: Any) -> float:
-    rate = number(name, value)
-    if rate <= 0:
-        raise ControlError(f"{name} must be > 0 (null lifts the limit), got {value!r}")
-    return rate
-
-
-def _burst(name: str, value: Any) -> int:
-    return int(bounded(name, integer(name, value), 1, None))
-
-
-def _garbage_kind(name: str, value: Any) -> GarbageKind:
-    if isinstance(value, GarbageKind):
-        return value
-    try:
-        return GarbageKind(value)
-    except ValueError:
-        kinds = ", ".join(kind.value for kind in GarbageKind)
-        raise ControlError(f"{name} must be one of {kinds}, got {value!r}") from None
-
-
-def _identifiers(name: str, value: Any) -> list[str]:
-    if isinstance(value, str) or not isinstance(value, list | tuple | set | frozenset):
-        raise ControlError(f"{name} must be a list of ids, got {value!r}")
-    if not all(isinstance(item, str) for item in value):
-        raise ControlError(f"{name} must hold strings only")
-    return list(value)
-
-
 # -- the server ---------------------------------------------------------------------------------
 
 
-class ProviderServer(HttpPeer[_Controls, RequestRecord]):
+class ProviderServer(HttpPeer[ProviderControls, RequestRecord]):
     """The enrichment provider on a real socket (``ThreadingHTTPServer``).
 
     ``port=0`` picks a free port; :attr:`url` is the base URL to configure as ``PROVIDER_URL``
@@ -402,12 +230,12 @@ class ProviderServer(HttpPeer[_Controls, RequestRecord]):
     """
 
     _control_fields = {
-        "rate_limit_per_second": optional(_rate_limit),
-        "burst": optional(_burst),
+        "rate_limit_per_second": optional(rate_limit_control),
+        "burst": optional(burst_control),
         "fault_rate": share,
         "latency_ms": milliseconds,
         "garbage_rate": share,
-        "garbage_kind": optional(_garbage_kind),
+        "garbage_kind": optional(garbage_kind_control),
         "status_override": optional(status_code),
         "hold": boolean,
     }
@@ -430,7 +258,7 @@ class ProviderServer(HttpPeer[_Controls, RequestRecord]):
             port,
             seed=seed,
             clock=clock,
-            controls=_Controls(),
+            controls=ProviderControls(),
             name="provider",
             handler=_Handler,
         )
@@ -531,19 +359,19 @@ class ProviderServer(HttpPeer[_Controls, RequestRecord]):
     def _control_changes(
         self, name: str, value: Any, changes: Mapping[str, Any]
     ) -> Mapping[str, Any]:
-        identifiers = frozenset(_identifiers(name, value))
+        identifiers = frozenset(identifiers_control(name, value))
         if name == "unknown":
             return {"unknown": identifiers}
         return {"unknown": changes.get("unknown", self._controls.unknown) | identifiers}
 
-    def _controls_applied(self, previous: _Controls, reset: bool) -> None:
+    def _controls_applied(self, previous: ProviderControls, reset: bool) -> None:
         updated = self._controls
         rate_changed = (updated.rate_limit_per_second, updated.burst) != (
             previous.rate_limit_per_second,
             previous.burst,
         )
         if rate_changed or reset:
-            self._bucket = _new_bucket(updated, self.clock())
+            self._bucket = new_bucket(updated, self.clock())
         if reset:
             self._max_in_flight = self._in_flight
 
@@ -568,14 +396,6 @@ class ProviderServer(HttpPeer[_Controls, RequestRecord]):
 
     def _authorized(self, key: str | None) -> bool:
         return same_secret(key, self.api_key)
-
-
-def _new_bucket(controls: _Controls, now: float) -> TokenBucket | None:
-    rate = controls.rate_limit_per_second
-    if rate is None:
-        return None
-    capacity = controls.burst if controls.burst is not None else max(1, math.floor(rate))
-    return TokenBucket(rate, capacity, now)
 
 
 class _BadRequestError(Exception):
@@ -654,7 +474,7 @@ class _Handler(PeerHandler[ProviderServer]):
             headers=verdict.headers,
         )
 
-    def _judge(self, controls: _Controls) -> _Verdict:
+    def _judge(self, controls: ProviderControls) -> _Verdict:
         """The answer to a lookup. Injected failures act first, as a load balancer or a crashed
         backend would; then the key, the request, the rate limit; then the database."""
         provider = self.peer
@@ -666,8 +486,8 @@ class _Handler(PeerHandler[ProviderServer]):
         if not provider._authorized(keys[0] if len(keys) == 1 else None):
             return _json_verdict(401, Outcome.UNAUTHORIZED, {"error": "missing or wrong key"})
         try:
-            id_type, ids = _requested_ids(query)
-        except _BadRequestError as error:
+            id_type, ids = requested_ids(query)
+        except InvalidLookupError as error:
             return _json_verdict(400, Outcome.BAD_REQUEST, {"error": str(error)})
         wait = provider._take_token()
         if wait > 0:
@@ -683,7 +503,7 @@ class _Handler(PeerHandler[ProviderServer]):
             )
         return self._products(controls, id_type, ids)
 
-    def _injected(self, controls: _Controls) -> _Verdict | None:
+    def _injected(self, controls: ProviderControls) -> _Verdict | None:
         provider = self.peer
         if controls.status_override is not None:
             status = controls.status_override
@@ -700,7 +520,7 @@ class _Handler(PeerHandler[ProviderServer]):
             return _json_verdict(status, Outcome.FAULT, {"error": "injected fault"})
         return None
 
-    def _products(self, controls: _Controls, id_type: str, ids: tuple[str, ...]) -> _Verdict:
+    def _products(self, controls: ProviderControls, id_type: str, ids: tuple[str, ...]) -> _Verdict:
         provider = self.peer
         found: list[dict[str, Any]] = []
         missing: list[str] = []
@@ -713,7 +533,7 @@ class _Handler(PeerHandler[ProviderServer]):
         unknown = tuple(missing)
         if provider._draw(controls.garbage_rate):
             kind = controls.garbage_kind or provider._choose(list(GarbageKind))
-            body, content_type = _garbage(kind, found, list(unknown))
+            body, content_type = garbage_body(kind, found, list(unknown))
             return _Verdict(
                 200, Outcome.GARBAGE, body, content_type, {}, id_type, ids, unknown, kind
             )
@@ -729,79 +549,15 @@ class _Handler(PeerHandler[ProviderServer]):
     # -- HTTP plumbing ----------------------------------------------------------------------
 
     def _read_body(self) -> bytes:
-        raw_length = self.headers.get("Content-Length")
-        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            raise _BadRequestError("chunked bodies are not accepted; send Content-Length")
-        if raw_length is None:
-            return b""
-        if not raw_length.strip().isdigit():
-            raise _BadRequestError("invalid Content-Length")
-        length = int(raw_length)
-        if length > _MAX_CONTROL_BYTES:
-            raise _BadRequestError(f"body over {_MAX_CONTROL_BYTES} bytes")
-        data = self.rfile.read(length)
-        if len(data) < length:
-            raise ConnectionError("body shorter than declared")
-        return data
+        try:
+            return read_body(self.rfile, self.headers, limit=_MAX_CONTROL_BYTES, chunked=False)
+        except BodyCutShortError:
+            raise ConnectionError("body shorter than declared") from None
+        except BodyError as error:
+            raise _BadRequestError(str(error)) from None
 
     def _log_simple(self, path: str, status: int, outcome: Outcome) -> None:
         self.peer._log(RequestRecord(self.peer.clock(), self.command, path, status, outcome))
-
-
-def _requested_ids(query: Mapping[str, list[str]]) -> tuple[str, tuple[str, ...]]:
-    present = [id_type for id_type in ID_TYPES if id_type in query]
-    if len(present) != 1:
-        raise _BadRequestError("give exactly one of asin= or ean=")
-    id_type = present[0]
-    values = query[id_type]
-    if len(values) != 1:
-        raise _BadRequestError(f"{id_type}= given {len(values)} times; list the ids once")
-    ids = tuple(dict.fromkeys(part.strip() for part in values[0].split(",")))
-    if not ids or "" in ids:
-        raise _BadRequestError(f"{id_type}= holds an empty id")
-    if len(ids) > MAX_IDS:
-        raise _BadRequestError(f"at most {MAX_IDS} ids per request, got {len(ids)}")
-    pattern = _ASIN if id_type == "asin" else _EAN
-    for identifier in ids:
-        if not pattern.fullmatch(identifier):
-            shown = identifier[:_MAX_SHOWN_ID]
-            raise _BadRequestError(f"invalid {id_type} {shown!r}")
-    return id_type, ids
-
-
-def _garbage(
-    kind: GarbageKind, found: list[dict[str, Any]], unknown: list[str]
-) -> tuple[bytes, str]:
-    """A 200 body of ``kind`` for an answer that should have been ``found`` and ``unknown``."""
-    if kind is GarbageKind.NOT_JSON:
-        return b"<html><body><h1>502 Bad Gateway</h1></body></html>", "text/html"
-    if kind is GarbageKind.TRUNCATED:
-        whole = json.dumps({"products": found, "unknown": unknown}).encode()
-        return whole[: max(1, len(whole) // 2)], "application/json"
-    if kind is GarbageKind.WRONG_SHAPE:
-        document: Any = {"status": "ok", "data": found}
-    elif kind is GarbageKind.WRONG_TYPES:
-        broken = [
-            {
-                **product,
-                "price": f"{_amount(product)} EUR",
-                "salesRank": str(product.get("salesRank")),
-            }
-            for product in found
-        ]
-        document = {"products": broken, "unknown": unknown}
-    else:
-        stripped = [
-            {name: value for name, value in product.items() if name not in ("title", "price")}
-            for product in found
-        ]
-        document = {"products": stripped, "unknown": unknown}
-    return json.dumps(document).encode(), "application/json"
-
-
-def _amount(product: Mapping[str, Any]) -> Any:
-    price = product.get("price")
-    return price.get("amount") if isinstance(price, dict) else price
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -71,7 +71,7 @@ class SerializedClient:
     """A boto3 client whose calls run one at a time.
 
     moto applies a conditional write as read-check-write in Python, so two threads can both pass
-    the same condition; DynamoDB itself (and the local runtime, see local/moto_patches.py) makes
+    the same condition; DynamoDB itself (and the local runtime, see local/moto_patches/) makes
     each write atomic. Serialising the calls restores that, and leaves the race between reading
     a due probe and claiming it (separate calls) as real as it is on AWS.
     """

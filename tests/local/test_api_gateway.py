@@ -19,7 +19,8 @@ from typing import Any
 
 import pytest
 
-from local.api_gateway import ApiGateway, RouteTable, TokenBucket, compile_route, proxy_response
+from local.api_gateway import ApiGateway, RouteTable, compile_route, proxy_response
+from local.http_server import TokenBucket
 from local.lambdas.pool import RequestTooLargeError, TooManyRequestsError
 from local.runtime import LocalStack
 from stack import outputs
@@ -370,13 +371,11 @@ def test_the_stage_throttle_answers_429_past_the_burst(
 
 
 def test_a_token_bucket_refills_at_its_rate() -> None:
-    now = [0.0]
-    bucket = TokenBucket(rate=2, burst=1, clock=lambda: now[0])
-    assert bucket.take()
-    assert not bucket.take()
-    now[0] += 0.5
-    assert bucket.take()
-    assert not bucket.take()
+    bucket = TokenBucket(rate=2, capacity=1, now=0.0)
+    assert bucket.take(0.0) == 0.0
+    assert bucket.take(0.0) == 0.5
+    assert bucket.take(0.5) == 0.0
+    assert bucket.take(0.5) > 0.0
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from local.moto_patches import visible_sqs_messages
+from local.moto_patches.sqs_peek import visible_sqs_messages
 from local.pipes import MAX_TARGET_INPUT_CHARACTERS, PipePoller, pipe_record
 from local.runtime import LOCAL_ACCOUNT, LocalStack
 

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from local.moto_patches import RedrivePoint, redrive_point, redrive_summary
+from local.moto_patches.redrive import RedrivePoint, redrive_point, redrive_summary
 from local.runtime import LocalStack, function_arn
 
 _ROLE = "arn:aws:iam::123456789012:role/test"

@@ -14,6 +14,7 @@ MODULES_WITH_EXAMPLES = [
     "functions.dedupe.core",
     "functions.update_status.core",
     "local.peers.http_peer",
+    "local.http_server",
 ]
 
 
