@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LAMBDA_DEPS := build/lambda-deps
 
-.PHONY: install run up test lint format typecheck pr bench lambda-deps clean
+.PHONY: install run up test test-fast lint format typecheck pr bench lambda-deps clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ up: $(STAMP)
 ## The whole test suite (what CI runs).
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -q
+
+## Everything but the tests that bring the local stack up (the `local` marker, tests/conftest.py).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -n 2 -q -m "not local"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

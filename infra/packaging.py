@@ -53,7 +53,8 @@ def package_files(spec: FunctionSpec, root: Path = REPO_ROOT) -> dict[str, Path]
 
     Example::
 
-        >>> sorted(package_files(app.function("dedupe")))[:2]
+        >>> from stack.app import build_app
+        >>> sorted(package_files(build_app().function("dedupe")))[:2]
         ['functions/__init__.py', 'functions/_shared/__init__.py']
     """
     functions = root / FUNCTIONS_DIR

@@ -106,13 +106,6 @@ def document(statements: Iterable[Statement]) -> Document:
     return {"Version": VERSION, "Statement": list(statements)}
 
 
-def dynamodb_actions(access: Access) -> tuple[str, ...]:
-    """Exactly the DynamoDB actions an access level allows."""
-    read = access in (Access.READ, Access.READ_WRITE)
-    write = access in (Access.WRITE, Access.READ_WRITE)
-    return (DYNAMODB_READ_ACTIONS if read else ()) + (DYNAMODB_WRITE_ACTIONS if write else ())
-
-
 def assume_role_policy(service: str, conditions: Mapping[str, Any] | None = None) -> Document:
     """A trust policy that lets one AWS service (and only it) assume the role."""
     statement: Statement = {

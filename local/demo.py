@@ -113,9 +113,7 @@ def run_demo(*, port: int = 0, state_dir: Path | None = None, time_scale: float 
         stack = env.stack
         api = stack.api_url
         print(f"Local stack up: AWS endpoint {stack.endpoint_url}, API {api}")
-        print(
-            f"Peers: downstream {env.downstream.url}, provider {getattr(env.provider, 'url', '-')}"
-        )
+        print(f"Peers: downstream {env.downstream.url}, provider {env.provider.url}")
         print(f"State, tables and logs: {settings.state_dir}")
 
         # 1. HTTP
@@ -190,8 +188,7 @@ def run_demo(*, port: int = 0, state_dir: Path | None = None, time_scale: float 
         )
 
         # 4. Enrichment
-        if env.provider is not None:
-            _run_enrichment(stack, api)
+        _run_enrichment(stack, api)
         print(
             "\nInspect further while a stack is up (`make up`):\n"
             "  .venv/bin/python -m local list ingest\n"

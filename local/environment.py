@@ -12,7 +12,6 @@ as the function's environment, the credentials as the value of the stack's secre
 
 from __future__ import annotations
 
-import importlib
 import json
 import secrets
 from dataclasses import replace
@@ -20,6 +19,7 @@ from types import TracebackType
 from typing import Any
 
 from local.peers.downstream import DownstreamServer
+from local.peers.provider import ProviderServer
 from local.runtime import LocalSettings, LocalStack
 from stack.spec import App
 
@@ -35,9 +35,8 @@ class LocalEnvironment:
     def __init__(self, app: App, settings: LocalSettings | None = None, *, seed: int = 0) -> None:
         self.app = app
         self._settings = settings or LocalSettings()
-        self._seed = seed
         self.downstream = DownstreamServer(secrets.token_urlsafe(24), seed=seed)
-        self.provider: Any = _provider_server(seed)
+        self.provider = ProviderServer(secrets.token_urlsafe(24), seed=seed)
         self._stack: LocalStack | None = None
 
     @property
@@ -60,12 +59,12 @@ class LocalEnvironment:
 
     def start(self) -> dict[str, Any]:
         self.downstream.start()
-        secret_values = {"downstream": json.dumps({"token": self.downstream.token})}
-        overrides: dict[str, str] = {}
-        if self.provider is not None:
-            self.provider.start()
-            secret_values["provider"] = json.dumps({"apiKey": self.provider.api_key})
-            overrides["PROVIDER_URL"] = self.provider.url
+        self.provider.start()
+        secret_values = {
+            "downstream": json.dumps({"token": self.downstream.token}),
+            "provider": json.dumps({"apiKey": self.provider.api_key}),
+        }
+        overrides = {"PROVIDER_URL": self.provider.url}
         scale = str(self._settings.time_scale or 1.0)
         settings = replace(
             self._settings,
@@ -87,10 +86,7 @@ class LocalEnvironment:
         return outputs | self.peer_urls()
 
     def peer_urls(self) -> dict[str, str]:
-        urls = {"downstreamUrl": self.downstream.url}
-        if self.provider is not None:
-            urls["providerUrl"] = self.provider.url
-        return urls
+        return {"downstreamUrl": self.downstream.url, "providerUrl": self.provider.url}
 
     def stop(self) -> None:
         if self._stack is not None:
@@ -100,14 +96,4 @@ class LocalEnvironment:
 
     def _stop_peers(self) -> None:
         self.downstream.stop()
-        if self.provider is not None:
-            self.provider.stop()
-
-
-def _provider_server(seed: int) -> Any:
-    """The enrichment provider, when this checkout has it."""
-    try:
-        provider_module = importlib.import_module("local.peers.provider")
-    except ImportError:
-        return None
-    return provider_module.ProviderServer(secrets.token_urlsafe(24), seed=seed)
+        self.provider.stop()

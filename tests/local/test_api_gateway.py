@@ -25,6 +25,7 @@ from local.lambdas.pool import RequestTooLargeError, TooManyRequestsError
 from local.runtime import LocalStack
 from stack import outputs
 from stack.spec import ApiSpec, HttpMethod, RouteSpec
+from tests.local_lambdas.conftest import wait_until
 
 GET, POST = HttpMethod.GET, HttpMethod.POST
 INTEGRATION_TIMEOUT = 0.3
@@ -423,11 +424,17 @@ def test_requests_are_logged_to_the_file_not_to_the_console(
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err == ""
-    lines = [json.loads(line) for line in (tmp_path / "api.log").read_text().splitlines()]
-    served = [line for line in lines if "routeKey" in line]
-    assert [line["status"] for line in served] == [200, 404]
-    assert served[0]["routeKey"] == "GET /events/{trackingId}"
-    assert served[1]["error"] == "no route"
+
+    def served() -> list[Any]:
+        lines = [json.loads(line) for line in (tmp_path / "api.log").read_text().splitlines()]
+        return sorted((line for line in lines if "routeKey" in line), key=lambda x: x["status"])
+
+    # A request is counted and logged just after its answer is sent: late, in either order.
+    wait_until(lambda: len(served()) >= 2, "both requests logged")
+    found, missing = served()
+    assert [found["status"], missing["status"]] == [200, 404]
+    assert found["routeKey"] == "GET /events/{trackingId}"
+    assert missing["error"] == "no route"
     assert gateway.stats()["404"] == 1
 
 

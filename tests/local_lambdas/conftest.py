@@ -14,6 +14,9 @@ import pytest
 from local.lambdas.pool import InvocationResult, LambdaPool, WorkerConfig
 
 FIXTURES = Path(__file__).parent / "fixtures"
+# Some fixture handlers fail to import on purpose; only their workers import them, never
+# --doctest-modules.
+collect_ignore_glob = ["fixtures/*.py"]
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 PoolFactory = Callable[..., LambdaPool]

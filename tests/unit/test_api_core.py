@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import copy
-import doctest
-import importlib
 import json
 import re
 from datetime import UTC, datetime
@@ -369,23 +367,3 @@ def test_a_wrong_setting_is_named(variable: str, value: str | None, message: str
 
     with pytest.raises(ConfigurationError, match=message):
         load_settings(ApiSettings, environment)
-
-
-@pytest.mark.parametrize(
-    "module_name",
-    [
-        "functions.api.body",
-        "functions.api.core",
-        "functions.api.errors",
-        "functions.api.adapters",
-        "functions.api.enrichments",
-        "functions._shared.enrichment",
-        "functions._shared.parsing",
-        "functions._shared.validation",
-    ],
-)
-def test_docstring_examples_hold(module_name: str) -> None:
-    failed, attempted = doctest.testmod(importlib.import_module(module_name))
-
-    assert attempted > 0
-    assert failed == 0

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
-import importlib
 from dataclasses import replace
 
 import pytest
@@ -47,24 +45,6 @@ def open_circuit(breaker: CircuitBreaker, at: int) -> None:
     for attempt in range(POLICY.failure_threshold):
         breaker.record_failure(permit(breaker, f"opener-{attempt}", at), at)
     assert breaker.store.read("downstream").state is CircuitState.OPEN
-
-
-@pytest.mark.parametrize(
-    "module_name",
-    [
-        "functions.deliver.circuit",
-        "functions.deliver.core",
-        "functions.deliver.adapters",
-        "local.peers.downstream",
-    ],
-)
-def test_docstring_examples_hold(module_name: str) -> None:
-    module = importlib.import_module(module_name)
-
-    failed, attempted = doctest.testmod(module, raise_on_error=False, verbose=False)
-
-    assert attempted > 0
-    assert failed == 0
 
 
 def test_a_circuit_never_written_is_closed_and_lets_calls_through() -> None:

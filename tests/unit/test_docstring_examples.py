@@ -1,28 +1,16 @@
-"""The examples in the core modules' docstrings are run, so they cannot drift from the code."""
+"""The docstring examples run through ``--doctest-modules``; nothing it skips may hold one."""
 
 from __future__ import annotations
 
-import doctest
-import importlib
+from pathlib import Path
 
-import pytest
+from conftest import LAMBDA_HANDLERS
 
-MODULES_WITH_EXAMPLES = [
-    "functions._shared.models",
-    "functions._shared.http_client",
-    "functions.validate.core",
-    "functions.dedupe.core",
-    "functions.update_status.core",
-    "local.peers.http_peer",
-    "local.http_server",
-]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("module_name", MODULES_WITH_EXAMPLES)
-def test_docstring_examples_hold(module_name: str) -> None:
-    module = importlib.import_module(module_name)
+def test_the_modules_doctest_collection_skips_hold_no_examples() -> None:
+    skipped = sorted(REPO_ROOT.glob(LAMBDA_HANDLERS))
 
-    failed, attempted = doctest.testmod(module, raise_on_error=False, verbose=False)
-
-    assert attempted > 0
-    assert failed == 0
+    assert skipped, f"{LAMBDA_HANDLERS} matches no module"
+    assert [path.name for path in skipped if ">>>" in path.read_text()] == []

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import doctest
 import re
 from typing import Any
 
 import pytest
 
-from functions._shared import enrichment
 from functions._shared.enrichment import (
     BATCH_RANKS,
     CATALOG_ID_PATTERN,
@@ -26,13 +24,6 @@ from functions._shared.enrichment import (
     summary_id,
     validate_product,
 )
-
-
-def test_the_docstring_examples_hold() -> None:
-    failed, attempted = doctest.testmod(enrichment)
-
-    assert attempted > 0
-    assert failed == 0
 
 
 @pytest.mark.parametrize(

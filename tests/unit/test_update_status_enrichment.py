@@ -3,7 +3,6 @@ that rows never move backwards nor count twice (with an in-memory table of the s
 
 from __future__ import annotations
 
-import doctest
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,7 +22,6 @@ from functions._shared.enrichment import (
 )
 from functions._shared.errors import InvalidEnvelopeError
 from functions._shared.parsing import parse_envelope
-from functions.update_status import enrichment
 from functions.update_status.core import MAX_STORED_REASON_LENGTH, MAX_STORED_TEXT_LENGTH
 from functions.update_status.enrichment import (
     BatchRowWrite,
@@ -110,13 +108,6 @@ class InMemoryEnrichmentTable:
             row["reason"] = write.reason
             self.rows[key] = row
         return EnrichmentOutcome(public_row(self.rows[key]), applied, write.status)
-
-
-def test_the_docstring_examples_hold() -> None:
-    failed, attempted = doctest.testmod(enrichment)
-
-    assert attempted > 0
-    assert failed == 0
 
 
 # --- Inputs ------------------------------------------------------------------------------------

@@ -4,7 +4,6 @@ its messageId, never dropped and never failing the batch."""
 from __future__ import annotations
 
 import copy
-import doctest
 import hashlib
 import json
 from typing import Any
@@ -12,7 +11,6 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-import functions.validate.sources
 from functions.validate.sources import PipeBatch, batch_tracking_id, read_pipe_batch
 from tests.events import load_event
 
@@ -321,10 +319,3 @@ def test_a_key_that_decodes_to_blank_is_rejected() -> None:
 def test_records_that_are_not_sqs_messages_are_not_a_batch(records: list[Any]) -> None:
     with pytest.raises(ValidationError):
         PipeBatch.model_validate(records)
-
-
-def test_docstring_examples_hold() -> None:
-    failed, attempted = doctest.testmod(functions.validate.sources)
-
-    assert attempted > 0
-    assert failed == 0
