@@ -31,7 +31,6 @@ CATALOG_ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 """What a catalog id looks like (it is the enrichment table's partition key and a URL segment)."""
 
 ENRICH_TRACKING_ID_PREFIX: Final = "enr-"
-ENRICH_TRACKING_ID_PATTERN: Final = r"^enr-[0-9a-f]{32}$"
 """Tracking ids of enrichments, as the api mints them (``enr-`` + a uuid4's hex)."""
 
 USER_ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._@:+-]{0,127}$"
@@ -59,7 +58,7 @@ BATCH_INFIX: Final = "#batch-"
 # --- Sizes -------------------------------------------------------------------------------------
 
 DEFAULT_BATCH_SIZE: Final = 20
-"""Products per batch unless the request says otherwise (seed 004's default)."""
+"""Products per batch unless the request says otherwise."""
 MIN_BATCH_SIZE: Final = 1
 MAX_BATCH_SIZE: Final = 100
 DEFAULT_MAX_INLINE_PRODUCTS: Final = 1000
