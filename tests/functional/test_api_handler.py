@@ -191,12 +191,14 @@ def test_health_answers_ok(call: Any) -> None:
     assert (answer.status, answer.body) == (200, {"status": "ok"})
 
 
-def test_the_openapi_document_is_served_with_the_deployed_bulk_maximum(call: Any) -> None:
+def test_the_openapi_document_is_served_with_the_deployed_bulk_maximum(
+    api: ModuleType, call: Any
+) -> None:
     answer = call(http_event("api_get_health.json", path="/openapi.json"))
 
     assert answer.status == 200
     assert answer.body == document(
-        max_bulk_events=MAX_BULK_EVENTS, max_inline_products=MAX_INLINE_PRODUCTS
+        api.app, max_bulk_events=MAX_BULK_EVENTS, max_inline_products=MAX_INLINE_PRODUCTS
     )
 
 
