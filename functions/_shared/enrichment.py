@@ -24,6 +24,7 @@ from enum import StrEnum
 from typing import Any, Final
 
 from functions._shared.models import json_type_name
+from functions._shared.status import RANK_ATTRIBUTE
 
 # --- Identifiers -------------------------------------------------------------------------------
 
@@ -257,8 +258,6 @@ BATCH_RANKS: Final[Mapping[EnrichmentStatus, int]] = {
 """A batch row is written once, final: it never leaves ENRICHED or FAILED."""
 
 FINAL_RANK: Final = 90
-RANK_ATTRIBUTE: Final = "statusRank"
-"""Stored beside ``status`` so the table's conditions compare ranks numerically."""
 
 # Attributes of the rows besides the keys (names.ENRICHMENT_*).
 TRACKING_ID_ATTRIBUTE: Final = "trackingId"

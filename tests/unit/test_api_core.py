@@ -377,7 +377,7 @@ def test_a_wrong_setting_is_named(variable: str, value: str | None, message: str
         "functions.api.body",
         "functions.api.core",
         "functions.api.errors",
-        "functions.api.adapters",
+        "functions.api.app",
         "functions.api.enrichments",
         "functions._shared.enrichment",
         "functions._shared.parsing",

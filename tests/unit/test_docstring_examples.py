@@ -10,6 +10,7 @@ import pytest
 MODULES_WITH_EXAMPLES = [
     "functions._shared.models",
     "functions._shared.http_client",
+    "functions._shared.status",
     "functions.validate.core",
     "functions.dedupe.core",
     "functions.update_status.core",
