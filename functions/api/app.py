@@ -33,16 +33,16 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Annotated, Any, Final, Protocol
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
+from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 
 from functions._shared.enrichment import CATALOG_ID_PATTERN, USER_ID_PATTERN
 from functions._shared.errors import ConfigurationError
-from functions._shared.observability import metrics_namespace
+from functions._shared.scaffold import Scaffold
 from functions.api.body import read_json_body
 from functions.api.core import (
     TRACKING_ID_PATTERN,
@@ -94,9 +94,9 @@ IDEMPOTENCY_KEY_HEADER: Final = "Idempotency-Key"
 IDEMPOTENCY_KEY_PATTERN: Final = r"^[\x21-\x7e]{1,255}$"
 REPLAYED_HEADER: Final = "Idempotent-Replayed"
 
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics(namespace=metrics_namespace())
+# No failure table: every error becomes an HTTP answer (the handlers below, and handler.py's 500).
+scaffold = Scaffold(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+logger, metrics = scaffold.logger, scaffold.metrics
 
 app = APIGatewayHttpResolver(enable_validation=True)
 
