@@ -24,6 +24,7 @@ from enum import StrEnum
 from typing import Any, Final
 
 from functions._shared.models import json_type_name
+from functions._shared.status import RANK_ATTRIBUTE
 
 # --- Identifiers -------------------------------------------------------------------------------
 
@@ -31,7 +32,6 @@ CATALOG_ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 """What a catalog id looks like (it is the enrichment table's partition key and a URL segment)."""
 
 ENRICH_TRACKING_ID_PREFIX: Final = "enr-"
-ENRICH_TRACKING_ID_PATTERN: Final = r"^enr-[0-9a-f]{32}$"
 """Tracking ids of enrichments, as the api mints them (``enr-`` + a uuid4's hex)."""
 
 USER_ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._@:+-]{0,127}$"
@@ -59,7 +59,7 @@ BATCH_INFIX: Final = "#batch-"
 # --- Sizes -------------------------------------------------------------------------------------
 
 DEFAULT_BATCH_SIZE: Final = 20
-"""Products per batch unless the request says otherwise (seed 004's default)."""
+"""Products per batch unless the request says otherwise."""
 MIN_BATCH_SIZE: Final = 1
 MAX_BATCH_SIZE: Final = 100
 DEFAULT_MAX_INLINE_PRODUCTS: Final = 1000
@@ -258,8 +258,6 @@ BATCH_RANKS: Final[Mapping[EnrichmentStatus, int]] = {
 """A batch row is written once, final: it never leaves ENRICHED or FAILED."""
 
 FINAL_RANK: Final = 90
-RANK_ATTRIBUTE: Final = "statusRank"
-"""Stored beside ``status`` so the table's conditions compare ranks numerically."""
 
 # Attributes of the rows besides the keys (names.ENRICHMENT_*).
 TRACKING_ID_ATTRIBUTE: Final = "trackingId"

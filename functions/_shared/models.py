@@ -1,4 +1,4 @@
-"""The event schema (seed 001) and the ingest envelope that travels between the Lambdas.
+"""The event schema and the ingest envelope that travels between the Lambdas.
 
 Events look like this; every object may carry more keys than listed, and they are kept::
 
@@ -17,7 +17,7 @@ Rules beyond the shapes, chosen so that every consumer downstream can rely on th
 - Date-times are ISO-8601 with a time and an explicit offset (``Z`` or ``+02:00``); a value
   without an offset is rejected rather than guessed. They are normalised to UTC with a ``Z``.
 - ``savedDate`` is not before ``createdDate``; ``updatedAt`` is not before ``createdAt``.
-- ``eventType`` is one of :class:`EventType`, the events of the car-dealership domain of the seed.
+- ``eventType`` is one of :class:`EventType`, the events of the car-dealership domain.
 """
 
 from __future__ import annotations
@@ -283,7 +283,7 @@ class EventHeader(BaseModel):
 
 
 class Event(BaseModel):
-    """One event of seed 001's schema; see the module docstring for the rules."""
+    """One event: its header and the entities it is about; the module docstring has the rules."""
 
     model_config = _KEEP_EXTRA_KEYS
 

@@ -16,7 +16,6 @@ from functions._shared import names
 from functions._shared.clients import LazyClient
 from functions._shared.enrichment import (
     BATCH_INDEX_ATTRIBUTE,
-    RANK_ATTRIBUTE,
     SUMMARY_RANKS,
     TRACKING_ID_ATTRIBUTE,
     EnrichmentStatus,
@@ -25,6 +24,13 @@ from functions._shared.enrichment import (
     summary_id,
 )
 from functions._shared.errors import TransientDependencyError
+from functions._shared.status import (
+    RANK_ATTRIBUTE,
+    STATUS_RANKS,
+    Status,
+    forward_only,
+    public_record,
+)
 from functions.api.core import API_SOURCE
 from functions.api.enrichments import EnrichmentSubmission
 from functions.api.errors import ApiError, DependencyUnavailableError
@@ -36,27 +42,6 @@ IDEMPOTENCY_KEY_PREFIX: Final = "api-ingest"
 """Stable prefix of the idempotency records' ids, whatever the function is called."""
 
 _MAX_KEY_SHOWN: Final = 64
-
-# update_status's vocabulary for the two statuses the API writes (functions/update_status/core.py
-# cannot ship with the api; tests/unit/test_api_adapters.py checks these against it).
-RECEIVED: Final = "RECEIVED"
-FAILED: Final = "FAILED"
-STATUS_RANKS: Final = {RECEIVED: 10, FAILED: 50}
-STATUS_RANK_ATTRIBUTE: Final = "statusRank"
-_RECORD_KEY_ORDER: Final[tuple[str, ...]] = (
-    "trackingId",
-    "status",
-    "reason",
-    "source",
-    "counts",
-    "rejected",
-    "rejectedTotal",
-    "duplicates",
-    "duplicatesTotal",
-    "createdAt",
-    "updatedAt",
-    "history",
-)
 
 
 @contextmanager
@@ -138,8 +123,8 @@ class StatusTable:
     def record_received(self, tracking_id: str, count: int, at: str) -> None:
         item = {
             names.STATUS_KEY: {"S": tracking_id},
-            "status": {"S": RECEIVED},
-            STATUS_RANK_ATTRIBUTE: {"N": str(STATUS_RANKS[RECEIVED])},
+            "status": {"S": Status.RECEIVED.value},
+            RANK_ATTRIBUTE: {"N": str(STATUS_RANKS[Status.RECEIVED])},
             "source": {"S": API_SOURCE},
             "counts": {"M": {"received": {"N": str(count)}}},
             "rejected": {"L": []},
@@ -148,10 +133,10 @@ class StatusTable:
             "duplicatesTotal": {"N": "0"},
             "createdAt": {"S": at},
             "updatedAt": {"S": at},
-            "history": {"L": [_history_step(RECEIVED, at)]},
+            "history": {"L": [_history_step(Status.RECEIVED.value, at)]},
         }
         with (
-            unavailable_on_aws_errors(f"status {RECEIVED} for {tracking_id}"),
+            unavailable_on_aws_errors(f"status {Status.RECEIVED} for {tracking_id}"),
             _kept_if_further_on(),
         ):
             self.client.put_item(
@@ -163,32 +148,33 @@ class StatusTable:
             )
 
     def record_start_failure(self, tracking_id: str, reason: str, at: str) -> None:
-        with unavailable_on_aws_errors(f"status {FAILED} for {tracking_id}"), _kept_if_further_on():
+        failed = Status.FAILED
+        # Forward only, as update_status writes: never over a later status.
+        rule = forward_only(names.STATUS_KEY, STATUS_RANKS[failed], must_exist=True)
+        with unavailable_on_aws_errors(f"status {failed} for {tracking_id}"), _kept_if_further_on():
             self.client.update_item(
                 TableName=self.table_name,
                 Key={names.STATUS_KEY: {"S": tracking_id}},
                 UpdateExpression=(
-                    "SET #status = :status, #rank = :rank, #reason = :reason, "
+                    "SET #status = :status, #statusRank = :statusRank, #reason = :reason, "
                     "#updatedAt = :at, #history = list_append("
                     "if_not_exists(#history, :noHistory), :step)"
                 ),
-                # Forward only, as update_status writes: never over a later status.
-                ConditionExpression="attribute_exists(#trackingId) AND #rank < :rank",
-                ExpressionAttributeNames={
-                    "#trackingId": names.STATUS_KEY,
+                ConditionExpression=rule.condition,
+                ExpressionAttributeNames=rule.names
+                | {
                     "#status": "status",
-                    "#rank": STATUS_RANK_ATTRIBUTE,
                     "#reason": "reason",
                     "#updatedAt": "updatedAt",
                     "#history": "history",
                 },
-                ExpressionAttributeValues={
-                    ":status": {"S": FAILED},
-                    ":rank": {"N": str(STATUS_RANKS[FAILED])},
+                ExpressionAttributeValues=rule.values
+                | {
+                    ":status": {"S": failed.value},
                     ":reason": {"S": reason[:1000]},
                     ":at": {"S": at},
                     ":noHistory": {"L": []},
-                    ":step": {"L": [_history_step(FAILED, at)]},
+                    ":step": {"L": [_history_step(failed.value, at)]},
                 },
             )
 
@@ -205,21 +191,6 @@ class StatusTable:
         from functions._shared.dynamodb import from_item
 
         return public_record(from_item(item))
-
-
-def public_record(item: dict[str, Any]) -> dict[str, Any]:
-    """A stored status item as update_status answers it: its keys first, without the rank.
-
-    >>> public_record({"statusRank": 10, "status": "RECEIVED", "trackingId": "t", "x": 1})
-    {'trackingId': 't', 'status': 'RECEIVED', 'x': 1}
-    """
-    ordered: dict[str, Any] = {key: item[key] for key in _RECORD_KEY_ORDER if key in item}
-    rest = {
-        key: value
-        for key, value in item.items()
-        if key not in ordered and key != STATUS_RANK_ATTRIBUTE
-    }
-    return {**ordered, **rest}
 
 
 def _history_step(status: str, at: str) -> dict[str, Any]:
@@ -300,30 +271,31 @@ class EnrichmentTable:
 
     def record_start_failure(self, catalog_id: str, tracking_id: str, reason: str, at: str) -> None:
         failed = EnrichmentStatus.FAILED.value
-        rank = SUMMARY_RANKS[EnrichmentStatus.FAILED]
+        # Forward only, as update_status writes: never over a later status.
+        rule = forward_only(
+            names.ENRICHMENT_SORT_KEY, SUMMARY_RANKS[EnrichmentStatus.FAILED], must_exist=True
+        )
         with unavailable_on_aws_errors(f"enrichment {tracking_id} {failed}"), _kept_if_further_on():
             self.client.update_item(
                 TableName=self.table_name,
                 Key=self._key(catalog_id, summary_id(tracking_id)),
                 UpdateExpression=(
-                    "SET #status = :status, #rank = :rank, #reason = :reason, "
+                    "SET #status = :status, #statusRank = :statusRank, #reason = :reason, "
                     "#updatedAt = :at, #finishedAt = :at, #history = list_append("
                     "if_not_exists(#history, :noHistory), :step)"
                 ),
-                # Forward only, as update_status writes: never over a later status.
-                ConditionExpression="attribute_exists(#batchId) AND #rank < :rank",
-                ExpressionAttributeNames={
-                    "#batchId": names.ENRICHMENT_SORT_KEY,
+                ConditionExpression=rule.condition,
+                ExpressionAttributeNames=rule.names
+                | {
                     "#status": "status",
-                    "#rank": RANK_ATTRIBUTE,
                     "#reason": "reason",
                     "#updatedAt": "updatedAt",
                     "#finishedAt": "finishedAt",
                     "#history": "history",
                 },
-                ExpressionAttributeValues={
+                ExpressionAttributeValues=rule.values
+                | {
                     ":status": {"S": failed},
-                    ":rank": {"N": str(rank)},
                     ":reason": {"S": reason[:1000]},
                     ":at": {"S": at},
                     ":noHistory": {"L": []},

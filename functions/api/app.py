@@ -20,8 +20,8 @@ Bad input is always a 4xx naming what is wrong and starts nothing; an unexpected
 500 without internals (the details are logged).
 
 The module builds no AWS client and reads no environment: ``handler.py`` does, at cold start,
-and hands the result to :func:`configure`. That keeps :mod:`functions.api.openapi` importable
-anywhere.
+and hands the result to :func:`configure`. The ``Allow`` header of a 405 is derived from the
+routes registered here (:func:`allowed_methods`), so it cannot drift from them.
 """
 
 from __future__ import annotations
@@ -30,18 +30,19 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from typing import Annotated, Any, Final, Protocol
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
+from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 
 from functions._shared.enrichment import CATALOG_ID_PATTERN, USER_ID_PATTERN
 from functions._shared.errors import ConfigurationError
-from functions._shared.observability import metrics_namespace
+from functions._shared.scaffold import Scaffold
 from functions.api.body import read_json_body
 from functions.api.core import (
     TRACKING_ID_PATTERN,
@@ -76,6 +77,7 @@ from functions.api.errors import (
     DependencyUnavailableError,
     field_error,
 )
+from functions.api.openapi import document
 from functions.api.schemas import (
     AcceptedResponse,
     EnrichmentAccepted,
@@ -92,9 +94,9 @@ IDEMPOTENCY_KEY_HEADER: Final = "Idempotency-Key"
 IDEMPOTENCY_KEY_PATTERN: Final = r"^[\x21-\x7e]{1,255}$"
 REPLAYED_HEADER: Final = "Idempotent-Replayed"
 
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics(namespace=metrics_namespace())
+# No failure table: every error becomes an HTTP answer (the handlers below, and handler.py's 500).
+scaffold = Scaffold(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+logger, metrics = scaffold.logger, scaffold.metrics
 
 app = APIGatewayHttpResolver(enable_validation=True)
 
@@ -410,12 +412,11 @@ def health() -> Response[dict[str, Any]]:
 
 @app.get("/openapi.json", include_in_schema=False)
 def openapi_document() -> Response[dict[str, Any]]:
-    from functions.api.openapi import document
-
     settings = _services.settings if _services is not None else None
     return _json(
         200,
         document(
+            app,
             max_bulk_events=settings.max_bulk_events if settings else None,
             max_inline_products=settings.max_inline_products if settings else None,
         ),
@@ -491,7 +492,7 @@ def _unavailable(error: DependencyUnavailableError) -> Response[Any]:
 def _no_route(error: NotFoundError) -> Response[Any]:
     method = app.current_event.http_method.upper()
     path = app.current_event.path
-    allowed = _allowed_methods(path)
+    allowed = allowed_methods(path)
     if allowed:
         return _refused(
             ApiError(
@@ -524,24 +525,35 @@ def internal_error_body(request_id: str | None) -> dict[str, Any]:
     ).model_dump(by_alias=True)
 
 
-_ROUTE_METHODS: Final = (
-    (re.compile(r"/events"), ("POST",)),
-    (re.compile(r"/events/bulk"), ("GET", "POST")),
-    (re.compile(r"/events/[^/]+"), ("GET",)),
-    (re.compile(r"/catalogs/[^/]+/enrichments"), ("POST",)),
-    (re.compile(r"/catalogs/[^/]+/enrichments/[^/]+"), ("GET",)),
-    (re.compile(r"/users/[^/]+/enrichments"), ("GET",)),
-    (re.compile(r"/health"), ("GET",)),
-    (re.compile(r"/openapi\.json"), ("GET",)),
-)
+_PATH_PARAMETER: Final = re.compile(r"<[^>]+>")
 
 
-def _allowed_methods(path: str) -> list[str]:
-    allowed: set[str] = set()
-    for pattern, methods in _ROUTE_METHODS:
-        if pattern.fullmatch(path):
-            allowed.update(methods)
-    return sorted(allowed)
+def registered_routes() -> list[tuple[str, str]]:
+    """``(method, path)`` of every route of :data:`app`, paths as registered (``/a/<id>``).
+
+    Powertools keeps its routes in two private lists and has no public way to list them; the
+    version is pinned, and ``tests/conformance`` compares this with the stack's routes.
+    """
+    routes = app._static_routes + app._dynamic_routes
+    return sorted((route.method.upper(), route.path) for route in routes)
+
+
+def allowed_methods(path: str) -> list[str]:
+    """The methods some route answers on ``path``: a request with another one is a 405.
+
+    >>> allowed_methods("/events/bulk"), allowed_methods("/nowhere")
+    (['GET', 'POST'], [])
+    """
+    return sorted(
+        {method for method, route in registered_routes() if _route_pattern(route).fullmatch(path)}
+    )
+
+
+@cache
+def _route_pattern(route: str) -> re.Pattern[str]:
+    # A path parameter is one non-empty segment, as API Gateway matches ``{name}``.
+    literal_parts = _PATH_PARAMETER.split(route)
+    return re.compile("[^/]+".join(re.escape(part) for part in literal_parts))
 
 
 def _parameter_error(detail: Mapping[str, Any]) -> dict[str, Any]:

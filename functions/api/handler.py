@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions._shared.settings import load_settings
@@ -27,8 +26,7 @@ from functions.api.app import (
     configure,
     internal_error_body,
     logger,
-    metrics,
-    tracer,
+    scaffold,
 )
 from functions.api.core import ApiSettings
 
@@ -45,11 +43,7 @@ services = Services(
 configure(services)
 
 
-@logger.inject_lambda_context(
-    correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True
-)
-@tracer.capture_lambda_handler
-@metrics.log_metrics(capture_cold_start_metric=True)
+@scaffold.entry
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     idempotency.register_lambda_context(context)
     try:

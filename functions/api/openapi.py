@@ -1,7 +1,9 @@
 """The API's OpenAPI document, generated from the routes; ``docs/openapi.json`` is its copy.
 
-Regenerate the committed copy with ``.venv/bin/python -m functions.api.openapi`` (or run its
-test with ``UPDATE_SNAPSHOTS=1``); the test fails while the two differ.
+Regenerate the committed copy with
+``UPDATE_SNAPSHOTS=1 .venv/bin/pytest tests/unit/test_api_openapi.py``; the test fails while the
+two differ. The resolver is a parameter, not an import: :mod:`functions.api.app` serves this
+document, so importing the app here would make the two modules import each other.
 
 Powertools documents parameters and responses from the routes. The request bodies are added
 here: the routes read their bodies themselves (size, UTF-8, nesting and content type are checked
@@ -11,13 +13,13 @@ before any parsing, see :mod:`functions.api.body`), so Powertools does not know 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any, Final
 
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+
 from functions._shared.enrichment import DEFAULT_MAX_INLINE_PRODUCTS
 from functions._shared.models import Event
-from functions.api.app import app
 from functions.api.core import DEFAULT_MAX_BULK_EVENTS, MAX_EXECUTION_INPUT_BYTES
 from functions.api.schemas import EnrichmentRequest
 
@@ -46,13 +48,20 @@ _DESCRIPTION: Final = (
 
 
 def document(
-    max_bulk_events: int | None = None, max_inline_products: int | None = None
+    resolver: APIGatewayHttpResolver,
+    max_bulk_events: int | None = None,
+    max_inline_products: int | None = None,
 ) -> dict[str, Any]:
-    """The OpenAPI 3.1 document of the API, for a bulk limit of ``max_bulk_events`` events and
-    at most ``max_inline_products`` products inline."""
+    """The OpenAPI 3.1 document of the routes of ``resolver``, for a bulk limit of
+    ``max_bulk_events`` events and at most ``max_inline_products`` products inline.
+
+    Example::
+
+        document(functions.api.app.app)["paths"]["/health"]["get"]["summary"]  # "Liveness"
+    """
     max_bulk = max_bulk_events or DEFAULT_MAX_BULK_EVENTS
     max_inline = max_inline_products or DEFAULT_MAX_INLINE_PRODUCTS
-    schema = app.get_openapi_schema(title=TITLE, version=VERSION, description=_DESCRIPTION)
+    schema = resolver.get_openapi_schema(title=TITLE, version=VERSION, description=_DESCRIPTION)
     spec: dict[str, Any] = schema.model_dump(mode="json", by_alias=True, exclude_none=True)
     paths = spec["paths"]
     paths["/events"]["post"]["requestBody"] = _json_body("One event.", _EVENT_REF)
@@ -84,9 +93,9 @@ def document(
     return spec
 
 
-def render(max_bulk_events: int | None = None) -> str:
-    """:func:`document` as the text of ``docs/openapi.json``."""
-    return json.dumps(document(max_bulk_events), indent=2, ensure_ascii=False) + "\n"
+def render(resolver: APIGatewayHttpResolver) -> str:
+    """:func:`document` with the default limits, as the text of ``docs/openapi.json``."""
+    return json.dumps(document(resolver), indent=2, ensure_ascii=False) + "\n"
 
 
 def _json_body(description: str, schema: dict[str, Any]) -> dict[str, Any]:
@@ -106,13 +115,3 @@ def _drop_powertools_validation_errors(paths: dict[str, Any], components: dict[s
     if "HTTPValidationError" not in json.dumps(paths):
         for name in _POWERTOOLS_VALIDATION_SCHEMAS:
             components.pop(name, None)
-
-
-def main() -> int:
-    DOCUMENT_PATH.write_text(render(), encoding="utf-8")
-    print(f"wrote {DOCUMENT_PATH}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

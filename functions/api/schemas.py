@@ -14,6 +14,7 @@ from functions._shared.enrichment import (
     MIN_BATCH_SIZE,
     USER_ID_PATTERN,
 )
+from functions._shared.status import Status
 from functions.api.enrichments import MAX_OBJECT_KEY_LENGTH, S3_BUCKET_PATTERN
 
 _CAMEL_CASE = ConfigDict(validate_by_name=True, validate_by_alias=True, serialize_by_alias=True)
@@ -73,17 +74,7 @@ class StatusRecord(BaseModel):
     )
 
     tracking_id: str = Field(alias="trackingId")
-    status: Literal[
-        "RECEIVED",
-        "ACCEPTED",
-        "BUNDLED",
-        "ARCHIVED",
-        "PARKED",
-        "FAILED",
-        "DELIVERED",
-        "REJECTED",
-        "DUPLICATE",
-    ]
+    status: Status
     reason: str | None = Field(default=None, description="Why, for REJECTED, PARKED and FAILED.")
     source: str | None = None
     counts: dict[str, int] = Field(

@@ -4,18 +4,13 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field
 
 from functions._shared import names
-from functions._shared.observability import (
-    CORRELATION_ID_PATH,
-    metrics_namespace,
-    step_failures_reported,
-)
 from functions._shared.parsing import parse_envelope
+from functions._shared.scaffold import Scaffold, step_failures
 from functions._shared.settings import load_settings
 from functions.archive.adapters import S3ArchiveStore
 from functions.archive.core import ArchiveEnvelope, archive_bundle
@@ -33,23 +28,19 @@ class ArchiveSettings(BaseModel):
 settings = load_settings(ArchiveSettings)
 store = S3ArchiveStore(kms_key_id=settings.kms_key_id)
 
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics(namespace=metrics_namespace())
+scaffold = Scaffold(step_failures(unavailable="S3 unavailable"))
+logger, metrics = scaffold.logger, scaffold.metrics
 
 
-@logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH, clear_state=True)
-@tracer.capture_lambda_handler
-@metrics.log_metrics(capture_cold_start_metric=True)
+@scaffold.entry
 def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
-    with step_failures_reported(logger, metrics, unavailable="S3 unavailable"):
-        envelope = parse_envelope(event, ArchiveEnvelope)
-        outcome = archive_bundle(
-            envelope,
-            store,
-            archive_bucket=settings.archive_bucket,
-            staging_bucket=settings.staging_bucket,
-        )
+    envelope = parse_envelope(event, ArchiveEnvelope)
+    outcome = archive_bundle(
+        envelope,
+        store,
+        archive_bucket=settings.archive_bucket,
+        staging_bucket=settings.staging_bucket,
+    )
 
     # A repeat is expected after a retry or a redrive; the content key makes it a no-op.
     name = "BundlesArchived" if outcome.created else "BundlesAlreadyArchived"

@@ -4,18 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field
 
 from functions._shared import names
-from functions._shared.observability import (
-    CORRELATION_ID_PATH,
-    metrics_namespace,
-    step_failures_reported,
-)
 from functions._shared.parsing import parse_envelope
+from functions._shared.scaffold import Scaffold, step_failures
 from functions._shared.settings import load_settings
 from functions.bundle.adapters import S3BundleStore
 from functions.bundle.core import CODEC, BundleEnvelope, bundle_envelope
@@ -29,19 +24,15 @@ class BundleSettings(BaseModel):
 settings = load_settings(BundleSettings)
 store = S3BundleStore(settings.staging_bucket)
 
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics(namespace=metrics_namespace())
+scaffold = Scaffold(step_failures(unavailable="S3 unavailable"))
+logger, metrics = scaffold.logger, scaffold.metrics
 
 
-@logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH, clear_state=True)
-@tracer.capture_lambda_handler
-@metrics.log_metrics(capture_cold_start_metric=True)
+@scaffold.entry
 def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     # On a failure the upload is aborted; a retry starts a new one under a new key.
-    with step_failures_reported(logger, metrics, unavailable="S3 unavailable"):
-        envelope = parse_envelope(event, BundleEnvelope)
-        outcome = bundle_envelope(envelope, store, store, landing_bucket=settings.landing_bucket)
+    envelope = parse_envelope(event, BundleEnvelope)
+    outcome = bundle_envelope(envelope, store, store, landing_bucket=settings.landing_bucket)
 
     stats = outcome.stats
     metrics.add_metric(name="BundledRecords", unit=MetricUnit.Count, value=stats.count)

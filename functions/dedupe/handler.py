@@ -5,19 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field
 
 from functions._shared import names
 from functions._shared.models import ValidatedEnvelope
-from functions._shared.observability import (
-    CORRELATION_ID_PATH,
-    metrics_namespace,
-    step_failures_reported,
-)
 from functions._shared.parsing import parse_envelope
+from functions._shared.scaffold import Scaffold, step_failures
 from functions._shared.settings import load_settings
 from functions.dedupe.adapters import DynamoDbClaimStore
 from functions.dedupe.core import dedupe_envelope
@@ -33,21 +28,17 @@ class DedupeSettings(BaseModel):
 settings = load_settings(DedupeSettings)
 claim_store = DynamoDbClaimStore(settings.table_name)
 
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics(namespace=metrics_namespace())
+scaffold = Scaffold(step_failures(unavailable="Dedupe table unavailable"))
+logger, metrics = scaffold.logger, scaffold.metrics
 
 
-@logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH, clear_state=True)
-@tracer.capture_lambda_handler
-@metrics.log_metrics(capture_cold_start_metric=True)
+@scaffold.entry
 def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     # Claims made before a failure belong to this tracking id, so the retry keeps them.
-    with step_failures_reported(logger, metrics, unavailable="Dedupe table unavailable"):
-        envelope = parse_envelope(event, ValidatedEnvelope)
-        result = dedupe_envelope(
-            envelope, claim_store, now=datetime.now(UTC), ttl_seconds=settings.ttl_seconds
-        )
+    envelope = parse_envelope(event, ValidatedEnvelope)
+    result = dedupe_envelope(
+        envelope, claim_store, now=datetime.now(UTC), ttl_seconds=settings.ttl_seconds
+    )
 
     fresh, duplicates = result.counts["fresh"], result.counts["duplicates"]
     metrics.add_metric(name="FreshEvents", unit=MetricUnit.Count, value=fresh)

@@ -12,7 +12,6 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -21,10 +20,14 @@ from functions._shared.errors import (
     InvalidEnvelopeError,
     PermanentDeliveryError,
     TransientDeliveryError,
-    TransientDependencyError,
 )
-from functions._shared.observability import CORRELATION_ID_PATH, metrics_namespace
 from functions._shared.parsing import parse_envelope
+from functions._shared.scaffold import (
+    ENVELOPE_REJECTED,
+    Failure,
+    Scaffold,
+    dependency_failed,
+)
 from functions._shared.settings import load_settings
 from functions.deliver.adapters import (
     DynamoDbCircuitStore,
@@ -59,45 +62,36 @@ tokens = SecretTokenSource(settings.secret_name, max_age_seconds=settings.secret
 # Epoch seconds; a module attribute so tests can move time instead of sleeping through a cooldown.
 clock: Callable[[], float] = scaled_clock(settings.clock_scale)
 
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics(namespace=metrics_namespace())
+scaffold = Scaffold(
+    [
+        ENVELOPE_REJECTED,
+        dependency_failed("A dependency of deliver failed; the workflow will retry"),
+        # Already counted and logged with the delivery's details.
+        Failure((TransientDeliveryError, PermanentDeliveryError, CircuitOpenError)),
+        # A missing bundle, a wrong secret, a denied permission: nothing a retry can fix.
+        Failure((Exception,), "DeliverErrors", "deliver failed unexpectedly", traceback=True),
+    ]
+)
+logger, metrics = scaffold.logger, scaffold.metrics
 
 
-@logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH, clear_state=True)
-@tracer.capture_lambda_handler
-@metrics.log_metrics(capture_cold_start_metric=True)
+@scaffold.entry
 def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     return handle(event, owner=f"{context.aws_request_id}/{uuid.uuid4().hex[:12]}")
 
 
 def handle(event: Any, owner: str) -> dict[str, Any]:
-    """The handler without Lambda's decorators; ``owner`` names this attempt's probe claim.
+    """The handler without Lambda's decorators and failure reports; ``owner`` names this
+    attempt's probe claim.
 
     Example::
 
         handle({"action": "check"}, owner="local-1")
         # {'state': 'CLOSED', 'allow': True, 'retryAfterSeconds': 0}
     """
-    try:
-        if isinstance(event, dict) and "action" in event:
-            return check_circuit(event["action"])
-        return deliver(event, owner)
-    except InvalidEnvelopeError as error:
-        metrics.add_metric(name="EnvelopesRejected", unit=MetricUnit.Count, value=1)
-        logger.warning("Envelope rejected", extra={"reason": str(error)})
-        raise
-    except TransientDependencyError:
-        metrics.add_metric(name="DependencyFailures", unit=MetricUnit.Count, value=1)
-        logger.exception("A dependency of deliver failed; the workflow will retry")
-        raise
-    except (TransientDeliveryError, PermanentDeliveryError, CircuitOpenError):
-        raise  # already counted and logged with the delivery's details
-    except Exception:
-        # A missing bundle, a wrong secret, a denied permission: nothing a retry can fix.
-        metrics.add_metric(name="DeliverErrors", unit=MetricUnit.Count, value=1)
-        logger.exception("deliver failed unexpectedly")
-        raise
+    if isinstance(event, dict) and "action" in event:
+        return check_circuit(event["action"])
+    return deliver(event, owner)
 
 
 def check_circuit(action: object) -> dict[str, Any]:

@@ -17,7 +17,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -27,10 +26,14 @@ from functions._shared.errors import (
     InvalidEnvelopeError,
     ProviderThrottledError,
     ProviderUnavailableError,
-    TransientDependencyError,
 )
-from functions._shared.observability import CORRELATION_ID_PATH, metrics_namespace
 from functions._shared.parsing import parse_envelope
+from functions._shared.scaffold import (
+    ENVELOPE_REJECTED,
+    Failure,
+    Scaffold,
+    dependency_failed,
+)
 from functions._shared.settings import load_settings
 from functions.enrich_batch.adapters import (
     DynamoDbProductStore,
@@ -72,21 +75,38 @@ transport = HttpProviderTransport(
 sleep: Callable[[float], None] = time.sleep
 clock: Callable[[], float] = time.monotonic
 
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics(namespace=metrics_namespace())
+scaffold = Scaffold(
+    [
+        ENVELOPE_REJECTED,
+        Failure((CatalogSourceError,), "CatalogsRejected", "Catalog source unusable"),
+        Failure(
+            (ProviderThrottledError, ProviderUnavailableError),
+            "ProviderGaveUp",
+            "The provider kept failing; the workflow will retry the batch",
+            details=lambda error: {"errorType": type(error).__name__, "reason": str(error)},
+        ),
+        dependency_failed("A dependency of enrich_batch failed; the workflow will retry"),
+        Failure(
+            (ConfigurationError, ProviderRejectedError),
+            "EnrichErrors",
+            "enrich_batch cannot work with its configuration",
+            traceback=True,
+        ),
+        Failure((Exception,), "EnrichErrors", "enrich_batch failed unexpectedly", traceback=True),
+    ]
+)
+logger, metrics = scaffold.logger, scaffold.metrics
 
 
-@logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH, clear_state=True)
-@tracer.capture_lambda_handler
-@metrics.log_metrics(capture_cold_start_metric=True)
+@scaffold.entry
 def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     remaining = context.get_remaining_time_in_millis() / 1000
     return handle(event, Deadline(clock() + remaining - WRITE_RESERVE_SECONDS, clock))
 
 
 def handle(event: Any, deadline: Deadline | None = None) -> dict[str, Any]:
-    """The handler without Lambda's decorators; ``deadline`` bounds the provider's retries.
+    """The handler without Lambda's decorators and failure reports; ``deadline`` bounds the
+    provider's retries.
 
     Example::
 
@@ -94,37 +114,9 @@ def handle(event: Any, deadline: Deadline | None = None) -> dict[str, Any]:
                 "item": [{"asin": "B000123456"}]})
         # {'batchId': 'enr-1#batch-00000', 'enriched': 1, 'failed': 0, 'failures': []}
     """
-    try:
-        if isinstance(event, dict) and "action" in event:
-            return plan(event)
-        return enrich(event, deadline or Deadline(clock=clock))
-    except InvalidEnvelopeError as error:
-        metrics.add_metric(name="EnvelopesRejected", unit=MetricUnit.Count, value=1)
-        logger.warning("Envelope rejected", extra={"reason": str(error)})
-        raise
-    except CatalogSourceError as error:
-        metrics.add_metric(name="CatalogsRejected", unit=MetricUnit.Count, value=1)
-        logger.warning("Catalog source unusable", extra={"reason": str(error)})
-        raise
-    except (ProviderThrottledError, ProviderUnavailableError) as error:
-        metrics.add_metric(name="ProviderGaveUp", unit=MetricUnit.Count, value=1)
-        logger.warning(
-            "The provider kept failing; the workflow will retry the batch",
-            extra={"errorType": type(error).__name__, "reason": str(error)},
-        )
-        raise
-    except TransientDependencyError:
-        metrics.add_metric(name="DependencyFailures", unit=MetricUnit.Count, value=1)
-        logger.exception("A dependency of enrich_batch failed; the workflow will retry")
-        raise
-    except (ConfigurationError, ProviderRejectedError):
-        metrics.add_metric(name="EnrichErrors", unit=MetricUnit.Count, value=1)
-        logger.exception("enrich_batch cannot work with its configuration")
-        raise
-    except Exception:
-        metrics.add_metric(name="EnrichErrors", unit=MetricUnit.Count, value=1)
-        logger.exception("enrich_batch failed unexpectedly")
-        raise
+    if isinstance(event, dict) and "action" in event:
+        return plan(event)
+    return enrich(event, deadline or Deadline(clock=clock))
 
 
 def plan(event: dict[str, Any]) -> dict[str, Any]:

@@ -3,7 +3,7 @@ or, for enrichments, in the enrichment table."""
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -11,23 +11,15 @@ from functions._shared import names
 from functions._shared.aws_errors import error_code, transient_errors_translated
 from functions._shared.clients import LazyClient
 from functions._shared.dynamodb import CONDITIONAL_CHECK_FAILED, from_item, to_attribute_value
-from functions._shared.enrichment import (
-    RANK_ATTRIBUTE,
-    batch_id_prefix,
-    public_row,
-    summary_id,
-)
-from functions.update_status.core import StatusOutcome, StatusWrite, public_record
+from functions._shared.enrichment import batch_id_prefix, public_row, summary_id
+from functions._shared.status import RANK_ATTRIBUTE, forward_only, public_record
+from functions.update_status.core import StatusOutcome, StatusWrite
 from functions.update_status.enrichment import (
     BatchRowWrite,
     BatchTotals,
     EnrichmentOutcome,
     SummaryWrite,
 )
-
-# Only a strictly higher rank may write, checked by DynamoDB itself: a late or repeated update
-# can never move a record backwards, however writers race.
-_FORWARD_ONLY_CONDITION: Final = "attribute_not_exists(#trackingId) OR #statusRank < :statusRank"
 
 
 class DynamoDbStatusStore:
@@ -73,18 +65,17 @@ class DynamoDbStatusStore:
         if write.reason is None:
             expression += " REMOVE #reason"
 
+        rule = forward_only(names.STATUS_KEY, write.rank)
         attribute_names = {f"#{name}": name for name in assignments}
-        attribute_names |= {
-            "#trackingId": names.STATUS_KEY,
+        attribute_names |= rule.names | {
             "#createdAt": "createdAt",
             "#history": "history",
             "#reason": "reason",
-            "#statusRank": RANK_ATTRIBUTE,
         }
         attribute_values = {
             f":{name}": to_attribute_value(value) for name, value in assignments.items()
         }
-        attribute_values |= {
+        attribute_values |= rule.values | {
             ":noHistory": to_attribute_value([]),
             ":step": to_attribute_value([{"status": write.status.value, "at": write.at}]),
         }
@@ -97,7 +88,7 @@ class DynamoDbStatusStore:
                     TableName=self.table_name,
                     Key={names.STATUS_KEY: {"S": write.tracking_id}},
                     UpdateExpression=expression,
-                    ConditionExpression=_FORWARD_ONLY_CONDITION,
+                    ConditionExpression=rule.condition,
                     ExpressionAttributeNames=attribute_names,
                     ExpressionAttributeValues=attribute_values,
                     ReturnValues="ALL_NEW",
@@ -125,11 +116,6 @@ class DynamoDbStatusStore:
         return dict(response.get("Item", {}))
 
 
-# A row may be written when it does not exist yet or when the write ranks strictly higher:
-# DynamoDB checks it, so racing or repeated writers can never move a row backwards.
-_ROW_FORWARD_ONLY_CONDITION: Final = "attribute_not_exists(#batchId) OR #statusRank < :statusRank"
-
-
 class DynamoDbEnrichmentStore:
     """:class:`~functions.update_status.enrichment.EnrichmentStore` on the enrichment table
     (partition key ``catalogId``, sort key ``batchId``).
@@ -148,6 +134,7 @@ class DynamoDbEnrichmentStore:
 
     def write_batch(self, write: BatchRowWrite) -> EnrichmentOutcome:
         item = write.item()
+        rule = forward_only(names.ENRICHMENT_SORT_KEY, write.rank)
         with transient_errors_translated(
             f"batch {write.batch_id} {write.status} in table {self.table_name}"
         ):
@@ -156,12 +143,9 @@ class DynamoDbEnrichmentStore:
                 self.client.put_item(
                     TableName=self.table_name,
                     Item={name: to_attribute_value(value) for name, value in item.items()},
-                    ConditionExpression=_ROW_FORWARD_ONLY_CONDITION,
-                    ExpressionAttributeNames={
-                        "#batchId": names.ENRICHMENT_SORT_KEY,
-                        "#statusRank": RANK_ATTRIBUTE,
-                    },
-                    ExpressionAttributeValues={":statusRank": to_attribute_value(write.rank)},
+                    ConditionExpression=rule.condition,
+                    ExpressionAttributeNames=rule.names,
+                    ExpressionAttributeValues=rule.values,
                     ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )
             except ClientError as error:
@@ -248,10 +232,9 @@ class DynamoDbEnrichmentStore:
             # A reason holds only while its status stands.
             expression += " REMOVE #reason"
 
+        rule = forward_only(names.ENRICHMENT_SORT_KEY, write.rank)
         attribute_names = {f"#{placeholders[name]}": name for name in assignments}
-        attribute_names |= {
-            "#batchId": names.ENRICHMENT_SORT_KEY,
-            "#statusRank": RANK_ATTRIBUTE,
+        attribute_names |= rule.names | {
             "#createdAt": names.ENRICHMENT_CREATED_KEY,
             "#history": "history",
             "#reason": "reason",
@@ -260,8 +243,7 @@ class DynamoDbEnrichmentStore:
             f":{placeholders[name]}": to_attribute_value(value)
             for name, value in assignments.items()
         }
-        attribute_values |= {
-            ":statusRank": to_attribute_value(write.rank),
+        attribute_values |= rule.values | {
             ":at": to_attribute_value(write.at),
             ":noHistory": to_attribute_value([]),
             ":step": to_attribute_value([{"status": write.status.value, "at": write.at}]),
@@ -277,7 +259,7 @@ class DynamoDbEnrichmentStore:
                     TableName=self.table_name,
                     Key=key,
                     UpdateExpression=expression,
-                    ConditionExpression=_ROW_FORWARD_ONLY_CONDITION,
+                    ConditionExpression=rule.condition,
                     ExpressionAttributeNames=attribute_names,
                     ExpressionAttributeValues=attribute_values,
                     ReturnValues="ALL_NEW",

@@ -1,8 +1,8 @@
 """What status a tracking id is in, and what its stored record holds; no I/O beyond a port.
 
-A status only moves forward: each has a rank (see :data:`STATUS_RANKS`, the table of
-``docs/contracts.md``) and a write whose rank is not above the stored one changes nothing. That
-makes the step safe to retry and safe when a late, slow execution step reports after a later one.
+A status only moves forward (:mod:`functions._shared.status`, the table of ``docs/contracts.md``):
+a write whose rank is not above the stored one changes nothing. That makes the step safe to retry
+and safe when a late, slow execution step reports after a later one.
 """
 
 from __future__ import annotations
@@ -11,37 +11,12 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import Annotated, Any, Final, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from functions._shared.models import TrackingId, format_utc
-
-
-class Status(StrEnum):
-    RECEIVED = "RECEIVED"
-    ACCEPTED = "ACCEPTED"
-    BUNDLED = "BUNDLED"
-    ARCHIVED = "ARCHIVED"
-    PARKED = "PARKED"
-    FAILED = "FAILED"
-    DELIVERED = "DELIVERED"
-    REJECTED = "REJECTED"
-    DUPLICATE = "DUPLICATE"
-
-
-STATUS_RANKS: Final[Mapping[Status, int]] = {
-    Status.RECEIVED: 10,
-    Status.ACCEPTED: 20,
-    Status.BUNDLED: 30,
-    Status.ARCHIVED: 40,
-    Status.PARKED: 50,
-    Status.FAILED: 50,
-    Status.DELIVERED: 90,
-    Status.REJECTED: 90,
-    Status.DUPLICATE: 90,
-}
+from functions._shared.status import Status, rank_of
 
 # The stored record must stay far below DynamoDB's 400 KB item limit whatever the batch held:
 # at most 100 rejections x 5 errors x ~300 bytes, about 150 KB. The totals are kept exactly.
@@ -112,33 +87,12 @@ class StatusOutcome:
 
 
 class StatusStore(Protocol):
-    """Where status records live; ``write`` must apply :func:`supersedes` atomically."""
+    """Where status records live; ``write`` must apply
+    :func:`~functions._shared.status.supersedes` atomically."""
 
     def write(self, write: StatusWrite) -> StatusOutcome:
         """Store ``write`` unless the stored status ranks as high or higher; return the record."""
         ...
-
-
-def rank_of(status: Status) -> int:
-    """
-    >>> rank_of(Status.ACCEPTED) < rank_of(Status.DELIVERED)
-    True
-    """
-    return STATUS_RANKS[status]
-
-
-def supersedes(incoming: Status, stored: Status | None) -> bool:
-    """Whether ``incoming`` may replace ``stored``: only a strictly higher rank does.
-
-    The same status again is a no-op, and so is another status of the same rank: once
-    ``DELIVERED``, never ``REJECTED``; once ``PARKED``, ``FAILED`` only through a higher rank.
-
-    >>> supersedes(Status.DELIVERED, Status.ACCEPTED), supersedes(Status.ACCEPTED, Status.DELIVERED)
-    (True, False)
-    >>> supersedes(Status.ACCEPTED, None), supersedes(Status.ACCEPTED, Status.ACCEPTED)
-    (True, False)
-    """
-    return stored is None or rank_of(incoming) > rank_of(stored)
 
 
 def derive_status(update: StatusUpdate) -> tuple[Status, str | None]:
@@ -270,35 +224,3 @@ def _bounded_rejection(rejection: Mapping[str, Any]) -> dict[str, Any]:
         if len(errors) > MAX_STORED_ERRORS_PER_REJECTION:
             bounded["errorCount"] = len(errors)
     return bounded
-
-
-RANK_ATTRIBUTE: Final = "statusRank"
-"""Stored beside ``status`` so the store's condition can compare ranks numerically."""
-
-_RECORD_KEY_ORDER: Final = (
-    "trackingId",
-    "status",
-    "reason",
-    "source",
-    "counts",
-    "rejected",
-    "rejectedTotal",
-    "duplicates",
-    "duplicatesTotal",
-    "createdAt",
-    "updatedAt",
-    "history",
-)
-
-
-def public_record(item: Mapping[str, Any]) -> dict[str, Any]:
-    """A stored item as update_status answers it: the contract's keys first, no rank.
-
-    >>> public_record({"statusRank": 20, "status": "ACCEPTED", "trackingId": "t"})
-    {'trackingId': 't', 'status': 'ACCEPTED'}
-    """
-    ordered = {key: item[key] for key in _RECORD_KEY_ORDER if key in item}
-    extra = {
-        key: value for key, value in item.items() if key not in ordered and key != RANK_ATTRIBUTE
-    }
-    return {**ordered, **extra}

@@ -30,7 +30,6 @@ from functions._shared.enrichment import (
     CATALOG_ID_PATTERN,
     FINAL_RANK,
     MAX_LISTED_BATCH_FAILURES,
-    RANK_ATTRIBUTE,
     SUMMARY_RANKS,
     EnrichmentStatus,
     ProductProblem,
@@ -40,6 +39,7 @@ from functions._shared.enrichment import (
     validate_product,
 )
 from functions._shared.models import TrackingId, format_utc
+from functions._shared.status import RANK_ATTRIBUTE
 from functions.update_status.core import (
     MAX_STORED_REASON_LENGTH,
     CaughtError,

@@ -9,18 +9,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field
 
 from functions._shared import names
-from functions._shared.observability import (
-    CORRELATION_ID_PATH,
-    metrics_namespace,
-    step_failures_reported,
-)
 from functions._shared.parsing import parse_envelope
+from functions._shared.scaffold import Scaffold, step_failures
 from functions._shared.settings import load_settings
 from functions.update_status.adapters import DynamoDbEnrichmentStore, DynamoDbStatusStore
 from functions.update_status.core import StatusOutcome, StatusUpdate, record_status
@@ -40,24 +35,20 @@ settings = load_settings(UpdateStatusSettings)
 status_store = DynamoDbStatusStore(settings.table_name)
 enrichment_store = DynamoDbEnrichmentStore(settings.enrichment_table_name)
 
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics(namespace=metrics_namespace())
+scaffold = Scaffold(step_failures(unavailable="Status table unavailable"))
+logger, metrics = scaffold.logger, scaffold.metrics
 
 
-@logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH, clear_state=True)
-@tracer.capture_lambda_handler
-@metrics.log_metrics(capture_cold_start_metric=True)
+@scaffold.entry
 def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     outcome: StatusOutcome | EnrichmentOutcome
-    with step_failures_reported(logger, metrics, unavailable="Status table unavailable"):
-        if isinstance(event, dict) and names.ENRICHMENT_KEY in event:
-            enrichment = parse_envelope(event, EnrichmentUpdate)
-            logger.append_keys(trackingId=enrichment.tracking_id, catalogId=enrichment.catalog_id)
-            outcome = record_enrichment(enrichment, enrichment_store, now=datetime.now(UTC))
-        else:
-            update = parse_envelope(event, StatusUpdate)
-            outcome = record_status(update, status_store, now=datetime.now(UTC))
+    if isinstance(event, dict) and names.ENRICHMENT_KEY in event:
+        enrichment = parse_envelope(event, EnrichmentUpdate)
+        logger.append_keys(trackingId=enrichment.tracking_id, catalogId=enrichment.catalog_id)
+        outcome = record_enrichment(enrichment, enrichment_store, now=datetime.now(UTC))
+    else:
+        update = parse_envelope(event, StatusUpdate)
+        outcome = record_status(update, status_store, now=datetime.now(UTC))
 
     record = outcome.record
     if outcome.applied:

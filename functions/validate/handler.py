@@ -9,39 +9,29 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions._shared.errors import InvalidEnvelopeError
 from functions._shared.models import IngestEnvelope, ValidatedEnvelope
-from functions._shared.observability import CORRELATION_ID_PATH, metrics_namespace
 from functions._shared.parsing import parse_envelope
+from functions._shared.scaffold import ENVELOPE_REJECTED, Scaffold
 from functions.validate.core import validate_envelope
 from functions.validate.sources import PipeBatch, read_pipe_batch
 
 # Enough rejections in one log line to diagnose a batch without copying a huge batch into logs.
 _REJECTIONS_LOGGED: Final = 20
 
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics(namespace=metrics_namespace())
+scaffold = Scaffold([ENVELOPE_REJECTED])
+logger, metrics = scaffold.logger, scaffold.metrics
 
 
-@logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH, clear_state=True)
-@tracer.capture_lambda_handler
-@metrics.log_metrics(capture_cold_start_metric=True)
+@scaffold.entry
 def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     test_events = 0
-    try:
-        if isinstance(event, list):
-            validated, test_events = read_pipe_batch(parse_envelope(event, PipeBatch))
-        else:
-            validated = validate_envelope(parse_envelope(event, IngestEnvelope))
-    except InvalidEnvelopeError as error:
-        metrics.add_metric(name="EnvelopesRejected", unit=MetricUnit.Count, value=1)
-        logger.warning("Envelope rejected", extra={"reason": str(error)})
-        raise
+    if isinstance(event, list):
+        validated, test_events = read_pipe_batch(parse_envelope(event, PipeBatch))
+    else:
+        validated = validate_envelope(parse_envelope(event, IngestEnvelope))
     # A Pipes batch carries no tracking id until validate derives one.
     logger.set_correlation_id(validated.tracking_id)
     logger.append_keys(source=validated.source)

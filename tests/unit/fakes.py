@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from functions._shared.status import supersedes
 from functions.dedupe.core import Claim, claim_is_available
-from functions.update_status.core import StatusOutcome, StatusWrite, supersedes
+from functions.update_status.core import StatusOutcome, StatusWrite
 
 
 class InMemoryClaimStore:

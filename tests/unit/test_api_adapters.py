@@ -17,18 +17,17 @@ from functions._shared import names
 from functions._shared.dynamodb import from_item
 from functions._shared.errors import TransientDependencyError
 from functions._shared.models import format_utc
+from functions._shared.status import public_record
 from functions.api import adapters
 from functions.api.adapters import (
     EnrichmentTable,
     IdempotencyGate,
     StatusTable,
     StepFunctionsStarter,
-    public_record,
     unavailable_on_aws_errors,
 )
 from functions.api.enrichments import EnrichmentSubmission
 from functions.api.errors import ApiError, DependencyUnavailableError
-from functions.update_status import core as update_status_core
 from functions.update_status.adapters import DynamoDbEnrichmentStore, DynamoDbStatusStore
 from functions.update_status.core import StatusUpdate, plan_write
 from functions.update_status.enrichment import EnrichmentUpdate, record_enrichment
@@ -83,13 +82,6 @@ def update_status_writes(dynamodb: Any, **update: Any) -> None:
 
 
 # --- The status items are update_status's ------------------------------------------------------
-
-
-def test_the_vocabulary_is_update_statuses() -> None:
-    ranks = {status.value: rank for status, rank in update_status_core.STATUS_RANKS.items()}
-
-    assert {status: ranks[status] for status in adapters.STATUS_RANKS} == adapters.STATUS_RANKS
-    assert adapters.STATUS_RANK_ATTRIBUTE == update_status_core.RANK_ATTRIBUTE
 
 
 def test_received_is_the_item_update_status_would_write(dynamodb: Any) -> None:
@@ -166,9 +158,9 @@ def test_reads_answer_the_record_as_update_status_does(dynamodb: Any) -> None:
 
     record = StatusTable(STATUS_TABLE, dynamodb).read("trk-1")
 
-    assert record == update_status_core.public_record(item)
+    assert record == public_record(item)
     assert record is not None
-    assert list(record) == list(update_status_core.public_record(item))
+    assert list(record) == list(public_record(item))
     assert "statusRank" not in record
 
 

@@ -1,8 +1,7 @@
 """docs/openapi.json is the document the routes generate, and it describes what they answer.
 
 After a deliberate change to the API, regenerate it with
-``UPDATE_SNAPSHOTS=1 .venv/bin/pytest tests/unit/test_api_openapi.py`` (or
-``.venv/bin/python -m functions.api.openapi``) and review the diff.
+``UPDATE_SNAPSHOTS=1 .venv/bin/pytest tests/unit/test_api_openapi.py`` and review the diff.
 """
 
 from __future__ import annotations
@@ -13,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from functions.api.app import app
 from functions.api.openapi import DOCUMENT_PATH, document, render
 from stack.app import build_app
 
@@ -21,11 +21,11 @@ _UPDATE = os.environ.get("UPDATE_SNAPSHOTS") == "1"
 
 @pytest.fixture(scope="module")
 def spec() -> dict[str, Any]:
-    return document()
+    return document(app)
 
 
 def test_the_committed_document_is_the_generated_one() -> None:
-    generated = render()
+    generated = render(app)
     if _UPDATE:
         DOCUMENT_PATH.write_text(generated, encoding="utf-8")
     assert DOCUMENT_PATH.exists(), "no docs/openapi.json; create it with UPDATE_SNAPSHOTS=1"
@@ -65,7 +65,7 @@ def test_request_bodies_are_the_event_schema(spec: dict[str, Any]) -> None:
 
 
 def test_the_bulk_maximum_follows_the_setting() -> None:
-    bulk = document(max_bulk_events=7)["paths"]["/events/bulk"]["post"]["requestBody"]
+    bulk = document(app, max_bulk_events=7)["paths"]["/events/bulk"]["post"]["requestBody"]
 
     assert bulk["content"]["application/json"]["schema"]["maxItems"] == 7
 
@@ -136,7 +136,7 @@ def test_the_catalog_body_is_the_enrichment_request(spec: dict[str, Any]) -> Non
 
 
 def test_the_inline_maximum_follows_the_setting() -> None:
-    request = document(max_inline_products=7)["components"]["schemas"]["EnrichmentRequest"]
+    request = document(app, max_inline_products=7)["components"]["schemas"]["EnrichmentRequest"]
 
     (products,) = [
         option for option in request["properties"]["products"]["anyOf"] if "items" in option

@@ -8,21 +8,17 @@ from typing import Any
 
 import pytest
 
+from functions._shared.status import STATUS_RANKS, Status, public_record, rank_of, supersedes
 from functions.update_status.core import (
     MAX_STORED_DUPLICATES,
     MAX_STORED_ERRORS_PER_REJECTION,
     MAX_STORED_REASON_LENGTH,
     MAX_STORED_REJECTIONS,
     MAX_STORED_TEXT_LENGTH,
-    STATUS_RANKS,
-    Status,
     StatusUpdate,
     derive_status,
     plan_write,
-    public_record,
-    rank_of,
     record_status,
-    supersedes,
 )
 from tests.events import load_event
 from tests.unit.fakes import InMemoryStatusStore

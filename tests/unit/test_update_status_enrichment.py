@@ -14,7 +14,6 @@ from pydantic import ValidationError
 from functions._shared.enrichment import (
     FINAL_RANK,
     MAX_LISTED_BATCH_FAILURES,
-    RANK_ATTRIBUTE,
     EnrichmentStatus,
     batch_id,
     public_row,
@@ -22,6 +21,7 @@ from functions._shared.enrichment import (
 )
 from functions._shared.errors import InvalidEnvelopeError
 from functions._shared.parsing import parse_envelope
+from functions._shared.status import RANK_ATTRIBUTE
 from functions.update_status.core import MAX_STORED_REASON_LENGTH, MAX_STORED_TEXT_LENGTH
 from functions.update_status.enrichment import (
     BatchRowWrite,
