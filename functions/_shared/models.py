@@ -41,6 +41,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from functions._shared.json_values import text_problem
+
 MAX_NAME_LENGTH: Final = 256
 
 _UUID_PATTERN: Final = re.compile(
@@ -112,6 +114,10 @@ def _as_text(value: object) -> str:
             "must be a string, got {json_type}",
             {"json_type": json_type_name(value)},
         )
+    problem = text_problem(value)
+    if problem is not None:
+        # Text no UTF-8 encoder can write would crash the first step that stores or sends it.
+        raise PydanticCustomError("invalid_unicode", problem)
     return value
 
 
@@ -165,7 +171,15 @@ def _require_offset(moment: datetime) -> datetime:
         raise PydanticCustomError(
             "missing_utc_offset", "must state its UTC offset, e.g. 2024-01-15T10:30:00Z or +02:00"
         )
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        # 0001-01-01T00:00:00+01:00 is a valid ISO-8601 date-time whose UTC moment is before
+        # year 1, which no datetime (and no downstream parser of this schema) can hold.
+        raise PydanticCustomError(
+            "date_time_out_of_range",
+            "is out of range: in UTC it falls outside the years 0001 to 9999",
+        ) from None
 
 
 def _known_event_type(value: object) -> str:

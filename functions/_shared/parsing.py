@@ -15,6 +15,7 @@ from aws_lambda_powertools.utilities.parser import parse
 from pydantic import BaseModel, ValidationError
 
 from functions._shared.errors import InvalidEnvelopeError
+from functions._shared.json_values import MAX_JSON_DEPTH, number_problem
 from functions._shared.validation import field_errors
 
 EnvelopeT = TypeVar("EnvelopeT", bound=BaseModel)
@@ -43,8 +44,14 @@ def parse_envelope(event: Any, model: type[EnvelopeT]) -> EnvelopeT:
         raise InvalidEnvelopeError(f"malformed {model.__name__}: {problems}") from None
 
 
-MAX_JSON_DEPTH: Final = 64
-"""How deeply arrays and objects may nest in JSON a producer sends (the event itself is 4)."""
+__all__ = [
+    "MAX_JSON_DEPTH",
+    "JsonTextError",
+    "json_nesting_depth",
+    "loads_json",
+    "loads_shallow_json",
+    "parse_envelope",
+]
 
 # A JSON string, escapes included; the unrolled form matches in linear time.
 _JSON_STRING: Final = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
@@ -73,12 +80,18 @@ def json_nesting_depth(text: str) -> int:
 
 
 def loads_json(text: str, max_depth: int = MAX_JSON_DEPTH) -> Any:
-    """``json.loads`` for untrusted text: bounded nesting, no ``NaN``/``Infinity``, never a crash.
+    """``json.loads`` for untrusted text: bounded nesting, only finite numbers, never a crash.
 
-    Raises :class:`JsonTextError` with a reason a producer can act on; nothing else.
+    ``NaN``, ``Infinity`` and numbers that overflow a double (``1e400``) are refused: they are
+    not JSON numbers, and Python would write them downstream as ``Infinity``. Raises
+    :class:`JsonTextError` with a reason a producer can act on; nothing else.
 
     >>> loads_json('{"a": [1, 2]}')
     {'a': [1, 2]}
+    >>> loads_json('{"a": 1e400}')
+    Traceback (most recent call last):
+    ...
+    functions._shared.parsing.JsonTextError: is not valid JSON: 1e400 is not a finite number
     >>> loads_json("[[[1]]]", max_depth=2)
     Traceback (most recent call last):
     ...
@@ -89,8 +102,20 @@ def loads_json(text: str, max_depth: int = MAX_JSON_DEPTH) -> Any:
         raise JsonTextError(
             f"is nested {depth} levels deep; at most {max_depth} levels are allowed"
         )
+    return loads_shallow_json(text)
+
+
+def loads_shallow_json(text: str) -> Any:
+    """:func:`loads_json` without the nesting check, for text known to nest less than the limit
+    (fewer brackets than :data:`MAX_JSON_DEPTH`): the check is two passes over the text.
+
+    >>> loads_shallow_json("[NaN]")
+    Traceback (most recent call last):
+    ...
+    functions._shared.parsing.JsonTextError: is not valid JSON: NaN is not a JSON number
+    """
     try:
-        return json.loads(text, parse_constant=_refuse_constant)
+        return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
     except json.JSONDecodeError as error:
         raise JsonTextError(
             f"is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"
@@ -104,3 +129,11 @@ def loads_json(text: str, max_depth: int = MAX_JSON_DEPTH) -> Any:
 
 def _refuse_constant(name: str) -> Any:
     raise JsonTextError(f"is not valid JSON: {name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if number_problem(number) is not None:
+        shown = text if len(text) <= 40 else f"{text[:37]}..."
+        raise JsonTextError(f"is not valid JSON: {shown} is not a finite number")
+    return number

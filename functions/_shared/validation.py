@@ -16,6 +16,7 @@ from typing import Any, Final
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
+from functions._shared.json_values import json_value_problems
 from functions._shared.models import (
     Event,
     FieldError,
@@ -93,17 +94,34 @@ class BatchVerdict:
     rejected: list[Rejection]
 
 
+UNJUDGED_REASON: Final = "could not be validated"
+"""The start of the reason given when judging an event raised: a defect, never the producer's."""
+
+
 def check_event(raw_event: object) -> Event | list[FieldError]:
     """The parsed event, or every reason it is not one (at most :data:`MAX_ERRORS_PER_EVENT`).
+
+    Total: whatever ``raw_event`` is, the answer is a verdict, never an exception. Values that
+    are not plain JSON anywhere in the event (``NaN``, ``inf``, lone surrogates, nesting over
+    :data:`~functions._shared.json_values.MAX_JSON_DEPTH`) are rejected before the schema runs.
 
     >>> errors = check_event({"entities": []})
     >>> [error.field for error in errors]
     ['eventHeader', 'entities']
+    >>> [error.field for error in check_event({"entities": [{"mileage": float("inf")}]})]
+    ['entities.0.mileage']
     """
+    problems = json_value_problems(raw_event, limit=MAX_ERRORS_PER_EVENT)
+    if problems:
+        return [FieldError(field=path, reason=reason) for path, reason in problems]
     try:
         return Event.model_validate(raw_event)
     except ValidationError as error:
         return field_errors(error, limit=MAX_ERRORS_PER_EVENT)
+    # A defect in judging one event must not cost the others in its batch.
+    except Exception as error:
+        reason = f"{UNJUDGED_REASON} ({type(error).__name__}); report it to the pipeline's owners"
+        return [FieldError(field=WHOLE_VALUE, reason=reason)]
 
 
 def validate_batch(raw_events: Sequence[object]) -> BatchVerdict:

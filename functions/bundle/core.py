@@ -45,6 +45,7 @@ from typing import Annotated, Any, Final, Protocol
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from functions._shared.models import NonBlankName, TrackingId, json_payload
+from functions.bundle.lines import SNIFF_BYTES, BadLines, LineScreen, binary_problem
 
 READ_SIZE: Final = 64 * 1024
 """Bytes per read of an S3 object, and the batch size events are compressed in."""
@@ -152,6 +153,14 @@ class UnusableObjectError(Exception):
         self.contaminated = contaminated
 
 
+class BadLinesInGzipError(UnusableObjectError):
+    """A gzip object holds lines that cannot be bundled, so it cannot pass through unchanged.
+
+    It can still be bundled line by line: pass ``reencode=True`` to
+    :meth:`GzipNdjsonWriter.add_object` (in a fresh bundle, as its members are partly written).
+    """
+
+
 @dataclass(frozen=True)
 class BundleStats:
     """What the bundle turned out to be: ``size`` and ``sha256`` are of the gzip bytes."""
@@ -231,69 +240,98 @@ class GzipNdjsonWriter:
         return written
 
     def add_object(
-        self, chunks: Iterable[bytes], *, name: str, content_encoding: str | None = None
+        self,
+        chunks: Iterable[bytes],
+        *,
+        name: str,
+        content_encoding: str | None = None,
+        bad_lines: BadLines | None = None,
+        reencode: bool = False,
     ) -> int:
-        """Copy one stored object's bytes in; returns the lines it added.
+        """Copy one stored object's lines in; returns the lines it added.
 
         Gzip is recognised by its magic bytes; a ``.gz`` name or ``Content-Encoding: gzip``
         without them means the object is not what it claims, which raises
-        :class:`UnusableObjectError` (as does gzip that does not inflate cleanly). An empty
-        object adds nothing.
+        :class:`UnusableObjectError` (as does gzip that does not inflate cleanly, and an object
+        that is not UTF-8 text). Lines that cannot be bundled are left out and recorded in
+        ``bad_lines``; a gzip object holding any raises :class:`BadLinesInGzipError` unless
+        ``reencode`` (then its lines are inflated, judged and compressed anew). An empty object
+        adds nothing.
         """
         stream = iter(chunks)
         head = b""
+        exhausted = True
         for chunk in stream:
             head += chunk
-            if len(head) >= len(GZIP_MAGIC):
+            if len(head) >= len(GZIP_MAGIC) and (
+                head.startswith(GZIP_MAGIC) or len(head) >= SNIFF_BYTES
+            ):
+                exhausted = False
                 break
         if not head:
             return 0
         rest = chain((head,), stream)
         if head.startswith(GZIP_MAGIC):
-            return self.add_gzip(rest)
+            if reencode:
+                inflated: list[bytes] = []
+                inflater = _MemberInflater(self._codec, on_output=inflated.append)
+                return self.add_ndjson(_drained(rest, inflater, inflated), bad_lines=bad_lines)
+            return self.add_gzip(rest, bad_lines=bad_lines)
         if declares_gzip(name, content_encoding):
             raise UnusableObjectError(
                 "declared gzip (by its name or Content-Encoding) but does not start with the "
                 "gzip magic bytes"
             )
-        return self.add_ndjson(rest)
+        problem = binary_problem(head[:SNIFF_BYTES], complete=exhausted)
+        if problem is not None:
+            raise UnusableObjectError(problem)
+        return self.add_ndjson(rest, bad_lines=bad_lines)
 
-    def add_ndjson(self, chunks: Iterable[bytes]) -> int:
-        """Copy NDJSON bytes as they are, then a newline if they do not end with one."""
+    def add_ndjson(self, chunks: Iterable[bytes], *, bad_lines: BadLines | None = None) -> int:
+        """Copy the good lines of NDJSON bytes, each ending with a newline; returns how many.
+
+        Lines that cannot be bundled (see :mod:`functions.bundle.lines`) are left out and, when
+        ``bad_lines`` is given, recorded there.
+        """
         # The hot loop of a bundle of objects, so it works on locals: attribute lookups and
         # method calls per 64 KiB chunk cost ~10% of the throughput otherwise.
         compress = self._open_member().compress
         emit = self._emit
-        lines = 0
+        screen = LineScreen()
+        screen_feed = screen.feed
         taken = 0
-        last = b""
         try:
             for chunk in chunks:
                 if not chunk:
                     continue
-                taken += len(chunk)
-                compressed = compress(chunk)
+                kept = screen_feed(chunk)
+                taken += len(kept)
+                compressed = compress(kept)
                 if compressed:
                     emit(compressed)
-                lines += chunk.count(_NEWLINE)
-                last = chunk[-1:]
+            last = screen.finish()
+            if last:
+                self._deflate(last)
         finally:
             self._taken += taken
-        if last not in (b"", _NEWLINE):
-            self._deflate(_NEWLINE)
-            lines += 1
-        self._lines += lines
-        return lines
+            if bad_lines is not None:
+                bad_lines.count += screen.bad.count
+                bad_lines.listed += screen.bad.listed
+        self._lines += screen.kept
+        return screen.kept
 
-    def add_gzip(self, chunks: Iterable[bytes]) -> int:
-        """Append gzip members unchanged, after proving they inflate to NDJSON lines.
+    def add_gzip(self, chunks: Iterable[bytes], *, bad_lines: BadLines | None = None) -> int:
+        """Append gzip members unchanged, after proving they inflate to good NDJSON lines.
 
         Raises :class:`UnusableObjectError` (``contaminated`` when bytes of it were already
-        written) if the data is not gzip, is truncated, fails its CRC or has trailing bytes.
+        written) if the data is not gzip, is truncated, fails its CRC, has trailing bytes or
+        inflates to something that is not UTF-8 text, and :class:`BadLinesInGzipError` if any
+        line cannot be bundled (the member cannot be copied without it).
         """
         start = self._taken
         self._finish_member()
-        inflater = _MemberInflater(self._codec)
+        check = _InflatedLinesCheck()
+        inflater = _MemberInflater(self._codec, on_output=check.feed)
         try:
             for chunk in chunks:
                 if not chunk:
@@ -302,9 +340,13 @@ class GzipNdjsonWriter:
                 self._emit(chunk)
                 self._taken += len(chunk)
             inflater.finish()
+            check.finish()
         except UnusableObjectError as error:
             error.contaminated = self._taken != start
             raise
+        if bad_lines is not None:
+            bad_lines.count += check.screen.bad.count
+            bad_lines.listed += check.screen.bad.listed
         lines = inflater.newlines
         if inflater.last_byte not in (b"", _NEWLINE):
             self._deflate(_NEWLINE)
@@ -363,10 +405,11 @@ class GzipNdjsonWriter:
 
 
 class _MemberInflater:
-    """Inflate gzip members only to check them and count lines; nothing is kept."""
+    """Inflate gzip members to check them and count lines, handing the output to ``on_output``."""
 
-    def __init__(self, codec: Codec) -> None:
+    def __init__(self, codec: Codec, on_output: Callable[[bytes], None] | None = None) -> None:
         self._codec = codec
+        self._on_output = on_output
         self._decompressor = codec.decompressor()
         self._member_done = False
         self.newlines = 0
@@ -390,6 +433,8 @@ class _MemberInflater:
             if out:
                 self.newlines += out.count(_NEWLINE)
                 self.last_byte = out[-1:]
+                if self._on_output is not None:
+                    self._on_output(out)
             if self._decompressor.eof:
                 self._member_done = True
                 data = self._decompressor.unused_data
@@ -404,6 +449,53 @@ class _MemberInflater:
     def finish(self) -> None:
         if not self._member_done:
             raise UnusableObjectError("truncated gzip: the last member has no end")
+
+
+class _InflatedLinesCheck:
+    """Judges a gzip object's inflated bytes as :meth:`GzipNdjsonWriter.add_ndjson` would."""
+
+    def __init__(self) -> None:
+        self.screen = LineScreen()
+        self._head = b""
+        self._sniffed = False
+
+    def feed(self, data: bytes) -> None:
+        if not self._sniffed:
+            # Sniffed on every feed until the window is full, so that binary content is named
+            # as such before its first "line" is judged.
+            self._head += data[: SNIFF_BYTES - len(self._head)]
+            self._sniff(complete=False)
+            self._sniffed = len(self._head) >= SNIFF_BYTES
+        self.screen.feed(data)
+        self._refuse_bad_lines()
+
+    def finish(self) -> None:
+        if not self._sniffed:
+            self._sniff(complete=True)
+        self.screen.finish()
+        self._refuse_bad_lines()
+
+    def _sniff(self, *, complete: bool) -> None:
+        problem = binary_problem(self._head, complete=complete)
+        if problem is not None:
+            raise UnusableObjectError(f"inflated, it {problem}")
+
+    def _refuse_bad_lines(self) -> None:
+        if self.screen.bad.count:
+            number, reason = self.screen.bad.listed[0]
+            raise BadLinesInGzipError(f"line {number} {reason}")
+
+
+def _drained(
+    chunks: Iterable[bytes], inflater: _MemberInflater, inflated: list[bytes]
+) -> Iterator[bytes]:
+    """The inflated bytes of gzip ``chunks`` as they come; ``inflater`` appends to ``inflated``."""
+    for chunk in chunks:
+        if chunk:
+            inflater.feed(chunk)
+            yield from inflated
+            inflated.clear()
+    inflater.finish()
 
 
 def declares_gzip(name: str, content_encoding: str | None) -> bool:
@@ -535,11 +627,31 @@ def object_rejection(index: int, ref: S3ObjectRef, reason: str) -> dict[str, Any
     return {"index": index, "eventId": ref.object_id, "errors": [{"field": "$", "reason": reason}]}
 
 
+def bad_lines_rejection(index: int, ref: S3ObjectRef, bad_lines: BadLines) -> dict[str, Any]:
+    """The lines of an object that were left out of the bundle, as one ``rejected`` entry.
+
+    The object's other lines were bundled; ``lines`` says how many were left out.
+
+    >>> bad = BadLines()
+    >>> bad.add(2, "must be a JSON object, got array")
+    >>> ref = S3ObjectRef(bucket="landing", key="a.json", etag="e1")
+    >>> bad_lines_rejection(0, ref, bad)["errors"]
+    [{'field': 'lines.2', 'reason': 'must be a JSON object, got array'}]
+    """
+    return {
+        "index": index,
+        "eventId": ref.object_id,
+        "errors": bad_lines.errors(),
+        "lines": bad_lines.count,
+    }
+
+
 class _PartlyWrittenObjectError(Exception):
-    def __init__(self, index: int, reason: str) -> None:
+    def __init__(self, index: int, reason: str, *, reencode: bool = False) -> None:
         super().__init__(reason)
         self.index = index
         self.reason = reason
+        self.reencode = reencode
 
 
 def bundle_envelope(
@@ -566,6 +678,7 @@ def bundle_envelope(
     """
     key = staging_key(envelope.tracking_id, new_id())
     excluded: dict[int, str] = {}
+    reencoded: set[int] = set()
     attempts = 0
     while True:
         attempts += 1
@@ -575,13 +688,21 @@ def bundle_envelope(
             if envelope.events:
                 writer.add_events(envelope.events)
             rejected = _add_objects(
-                writer, envelope.objects or [], source, landing_bucket, excluded
+                writer,
+                envelope.objects or [],
+                source,
+                landing_bucket,
+                excluded=excluded,
+                reencoded=reencoded,
             )
             stats = writer.close()
             upload.complete()
         except _PartlyWrittenObjectError as rebuild:
             upload.abort()
-            excluded[rebuild.index] = rebuild.reason
+            if rebuild.reencode:
+                reencoded.add(rebuild.index)
+            else:
+                excluded[rebuild.index] = rebuild.reason
             continue
         except BaseException:
             upload.abort()
@@ -613,7 +734,9 @@ def _add_objects(
     objects: list[S3ObjectRef],
     source: ObjectSource,
     landing_bucket: str | None,
+    *,
     excluded: dict[int, str],
+    reencoded: set[int],
 ) -> list[dict[str, Any]]:
     rejected: list[dict[str, Any]] = []
     for index, ref in enumerate(objects):
@@ -629,14 +752,25 @@ def _add_objects(
         except ObjectUnavailableError as error:
             rejected.append(object_rejection(index, ref, str(error)))
             continue
+        bad_lines = BadLines()
         try:
             writer.add_object(
-                stored.chunks(), name=ref.key, content_encoding=stored.content_encoding
+                stored.chunks(),
+                name=ref.key,
+                content_encoding=stored.content_encoding,
+                bad_lines=bad_lines,
+                reencode=index in reencoded,
             )
         except UnusableObjectError as error:
-            if error.contaminated:
-                raise _PartlyWrittenObjectError(index, error.reason) from error
+            # Bad lines in gzip: build again with this object's lines judged one by one (its
+            # stream is spent, and some of its members may already be in the upload).
+            reencode = isinstance(error, BadLinesInGzipError)
+            if error.contaminated or reencode:
+                raise _PartlyWrittenObjectError(index, error.reason, reencode=reencode) from error
             rejected.append(object_rejection(index, ref, error.reason))
+            continue
         finally:
             stored.close()
+        if bad_lines.count:
+            rejected.append(bad_lines_rejection(index, ref, bad_lines))
     return rejected

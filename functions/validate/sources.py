@@ -90,6 +90,13 @@ class _S3Record(BaseModel):
 
 
 _TRACKING_ID: Final = TypeAdapter[str](TrackingId)
+# S3Object's fields by where they were in the notification record.
+_NOTIFICATION_FIELD: Final = {
+    "bucket": "s3.bucket.name",
+    "key": "s3.object.key",
+    "etag": "s3.object.eTag",
+    "size": "s3.object.size",
+}
 
 
 @dataclass(frozen=True)
@@ -244,17 +251,39 @@ def _s3_object(record: Any, path: str) -> S3Object | _Refused:
         reason = f"is {parsed.event_name}; only ObjectCreated notifications announce objects"
         return _Refused([FieldError(field=f"{path}.eventName", reason=reason)])
     entity = parsed.s3.object
-    key = unquote_plus(entity.key)
+    key_field = f"{path}.s3.object.key"
+    try:
+        # Strict: the default would turn bytes that are not UTF-8 into U+FFFD, naming an object
+        # that does not exist.
+        key = unquote_plus(entity.key, errors="strict")
+    except UnicodeDecodeError:
+        return _Refused([FieldError(field=key_field, reason="is not URL-encoded UTF-8")])
     if not key.strip():
-        return _Refused([FieldError(field=f"{path}.s3.object.key", reason="must not be blank")])
-    return S3Object(
-        bucket=parsed.s3.bucket.name, key=key, etag=entity.e_tag.strip('"'), size=entity.size
-    )
+        return _Refused([FieldError(field=key_field, reason="must not be blank")])
+    try:
+        return S3Object(
+            bucket=parsed.s3.bucket.name, key=key, etag=entity.e_tag.strip('"'), size=entity.size
+        )
+    except ValidationError as error:
+        # Decoding the key or unquoting the ETag can leave a value the notification's own
+        # checks let through (a decoded key over 1,024 characters, an ETag of only quotes).
+        return _Refused(
+            [
+                FieldError(
+                    field=f"{path}.{_NOTIFICATION_FIELD.get(problem.field, WHOLE_VALUE)}",
+                    reason=problem.reason,
+                )
+                for problem in field_errors(error, limit=MAX_ERRORS_PER_EVENT)
+            ]
+        )
 
 
 def _shape(value: Any) -> str:
     if isinstance(value, dict):
-        return "an object with keys " + ", ".join(sorted(map(str, value))[:5])
+        # Keys are producer text: escaped, so that a lone surrogate cannot make the reason
+        # itself unwritable.
+        keys = sorted(str(key).encode("utf-8", "backslashreplace").decode() for key in value)
+        return "an object with keys " + ", ".join(keys[:5])
     return json_type_name(value)
 
 

@@ -222,8 +222,10 @@ def test_memory_stays_flat_for_a_stream_much_larger_than_a_part() -> None:
         """
         import random
         rng = random.Random(11)
-        # 16 distinct chunks of random hex (compresses ~2:1) cycled to 32 MiB of input.
-        chunks = [rng.randbytes(32 * 1024).hex().encode() + b"\\n" for _ in range(16)]
+        # 16 distinct lines of random hex (compresses ~2:1) cycled to 32 MiB of input.
+        chunks = [
+            b'{"h":"' + rng.randbytes(32 * 1024).hex().encode() + b'"}\\n' for _ in range(16)
+        ]
         sink = NullSink()
         writer = GzipNdjsonWriter(sink, part_size=1 * MIB)
         tracemalloc.reset_peak()
@@ -389,9 +391,10 @@ def test_inflating_a_highly_compressed_object_keeps_memory_flat() -> None:
         """
         import zlib
         from tests.unit.test_bundle_core import chunked
-        # 64 MiB of short lines deflate to well under 1 MiB; inflating a read at once would not.
+        # 64 MiB of repetitive lines deflate to well under 1 MiB; inflating a read at once would
+        # not. Lines of 4 KiB, as each line is judged on the way and that is not measured here.
         compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
-        line = b'{"k":0}\\n'
+        line = b'{"k":"' + b"0" * 4088 + b'"}\\n'
         block = line * (MIB // len(line))
         member = b"".join(compressor.compress(block) for _ in range(64)) + compressor.flush()
         assert len(member) < MIB
@@ -612,3 +615,85 @@ def test_an_envelope_with_nothing_to_bundle_is_invalid() -> None:
         parse_envelope({"trackingId": "trk-1", "objects": [{"key": "k"}]}, BundleEnvelope)
     with pytest.raises(InvalidEnvelopeError):
         parse_envelope({"events": []}, BundleEnvelope)
+
+
+# --- Objects that are not UTF-8 NDJSON, and bad lines ----------------------------------------
+
+PNG_HEAD = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 8
+
+
+def test_a_binary_object_beside_a_good_one_is_rejected_alone_with_its_reason() -> None:
+    source = FakeSource({"good.json": b'{"a":1}\n{"a":2}\n', "image.png": PNG_HEAD})
+    envelope = objects_envelope("image.png", "good.json")
+
+    outcome, staging = run(envelope, source)
+
+    assert gzip.decompress(staging.completed.data) == b'{"a":1}\n{"a":2}\n'
+    assert outcome.payload["bundle"]["count"] == 2
+    [rejection] = outcome.payload["rejected"]
+    assert rejection["index"] == 0
+    assert rejection["eventId"] == f"s3://{LANDING}/image.png#etag-image.png"
+    assert rejection["errors"] == [
+        {
+            "field": "$",
+            "reason": "is not UTF-8 NDJSON: a NUL byte at offset 8 (a binary object?)",
+        }
+    ]
+    assert outcome.payload["counts"]["rejected"] == 1
+
+
+def test_bad_lines_are_left_out_alone_and_the_good_lines_of_their_object_bundled() -> None:
+    data = b'{"a":1}\n[1]\n\n{"a": 1e400}\nnot json\r\n{"a":2}\n{"a":\xff}\n{"a":3}'
+    source = FakeSource({"mixed.ndjson": data})
+
+    outcome, staging = run(objects_envelope("mixed.ndjson"), source)
+
+    assert gzip.decompress(staging.completed.data) == b'{"a":1}\n{"a":2}\n{"a":3}\n'
+    assert outcome.payload["bundle"]["count"] == 3
+    [rejection] = outcome.payload["rejected"]
+    assert rejection["lines"] == 4
+    assert [error["field"] for error in rejection["errors"]] == [
+        "lines.2",
+        "lines.4",
+        "lines.5",
+        "lines.7",
+    ]
+    reasons = [error["reason"] for error in rejection["errors"]]
+    assert reasons[0] == "must be a JSON object, got array"
+    assert reasons[1] == "is not valid JSON: 1e400 is not a finite number"
+    assert reasons[3] == "is not valid UTF-8 (byte 0xff at offset 5)"
+
+
+def test_a_gzip_object_with_a_bad_line_is_bundled_anew_without_it() -> None:
+    member = gzip.compress(b'{"g":1}\nNaN\n{"g":2}\n')
+    source = FakeSource({"a.json": b'{"a":1}\n', "g.json.gz": member})
+
+    outcome, staging = run(objects_envelope("a.json", "g.json.gz"), source)
+
+    assert outcome.attempts == 2
+    assert gzip.decompress(staging.completed.data) == b'{"a":1}\n{"g":1}\n{"g":2}\n'
+    [rejection] = outcome.payload["rejected"]
+    assert rejection["errors"] == [
+        {"field": "lines.2", "reason": "is not valid JSON: NaN is not a JSON number"}
+    ]
+
+
+def test_a_gzip_object_inflating_to_binary_is_rejected_whole() -> None:
+    source = FakeSource({"a.json": b'{"a":1}\n', "b.bin.gz": gzip.compress(PNG_HEAD)})
+
+    outcome, staging = run(objects_envelope("a.json", "b.bin.gz"), source)
+
+    assert gzip.decompress(staging.completed.data) == b'{"a":1}\n'
+    [rejection] = outcome.payload["rejected"]
+    assert rejection["errors"][0]["reason"].startswith("inflated, it is not UTF-8 NDJSON")
+
+
+def test_a_line_longer_than_the_limit_is_refused_without_being_held() -> None:
+    from functions.bundle.lines import LineScreen
+
+    screen = LineScreen(max_line_bytes=16)
+    kept = screen.feed(b'{"a":1}\n{"long":"') + screen.feed(b"x" * 100) + screen.feed(b'"}\n{}')
+    kept += screen.finish()
+
+    assert kept == b'{"a":1}\n{}\n'
+    assert screen.bad.listed == [(2, "is longer than 16 bytes")]

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from functions._shared.json_values import MAX_JSON_DEPTH
 from functions._shared.models import Event, EventType, IngestEnvelope
 from functions.validate.core import (
     MAX_ERRORS_PER_EVENT,
@@ -230,20 +231,38 @@ def test_fields_are_read_by_their_camel_case_names_only() -> None:
     assert errors_of(event) == {"eventHeader": "is required"}
 
 
-def test_deeply_nested_attributes_do_not_crash() -> None:
-    # pydantic will not serialise past ~255 levels; JSON decoders allow about 1,000.
+def test_deeply_nested_attributes_are_rejected_naming_the_field_not_crashing() -> None:
+    # Nesting deeper than the HTTP and queue parsers allow is refused here too, for events
+    # that reach validate another way (an execution started directly), so both agree.
     nested: Any = {"leaf": None}
     for _ in range(300):
         nested = {"inner": [nested]}
     event = valid_event()
     event["entities"][0]["history"] = nested
-    event["eventHeader"]["trace"] = nested
+
+    envelope = IngestEnvelope.model_validate({"trackingId": "trk-1", "events": [event]})
+    payload = validate_envelope(envelope).to_payload()
+
+    assert payload["events"] == []
+    [rejection] = payload["rejected"]
+    [error] = rejection["errors"]
+    assert error["field"].startswith("entities.0.history.inner.0.")
+    assert error["reason"] == (
+        f"is nested {MAX_JSON_DEPTH + 1} levels deep; at most {MAX_JSON_DEPTH} levels are allowed"
+    )
+
+
+def test_attributes_nested_up_to_the_limit_pass_unchanged() -> None:
+    nested: Any = {"leaf": None}
+    for _ in range((MAX_JSON_DEPTH - 4) // 2 - 1):
+        nested = {"inner": [nested]}
+    event = valid_event()
+    event["entities"][0]["history"] = nested
 
     envelope = IngestEnvelope.model_validate({"trackingId": "trk-1", "events": [event]})
     [normalised] = validate_envelope(envelope).to_payload()["events"]
 
     assert normalised["entities"][0]["history"] is nested
-    assert normalised["eventHeader"]["trace"] is nested
 
 
 def test_errors_per_event_are_capped_and_the_rest_counted() -> None:
