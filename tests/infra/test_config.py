@@ -216,8 +216,9 @@ def test_the_example_stack_config_reads_cleanly() -> None:
     assert config.stack.prefix == "stepflow-dev"
     assert config.infra.deletion_protection is False
     documented = {key.removeprefix("stepflow:") for key in example if key.startswith("stepflow:")}
-    # Every key but the commented-out layer pin and alarm address is shown with a value.
-    assert documented | {"powertoolsLayerVersion", "alarmEmail"} == {
+    # Every key but the commented-out layer pin, alarm address and reservation has a value.
+    optional = {"powertoolsLayerVersion", "alarmEmail", "enrichReservedConcurrency"}
+    assert documented | optional == {
         "prefix",
         "logLevel",
         "dedupeTtlDays",
@@ -239,6 +240,7 @@ def test_the_example_stack_config_reads_cleanly() -> None:
         "providerUrl",
         "enrichBatchSize",
         "enrichConcurrency",
+        "enrichReservedConcurrency",
         "maxInlineProducts",
         "queueAgeAlarmSeconds",
         "alarmEmail",
