@@ -7,10 +7,17 @@ One rule per concern (see ``stack_alarm_rules`` in :mod:`infra.stack` for the li
 - a source queue's oldest message is older than the threshold (``ApproximateAgeOfOldestMessage``):
   its pipe is stuck, stopped or too slow;
 - the downstream circuit breaker is open (``CircuitBreakerOpen`` >= 1, the custom metric the
-  deliver Lambda emits through Powertools Metrics);
-- a function fails (``Errors`` > 0) or is throttled (``Throttles`` > 0);
+  deliver Lambda emits through Powertools Metrics, in the stack's own namespace);
+- a function that no workflow invokes (the API's) fails (``Errors`` > 0) or is throttled
+  (``Throttles`` > 0): its caller gets the error. A workflow's functions raise on purpose to be
+  retried and are throttled when executions overlap; what survives the retries fails the
+  execution, which the next rule reports;
 - a workflow execution fails (``ExecutionsFailed`` > 0), which includes a parked delivery that
   gave up and waits for ``RedriveExecution``.
+
+Every metric is the stack's own: the AWS metrics by the dimension of a resource named after the
+stack's prefix, the custom one by the stack's namespace (``App.metrics_namespace``), so two
+stacks in one account and region never fire each other's alarms.
 
 Every alarm treats missing data as OK (an idle queue or function publishes nothing) and fires
 on the first breaching minute: each of these conditions needs a person, not a trend.

@@ -58,6 +58,8 @@ ACCESS_LOG_FORMAT: Final = {
     "authorizerError": "$context.authorizer.error",
 }
 
+ACCESS_LOG_GROUP_PREFIX: Final = "/aws/vendedlogs/apigateway/"
+
 _PATH_PARAMETER = re.compile(r"\{[^}]+\}")
 
 
@@ -196,7 +198,10 @@ class HttpApi(pulumi.ComponentResource):
         log_group = aws.cloudwatch.LogGroup(
             f"{resource_name}-access-logs",
             aws.cloudwatch.LogGroupArgs(
-                name=f"/aws/apigateway/{args.physical_name}/access",
+                # Under /aws/vendedlogs/ API Gateway delivers without adding a statement per
+                # log group to the account's one CloudWatch Logs resource policy (5,120
+                # characters, soon full with several stacks).
+                name=f"{ACCESS_LOG_GROUP_PREFIX}{args.physical_name}/access",
                 retention_in_days=args.log_retention_days,
             ),
             opts=child,

@@ -133,7 +133,9 @@ class Bucket(pulumi.ComponentResource):
 
 
 def _lifecycle_rules(spec: BucketSpec) -> list[aws.s3.BucketLifecycleConfigurationRuleArgs]:
-    every_object = aws.s3.BucketLifecycleConfigurationRuleFilterArgs()
+    # An empty prefix matches every key; an empty filter block is what the provider warns about
+    # (and AWS may read as a rule with no filter at all, depending on the provider version).
+    every_object = aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix="")
     rules = [
         aws.s3.BucketLifecycleConfigurationRuleArgs(
             id="abort-incomplete-uploads",

@@ -3,17 +3,23 @@
 Two records come out: the :class:`~stack.spec.StackConfig` that the local runtime reads too (it
 shapes the description itself), and :class:`InfraSettings`, which only the AWS backend has a use
 for (log retention, deletion protection, the Powertools layer). Every key is documented in
-``Pulumi.dev.yaml.example``; a bad value fails the preview with the key's name instead of
-surfacing later as an AWS validation error.
+``Pulumi.dev.yaml.example``; a bad value, or a combination the stack cannot honour, fails the
+preview with the key's name instead of surfacing later as an AWS validation error.
+
+:func:`parse_config` does the work from any source of values, so the preflight
+(:mod:`infra.preflight`) reads ``Pulumi.<stack>.yaml`` with the very same rules before anything
+exists.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, TypeVar
 
 import pulumi
+import pulumi_aws as aws
 
 from functions._shared.enrichment import MAX_BATCH_SIZE, MIN_BATCH_SIZE
 from stack.spec import StackConfig, WorkflowType
@@ -40,13 +46,19 @@ MAX_BATCHING_WINDOW_SECONDS: Final = 300
 # above these would deploy, then fail every cold start of the api.
 MAX_BULK_EVENTS: Final = 10_000
 MAX_INLINE_PRODUCTS: Final = 100_000
-# enrichConcurrency is both enrich_batch's reserved concurrency and the MaxConcurrency of the
-# enrich workflow's Map, which runs at most 40 iterations at a time in INLINE mode: a higher value
-# would reserve Lambda concurrency that no execution can use.
+# enrichConcurrency is the MaxConcurrency of the enrich workflow's Map, which runs at most 40
+# iterations at a time in INLINE mode.
 MAX_ENRICH_CONCURRENCY: Final = 40
+# The longest an Express execution may run. Parked deliveries wait parkChecks cooldowns, and a
+# failed Express execution cannot be redriven.
+EXPRESS_MAX_SECONDS: Final = 300
+
+# A full config key ("stepflow:prefix", "aws:region") to its value as text, None when unset.
+ConfigValues = Callable[[str], str | None]
 
 
 _T = TypeVar("_T")
+_PROJECT_NAMESPACE: Final = "stepflow"
 
 
 class ConfigError(ValueError):
@@ -83,34 +95,82 @@ class DeployConfig:
 
 
 def read_config() -> DeployConfig:
-    """Read the current stack's configuration; defaults match ``StackConfig``'s."""
-    config = pulumi.Config()
+    """Read the current stack's configuration; defaults match ``StackConfig``'s.
+
+    The account id comes from the deploying credentials (``GetCallerIdentity``): bucket names
+    carry it (:meth:`stack.spec.App.bucket_name`).
+    """
+
+    def value(key: str) -> str | None:
+        namespace, name = key.split(":", 1)
+        return pulumi.Config(namespace).get(name)
+
+    return parse_config(
+        value,
+        project=pulumi.get_project(),
+        stack=pulumi.get_stack(),
+        account_id=aws.get_caller_identity().account_id,
+    )
+
+
+def parse_config(
+    values: ConfigValues, *, project: str, stack: str, account_id: str
+) -> DeployConfig:
+    """Typed, checked settings from ``values`` (``"stepflow:<key>"`` and ``"aws:region"``).
+
+    Raises :class:`ConfigError` naming the key of the first bad value or combination.
+    """
+
+    def text(key: str, default: str) -> str:
+        return values(f"{_PROJECT_NAMESPACE}:{key}") or default
+
+    def integer(key: str, default: int) -> int:
+        raw = values(f"{_PROJECT_NAMESPACE}:{key}")
+        if raw is None or raw == "":
+            return default
+        try:
+            return int(raw)
+        except ValueError:
+            raise ConfigError(f"{key} is {raw!r}; expected an integer") from None
+
+    def boolean(key: str, default: bool) -> bool:
+        raw = values(f"{_PROJECT_NAMESPACE}:{key}")
+        if raw is None or raw == "":
+            return default
+        if raw.lower() not in {"true", "false"}:
+            raise ConfigError(f"{key} is {raw!r}; expected true or false")
+        return raw.lower() == "true"
 
     def choice(key: str, default: str, allowed: frozenset[str]) -> str:
-        return _one_of(key, config.get(key, default).upper(), allowed)
+        return _one_of(key, text(key, default).upper(), allowed)
 
     def positive(key: str, default: int) -> int:
-        return _positive(key, config.get_int(key, default))
+        return _positive(key, integer(key, default))
 
     def between(key: str, default: int, low: int, high: int) -> int:
-        return _between(key, config.get_int(key, default), low, high)
+        return _between(key, integer(key, default), low, high)
 
     def https(key: str, default: str) -> str:
-        return _https(key, config.get(key, default))
+        return _https(key, text(key, default))
 
+    def optional_positive(key: str) -> int | None:
+        unset = values(f"{_PROJECT_NAMESPACE}:{key}") in (None, "")
+        return None if unset else _positive(key, integer(key, 0))
+
+    region = values("aws:region")
+    if not region:
+        raise ConfigError("aws:region is required: `pulumi config set aws:region <region>`")
     defaults = StackConfig()
-    prefix = config.get("prefix") or f"{pulumi.get_project()}-{pulumi.get_stack()}"
-    stack = StackConfig(
-        prefix=_check_prefix(prefix),
-        region=pulumi.Config("aws").require("region"),
+    stack_config = StackConfig(
+        prefix=_check_prefix(text("prefix", "") or f"{project}-{stack}"),
+        region=region,
+        account_id=account_id,
         log_level=choice("logLevel", defaults.log_level, LOG_LEVELS),
         dedupe_ttl_days=positive("dedupeTtlDays", defaults.dedupe_ttl_days),
         workflow_type=WorkflowType(
             choice("workflowType", defaults.workflow_type.value, frozenset(WorkflowType))
         ),
-        point_in_time_recovery=config.get_bool(
-            "pointInTimeRecovery", defaults.point_in_time_recovery
-        ),
+        point_in_time_recovery=boolean("pointInTimeRecovery", defaults.point_in_time_recovery),
         max_receive_count=positive("maxReceiveCount", defaults.max_receive_count),
         downstream_url=https("downstreamUrl", defaults.downstream_url),
         circuit_failure_threshold=positive(
@@ -137,37 +197,58 @@ def read_config() -> DeployConfig:
         enrich_concurrency=between(
             "enrichConcurrency", defaults.enrich_concurrency, 1, MAX_ENRICH_CONCURRENCY
         ),
+        enrich_reserved_concurrency=optional_positive("enrichReservedConcurrency"),
         max_inline_products=between(
             "maxInlineProducts", defaults.max_inline_products, 1, MAX_INLINE_PRODUCTS
         ),
     )
+    _check_combinations(stack_config)
+    settings = InfraSettings()
+    alarm_email = text("alarmEmail", "")
+    infra = InfraSettings(
+        log_retention_days=_one_of(
+            "logRetentionDays",
+            integer("logRetentionDays", settings.log_retention_days),
+            LOG_RETENTION_DAYS,
+        ),
+        deletion_protection=boolean("deletionProtection", settings.deletion_protection),
+        powertools_layer_version=optional_positive("powertoolsLayerVersion"),
+        state_machine_log_level=choice(
+            "stateMachineLogLevel", settings.state_machine_log_level, STATE_MACHINE_LOG_LEVELS
+        ),
+        log_execution_data=boolean("logExecutionData", settings.log_execution_data),
+        alarm_email=None if not alarm_email else _email("alarmEmail", alarm_email),
+        queue_age_alarm_seconds=positive("queueAgeAlarmSeconds", settings.queue_age_alarm_seconds),
+    )
+    return DeployConfig(stack=stack_config, infra=infra)
+
+
+def _check_combinations(stack: StackConfig) -> None:
+    """Refuse settings that are each valid but cannot work together."""
     if stack.ingest_batch_size > 10 and stack.ingest_batching_window_seconds < 1:
         # Pipes' own rule for SQS sources.
         raise ConfigError(
             f"ingestBatchSize is {stack.ingest_batch_size}: above 10 a pipe needs "
             "ingestBatchingWindowSeconds of at least 1"
         )
-    settings = InfraSettings()
-    alarm_email = config.get("alarmEmail")
-    layer_version = config.get_int("powertoolsLayerVersion")
-    infra = InfraSettings(
-        log_retention_days=_one_of(
-            "logRetentionDays",
-            config.get_int("logRetentionDays", settings.log_retention_days),
-            LOG_RETENTION_DAYS,
-        ),
-        deletion_protection=config.get_bool("deletionProtection", settings.deletion_protection),
-        powertools_layer_version=(
-            None if layer_version is None else _positive("powertoolsLayerVersion", layer_version)
-        ),
-        state_machine_log_level=choice(
-            "stateMachineLogLevel", settings.state_machine_log_level, STATE_MACHINE_LOG_LEVELS
-        ),
-        log_execution_data=config.get_bool("logExecutionData", settings.log_execution_data),
-        alarm_email=None if not alarm_email else _email("alarmEmail", alarm_email),
-        queue_age_alarm_seconds=positive("queueAgeAlarmSeconds", settings.queue_age_alarm_seconds),
-    )
-    return DeployConfig(stack=stack, infra=infra)
+    parked_seconds = stack.park_checks * stack.circuit_cooldown_seconds
+    if stack.workflow_type is WorkflowType.EXPRESS and parked_seconds >= EXPRESS_MAX_SECONDS:
+        raise ConfigError(
+            f"workflowType is EXPRESS, but a parked delivery waits parkChecks x "
+            f"circuitCooldownSeconds = {stack.park_checks} x {stack.circuit_cooldown_seconds} s "
+            f"= {parked_seconds} s, and an Express execution stops after "
+            f"{EXPRESS_MAX_SECONDS} s; nor can a failed Express execution be redriven, so the "
+            "parked bundle would never be delivered. Use workflowType STANDARD (the default), "
+            f"or lower parkChecks or circuitCooldownSeconds until their product is below "
+            f"{EXPRESS_MAX_SECONDS}."
+        )
+    reserved = stack.enrich_reserved_concurrency
+    if reserved is not None and reserved < stack.enrich_concurrency:
+        raise ConfigError(
+            f"enrichReservedConcurrency is {reserved}, below enrichConcurrency "
+            f"({stack.enrich_concurrency}): every enrichment's Map would be throttled. Reserve "
+            "at least enrichConcurrency, or leave enrichReservedConcurrency unset."
+        )
 
 
 def _check_prefix(prefix: str) -> str:

@@ -2,7 +2,8 @@
 
 ``functions/requirements.txt`` stays the one list of what Lambda code needs. Every pin in it that
 the public Powertools layer does not provide (:data:`POWERTOOLS_PROVIDED`) is an *extra*; today
-that is ``isal``, bundle's fast deflate. ``make lambda-deps`` asks this module for the extras
+that is ``pydantic`` (the release the tests ran, not the layer's) and ``isal``, bundle's fast
+deflate. ``make lambda-deps`` asks this module for the extras
 (``python -m infra.dependency_layer``) and has pip install their Linux arm64 CPython 3.13 wheels
 into ``build/lambda-deps/python/`` (Lambda puts a layer's ``python/`` on ``sys.path``). The
 Pulumi program never runs pip: it turns that folder into one ``LayerVersion`` and refuses to run
@@ -36,8 +37,11 @@ SITE_DIR: Final = "python"
 LOGICAL_NAME: Final = "lambda-deps"
 BUILD_COMMAND: Final = "make lambda-deps"
 
-# Distributions the Powertools layer ships (it bundles pydantic); boto3 comes with the runtime.
-POWERTOOLS_PROVIDED: Final = frozenset({"aws-lambda-powertools", "pydantic"})
+# Distributions the Powertools layer ships that the functions take from it; boto3 comes with the
+# runtime. The layer bundles pydantic too, but whichever release it was built with: pydantic is
+# pinned in the project's layer (listed after Powertools', so its files win) so that AWS runs the
+# pydantic the tests ran.
+POWERTOOLS_PROVIDED: Final = frozenset({"aws-lambda-powertools"})
 
 _PIN = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==(?P<version>[^\s;#]+)")
 _NOT_MODULES: Final = frozenset({"bin", "__pycache__"})
@@ -81,7 +85,7 @@ def extras(root: Path = packaging.REPO_ROOT) -> list[Pin]:
     Example::
 
         >>> [f"{pin.name}=={pin.version}" for pin in extras()]
-        ['isal==1.9.1']
+        ['pydantic==2.14.3', 'isal==1.9.1']
     """
     return [pin for pin in pins(root) if _normalize(pin.name) not in POWERTOOLS_PROVIDED]
 

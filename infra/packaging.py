@@ -6,10 +6,11 @@ on AWS exactly as it should) and a change to one function does not redeploy the 
 
 Third-party code comes from the Powertools for AWS Lambda (Python) v3 layer, published by AWS
 in every commercial region. It bundles ``aws-lambda-powertools`` with all its extras, among them
-``pydantic`` and ``aws-xray-sdk``; ``boto3`` comes with the Lambda runtime. The few pins beyond it
-(``isal``) ship in the project's own layer, which ``make lambda-deps`` fills with prebuilt arm64
-wheels beforehand (see :mod:`infra.dependency_layer`). Nothing is built with pip at deploy time,
-so ``pulumi up`` needs neither Docker nor an arm64 toolchain.
+``aws-xray-sdk`` (and a ``pydantic`` of its own choosing); ``boto3`` comes with the Lambda
+runtime. The pins beyond it (``pydantic`` at the tests' release, ``isal``) ship in the project's
+own layer, listed after Powertools' so that its files win, which ``make lambda-deps`` fills with
+prebuilt arm64 wheels beforehand (see :mod:`infra.dependency_layer`). Nothing is built with pip
+at deploy time, so ``pulumi up`` needs neither Docker nor an arm64 toolchain.
 
 Which layer version: the layer's version number is a counter that says nothing about the
 Powertools release inside, so by default the program asks the public SSM parameter that AWS

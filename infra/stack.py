@@ -90,8 +90,13 @@ def deploy(app: App, settings: InfraSettings | None = None) -> Deployment:
         )
         for spec in app.tables
     }
+    # S3 names are global: a bucket's carries the account and region (App.bucket_name), and the
+    # account must be the one deploying, or the name would be unique to someone else's.
+    identity.account_id.apply(lambda account: _check_account(app, account))
     buckets = {
-        spec.name: Bucket(name(spec.name), BucketArgs(spec, name(spec.name), force_destroy=dev))
+        spec.name: Bucket(
+            name(spec.name), BucketArgs(spec, app.bucket_name(spec.name), force_destroy=dev)
+        )
         for spec in app.buckets
     }
     secrets = {
@@ -237,8 +242,17 @@ def stack_alarm_rules(
     state_machines: Mapping[str, StateMachine],
 ) -> list[AlarmRule]:
     """Every alarm of the stack: per dead-letter queue, per queue (age of its oldest message),
-    the circuit breaker, per function (errors, throttles) and per state machine (failures)."""
+    the circuit breaker, per state machine (failures), and errors and throttles of the functions
+    that no workflow invokes.
+
+    A workflow retries its functions' errors and throttles (deliver raises on purpose to be
+    retried; enrich_batch is throttled whenever enrichments overlap), so what matters there is
+    what is left after the retries: a failed execution, which its state machine's alarm reports.
+    """
     name = app.physical_name
+    retried_by_workflows = frozenset[str]().union(
+        *(workflow.definition.referenced_functions() for workflow in app.workflows)
+    )
     rules: list[AlarmRule] = []
     for spec in app.queues:
         queue = queues[spec.name]
@@ -264,6 +278,8 @@ def stack_alarm_rules(
             )
         )
     for function_spec in app.functions:
+        if function_spec.name in retried_by_workflows:
+            continue
         rules += alarm_rules.function_rules(
             function_spec.name, name(function_spec.name), functions[function_spec.name].name
         )
@@ -274,6 +290,14 @@ def stack_alarm_rules(
             )
         )
     return rules
+
+
+def _check_account(app: App, account_id: str) -> None:
+    if account_id != app.config.account_id:
+        raise ValueError(
+            f"the description is for account {app.config.account_id}, but the credentials "
+            f"deploy to {account_id}: build it from read_config(), which asks AWS"
+        )
 
 
 def _references(

@@ -145,7 +145,7 @@ def run_demo(*, port: int = 0, state_dir: Path | None = None, time_scale: float 
 
         # 3. S3
         s3 = stack.client("s3")
-        landing = app.physical_name("landing")
+        landing = app.bucket_name("landing")
         for index in range(2):
             lines = "\n".join(json.dumps({"reading": i, "file": index}) for i in range(500))
             s3.put_object(

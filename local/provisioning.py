@@ -24,9 +24,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from stack.spec import App, BucketSpec, FunctionSpec, QueueSpec, TableSpec, WorkflowSpec
+from stack.spec import (
+    LOCAL_ACCOUNT_ID,
+    App,
+    BucketSpec,
+    FunctionSpec,
+    QueueSpec,
+    TableSpec,
+    WorkflowSpec,
+)
 
-LOCAL_ACCOUNT: Final = "123456789012"
+LOCAL_ACCOUNT: Final = LOCAL_ACCOUNT_ID
 # As infra/queue.py: the longest SQS allows, so a dead letter outlives any investigation.
 DLQ_RETENTION_SECONDS: Final = 1_209_600
 # As infra/bucket.py.
@@ -212,7 +220,7 @@ def create_queue(sqs: Any, app: App, queue: QueueSpec) -> QueueRef:
 
 def create_bucket(s3: Any, app: App, bucket: BucketSpec) -> str:
     """A private bucket with SSE-S3, versioning when asked, and infra's lifecycle rules."""
-    name = app.physical_name(bucket.name)
+    name = app.bucket_name(bucket.name)
     request: dict[str, Any] = {"Bucket": name}
     if app.config.region != "us-east-1":
         request["CreateBucketConfiguration"] = {"LocationConstraint": app.config.region}
@@ -266,7 +274,7 @@ def configure_notifications(s3: Any, sqs: Any, app: App, queues: Mapping[str, Qu
     by_bucket: dict[str, list[dict[str, Any]]] = {}
     for spec in app.notifications:
         target = queues[spec.queue]
-        bucket_name = app.physical_name(spec.bucket)
+        bucket_name = app.bucket_name(spec.bucket)
         sqs.set_queue_attributes(
             QueueUrl=target.url,
             Attributes={"Policy": json.dumps(_s3_send_policy(target.arn, bucket_name))},

@@ -325,7 +325,7 @@ class LocalStack:
             dead_letter_queue_urls={
                 name: queue.dlq_url for name, queue in queues.items() if queue.dlq_url
             },
-            bucket_names={b.name: app.physical_name(b.name) for b in app.buckets},
+            bucket_names={b.name: app.bucket_name(b.name) for b in app.buckets},
             secret_names={s.name: app.physical_name(s.name) for s in app.secrets},
             api_url=None if self._api is None else self._api.url,
         )

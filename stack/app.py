@@ -145,8 +145,10 @@ def build_app(config: StackConfig | None = None) -> App:
             handler="functions.enrich_batch.handler.lambda_handler",
             description="Enrich one batch of products through the provider; plan S3 catalogs.",
             timeout_seconds=120,
-            # The provider's contract allows 10 concurrent callers (seed 004).
-            reserved_concurrency=config.enrich_concurrency,
+            # None unless the stack asks: a reservation must leave the account 100 unreserved
+            # executions, which a new account cannot. The Map's MaxConcurrency
+            # (enrich_concurrency) keeps each enrichment within the provider's 10 callers.
+            reserved_concurrency=config.enrich_reserved_concurrency,
             environment={
                 names.PROVIDER_URL_ENV: config.provider_url,
             },

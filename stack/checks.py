@@ -34,7 +34,8 @@ _NAME_RULES: Final = {
     # S3 names are global and DNS labels: lowercase, no '_', and no '..'.
     "bucket": (
         re.compile(r"(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"),
-        "3-63 lowercase letters, digits, '.' or '-'",
+        "3-63 lowercase letters, digits, '.' or '-' (<prefix>-<bucket>-<account id>-<region>: "
+        "a shorter prefix fits)",
     ),
     "secret": (re.compile(r"[A-Za-z0-9/_+=.@-]{1,512}"), "1-512 letters, digits or '/_+=.@-'"),
     "pipe": (re.compile(r"[A-Za-z0-9_.-]{1,64}"), "1-64 letters, digits, '.', '-' or '_'"),
@@ -101,7 +102,7 @@ def check_names(app: App) -> None:
     problems = []
     for kind, logical in _named(app):
         pattern, rule = _NAME_RULES[kind]
-        physical = app.physical_name(logical)
+        physical = app.bucket_name(logical) if kind == "bucket" else app.physical_name(logical)
         if not pattern.fullmatch(physical):
             problems.append(f"{kind} {logical!r}: {physical!r} is not {rule}")
     if problems:

@@ -18,6 +18,9 @@ POWERTOOLS_SERVICE_NAME_ENV: Final = "POWERTOOLS_SERVICE_NAME"
 POWERTOOLS_METRICS_NAMESPACE_ENV: Final = "POWERTOOLS_METRICS_NAMESPACE"
 POWERTOOLS_LOG_LEVEL_ENV: Final = "POWERTOOLS_LOG_LEVEL"
 DEAD_LETTER_QUEUE_SUFFIX: Final = "-dlq"
+# moto's account: the one the local runtime runs as, and the description's until a backend says
+# otherwise (``infra.config.read_config`` puts the deploying account here).
+LOCAL_ACCOUNT_ID: Final = "123456789012"
 
 
 class Access(StrEnum):
@@ -283,10 +286,17 @@ class WorkflowSpec:
 
 @dataclass(frozen=True)
 class StackConfig:
-    """Settings a user may change per stack (``Pulumi.<stack>.yaml`` or the local CLI)."""
+    """Settings a user may change per stack (``Pulumi.<stack>.yaml`` or the local CLI).
+
+    ``account_id`` and ``region`` are where the stack lives; bucket names carry both
+    (:meth:`App.bucket_name`). ``enrich_reserved_concurrency`` reserves Lambda concurrency for
+    enrich_batch only when set: a reservation must leave the account 100 unreserved executions,
+    which a new account (often limited to 10) cannot.
+    """
 
     prefix: str = "stepflow-dev"
     region: str = "us-east-1"
+    account_id: str = LOCAL_ACCOUNT_ID
     log_level: str = "INFO"
     dedupe_ttl_days: int = 7
     workflow_type: WorkflowType = WorkflowType.STANDARD
@@ -304,6 +314,7 @@ class StackConfig:
     provider_url: str = "https://provider.example.com"
     enrich_batch_size: int = 20
     enrich_concurrency: int = 10
+    enrich_reserved_concurrency: int | None = None
     max_inline_products: int = 1000
 
 
@@ -324,8 +335,32 @@ class App:
     circuit_breaker: CircuitBreakerSpec | None = None
 
     def physical_name(self, logical_name: str) -> str:
-        """The name a resource carries on AWS and locally alike."""
+        """The name a resource carries on AWS and locally alike (buckets: :meth:`bucket_name`)."""
         return f"{self.config.prefix}-{logical_name}"
+
+    def bucket_name(self, logical_name: str) -> str:
+        """A bucket's name: unique across AWS by construction, since S3 names are global.
+
+        The account id and region make two users (or two regions of one account) with the same
+        prefix name different buckets; the prefix tells stacks of one account apart.
+
+        >>> from stack.app import build_app
+        >>> build_app(StackConfig(prefix="stepflow-dev", account_id="111122223333",
+        ...                       region="eu-west-1")).bucket_name("landing")
+        'stepflow-dev-landing-111122223333-eu-west-1'
+        """
+        return f"{self.config.prefix}-{logical_name}-{self.config.account_id}-{self.config.region}"
+
+    @property
+    def metrics_namespace(self) -> str:
+        """The CloudWatch namespace of the stack's custom metrics: one per stack, so that two
+        stacks of one account and region never count (or alarm on) each other's metrics.
+
+        >>> from stack.app import build_app
+        >>> build_app(StackConfig(prefix="stepflow-dev")).metrics_namespace
+        'Stepflow/stepflow-dev'
+        """
+        return f"{METRICS_NAMESPACE}/{self.config.prefix}"
 
     def function(self, name: str) -> FunctionSpec:
         return _by_name(self.functions, name)
@@ -350,14 +385,14 @@ class App:
         """
         env = {
             POWERTOOLS_SERVICE_NAME_ENV: function.name,
-            POWERTOOLS_METRICS_NAMESPACE_ENV: METRICS_NAMESPACE,
+            POWERTOOLS_METRICS_NAMESPACE_ENV: self.metrics_namespace,
             POWERTOOLS_LOG_LEVEL_ENV: self.config.log_level,
             **function.environment,
         }
         for grant in function.tables:
             env[grant.env_var] = self.physical_name(grant.table)
         for bucket_grant in function.buckets:
-            env[bucket_grant.env_var] = self.physical_name(bucket_grant.bucket)
+            env[bucket_grant.env_var] = self.bucket_name(bucket_grant.bucket)
         for secret_grant in function.secrets:
             env[secret_grant.env_var] = self.physical_name(secret_grant.secret)
         return env

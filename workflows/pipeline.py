@@ -38,6 +38,11 @@ from workflows.builder import (
 # Fits Express's 5-minute cap only without parking; Standard is the default for a reason.
 TIMEOUT_SECONDS: Final = 3600
 ERROR_PATH: Final = "$.error"
+# A Task waits for its Lambda's own timeout (stack/app.py) plus a cold start, so that a slow
+# invocation ends as the function's Sandbox.Timedout, never as a States.Timeout racing it.
+BUNDLE_TASK_TIMEOUT_SECONDS: Final = 150  # bundle: 120 s
+ARCHIVE_TASK_TIMEOUT_SECONDS: Final = 90  # archive: 60 s
+DELIVER_TASK_TIMEOUT_SECONDS: Final = 90  # deliver: 60 s
 
 
 def transient_dependency_retry() -> Retry:
@@ -130,6 +135,7 @@ def delivery(config: StackConfig, catch_all: Catch, *, bundle_name: str) -> Chai
         "Check the circuit",
         function="deliver",
         payload={"action": "check"},
+        timeout_seconds=DELIVER_TASK_TIMEOUT_SECONDS,
         result_path="$.circuit",
         output_path=None,
         result_selector={
@@ -149,6 +155,7 @@ def delivery(config: StackConfig, catch_all: Catch, *, bundle_name: str) -> Chai
     deliver = LambdaInvoke(
         "Deliver bundle",
         function="deliver",
+        timeout_seconds=DELIVER_TASK_TIMEOUT_SECONDS,
         retry=[transient_delivery_retry(), transient_dependency_retry()],
         catch=[
             Catch.on(
@@ -166,6 +173,7 @@ def delivery(config: StackConfig, catch_all: Catch, *, bundle_name: str) -> Chai
     deliver_parked = LambdaInvoke(
         "Deliver parked bundle",
         function="deliver",
+        timeout_seconds=DELIVER_TASK_TIMEOUT_SECONDS,
         retry=[
             transient_delivery_retry(),
             transient_dependency_retry(),
@@ -211,11 +219,16 @@ def delivery(config: StackConfig, catch_all: Catch, *, bundle_name: str) -> Chai
     check.next(circuit_open)
 
     bundle = LambdaInvoke(
-        bundle_name, function="bundle", retry=[transient_dependency_retry()], catch=[catch_all]
+        bundle_name,
+        function="bundle",
+        timeout_seconds=BUNDLE_TASK_TIMEOUT_SECONDS,
+        retry=[transient_dependency_retry()],
+        catch=[catch_all],
     )
     archive = LambdaInvoke(
         "Archive bundle",
         function="archive",
+        timeout_seconds=ARCHIVE_TASK_TIMEOUT_SECONDS,
         retry=[transient_dependency_retry()],
         catch=[catch_all],
     )

@@ -136,7 +136,7 @@ def test_queues_and_buckets_are_the_description_one_to_one(app: App, run: Run[De
         app.physical_name(spec.dead_letter_queue) for spec in app.queues if spec.dead_letter_queue
     )
     assert physical_names(run, QUEUE) == queues
-    buckets = Counter(app.physical_name(spec.name) for spec in app.buckets)
+    buckets = Counter(app.bucket_name(spec.name) for spec in app.buckets)
     assert physical_names(run, BUCKET, key="bucket") == buckets
 
 
@@ -261,7 +261,7 @@ def test_bucket_notifications_are_the_description_one_to_one(
         for target in notification.inputs["queues"]
     )
     expected = Counter(
-        (app.physical_name(spec.bucket), app.physical_name(spec.queue), spec.prefix)
+        (app.bucket_name(spec.bucket), app.physical_name(spec.queue), spec.prefix)
         for spec in app.notifications
     )
     assert expected

@@ -87,6 +87,11 @@ def _function(name: str, *grants: TableGrant, **settings: Any) -> FunctionSpec:
     )
 
 
+def synthetic_bucket(logical_name: str) -> str:
+    """The physical name of one of the synthetic description's buckets."""
+    return synthetic_app().bucket_name(logical_name)
+
+
 def synthetic_app(*workflows: WorkflowSpec) -> App:
     config = StackConfig(
         prefix=SYNTHETIC_PREFIX,

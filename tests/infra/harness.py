@@ -93,6 +93,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
     """Mocks that remember every resource and invoke, and compute AWS-shaped attributes."""
 
     region: str = REGION
+    account: str = ACCOUNT
     resources: list[Recorded] = field(default_factory=list)
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
@@ -110,8 +111,13 @@ class RecordingMocks(pulumi.runtime.Mocks):
     ) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
         self.calls.append((args.token, dict(args.args)))
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
-            arn = f"arn:aws:iam::{ACCOUNT}:user/deployer"
-            return {"accountId": ACCOUNT, "arn": arn, "userId": "AIDATEST", "id": ACCOUNT}, []
+            arn = f"arn:aws:iam::{self.account}:user/deployer"
+            return {
+                "accountId": self.account,
+                "arn": arn,
+                "userId": "AIDATEST",
+                "id": self.account,
+            }, []
         if args.token == "aws:index/getPartition:getPartition":
             return {
                 "partition": "aws",
@@ -141,7 +147,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
     def _computed(self, type_: str, name: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
         compute = _COMPUTED.get(type_)
-        return compute(self.region, ACCOUNT, name, inputs) if compute else {}
+        return compute(self.region, self.account, name, inputs) if compute else {}
 
 
 Computed = Callable[[str, str, str, Mapping[str, Any]], dict[str, Any]]

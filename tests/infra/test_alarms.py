@@ -9,6 +9,7 @@ import pytest
 
 from infra.alarms import AlarmRule, Alarms, AlarmsArgs, Comparison
 from infra.stack import Deployment, deploy
+from stack.app import build_app
 from stack.spec import App, CircuitBreakerSpec
 from tests.infra.fakes import SYNTHETIC_PREFIX
 from tests.infra.harness import (
@@ -61,7 +62,9 @@ def test_the_stack_alarms_on_each_queue_function_and_workflow_and_the_breaker(
             "GreaterThanThreshold",
             300,
         )
-    for function in app.functions:
+    # Only the API's Lambda: the workflows retry their functions' errors and throttles, and what
+    # survives the retries fails the execution (the next alarm).
+    for function in [app.function("api")]:
         for kind in ("Errors", "Throttles"):
             expected[f"{name(function.name)}-{kind.lower()}"] = (
                 "AWS/Lambda",
@@ -81,9 +84,9 @@ def test_the_stack_alarms_on_each_queue_function_and_workflow_and_the_breaker(
             "GreaterThanThreshold",
             0,
         )
-    # As Powertools Metrics publishes it: the project's namespace, the `service` dimension.
+    # As Powertools Metrics publishes it: the stack's namespace, the `service` dimension.
     expected[f"{app.config.prefix}-circuit-open"] = (
-        "Stepflow",
+        f"Stepflow/{app.config.prefix}",
         "CircuitBreakerOpen",
         {"service": "deliver"},
         "Maximum",
@@ -92,32 +95,49 @@ def test_the_stack_alarms_on_each_queue_function_and_workflow_and_the_breaker(
     )
     found = alarms(run)
     assert {key: metric(alarm) for key, alarm in found.items()} == expected
-    assert len(found) == 2 * len(app.queues) + 2 * len(app.functions) + len(app.workflows) + 1
+    # The free tier's 10 alarms (README, "Deploy to a fresh account").
+    assert len(found) == 2 * len(app.queues) + 2 + len(app.workflows) + 1 == 10
 
 
 def test_the_alarms_of_the_description(app: App, run: Run[Deployment]) -> None:
     # Written out, so a function, workflow or queue missing from the alarms fails here.
     prefix = app.config.prefix
-    functions = [
-        "validate",
-        "dedupe",
-        "update_status",
-        "enrich_batch",
-        "bundle",
-        "archive",
-        "deliver",
-        "api",
-    ]
-    expected = {f"{prefix}-{f}-{kind}" for f in functions for kind in ("errors", "throttles")}
+    expected = {f"{prefix}-api-{kind}" for kind in ("errors", "throttles")}
     expected |= {f"{prefix}-{w}-executions-failed" for w in ("ingest", "aggregate", "enrich")}
     for queue in ("ingest", "landing-notifications"):
         expected |= {f"{prefix}-{queue}-dlq-not-empty", f"{prefix}-{queue}-oldest-message-age"}
     expected.add(f"{prefix}-circuit-open")
     assert set(alarms(run)) == expected
-    # enrich_batch is throttled whenever enrichments together want more than its reserved
-    # concurrency: the workflow retries, and the alarm says the provider's share is saturated.
-    throttles = alarms(run)[f"{prefix}-enrich_batch-throttles"]
-    assert throttles["dimensions"] == {"FunctionName": f"{prefix}-enrich_batch"}
+
+
+def test_no_alarm_on_what_the_workflows_retry(app: App, run: Run[Deployment]) -> None:
+    # deliver raises TransientDeliveryError and CircuitOpenError on purpose to be retried, and
+    # enrich_batch is throttled whenever two enrichments overlap: neither needs a person.
+    watched = {
+        alarm["dimensions"].get("FunctionName")
+        for alarm in alarms(run).values()
+        if alarm["namespace"] == "AWS/Lambda"
+    }
+    for workflow in app.workflows:
+        for function in workflow.definition.referenced_functions():
+            assert app.physical_name(function) not in watched, function
+    assert app.physical_name("api") in watched
+
+
+def test_two_stacks_never_watch_the_same_metric(app: App, run: Run[Deployment]) -> None:
+    # Two stacks of one account and region differ by prefix; each alarm's metric (namespace,
+    # name, dimensions) must belong to its own stack, or each fires on the other's trouble.
+    other_app = build_app(replace(app.config, prefix="stepflow-other"))
+    other = run_program(lambda: deploy(other_app))
+
+    def watched(found: Run[Deployment]) -> set[tuple[str, str, tuple[tuple[str, str], ...]]]:
+        return {
+            (alarm["namespace"], alarm["metricName"], tuple(sorted(alarm["dimensions"].items())))
+            for alarm in alarms(found).values()
+        }
+
+    assert len(watched(run)) == len(alarms(run))
+    assert watched(run).isdisjoint(watched(other))
 
 
 def test_every_alarm_fires_on_the_first_bad_minute_and_ignores_silence(
@@ -174,4 +194,4 @@ def test_the_breaker_alarm_follows_the_described_breaker(synthetic: App) -> None
     breaker = alarms(run)[f"{SYNTHETIC_PREFIX}-circuit-open"]
     assert breaker["metricName"] == "CircuitBreakerOpen"
     assert breaker["dimensions"] == {"service": "writer"}
-    assert breaker["namespace"] == "Stepflow"
+    assert breaker["namespace"] == f"Stepflow/{SYNTHETIC_PREFIX}"

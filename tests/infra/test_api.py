@@ -83,7 +83,8 @@ def test_the_default_stage_deploys_itself_throttled_and_logged(
     [stage] = run.mocks.of_type(STAGE)
     name = app.physical_name("api")
     log_group = run.mocks.named(LOG_GROUP, f"{name}-access-logs").inputs
-    assert log_group == {"name": f"/aws/apigateway/{name}/access", "retentionInDays": 30}
+    # Under /aws/vendedlogs/: no statement per log group in the account's logs resource policy.
+    assert log_group == {"name": f"/aws/vendedlogs/apigateway/{name}/access", "retentionInDays": 30}
     access = stage.inputs.pop("accessLogSettings")
     assert stage.inputs == {
         "apiId": api_id(name),
@@ -96,7 +97,7 @@ def test_the_default_stage_deploys_itself_throttled_and_logged(
     }
     assert (app.api.throttle_rate_per_second, app.api.throttle_burst) == (100.0, 200)
     assert access["destinationArn"] == (
-        f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/apigateway/{name}/access"
+        f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/vendedlogs/apigateway/{name}/access"
     )
     fields = json.loads(access["format"])
     assert fields["routeKey"] == "$context.routeKey"

@@ -17,6 +17,9 @@ ENCRYPTION = (
 )
 LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
 VERSIONING = "aws:s3/bucketVersioning:BucketVersioning"
+# prefix "" is every key, as AWS reads it; an empty filter is not the same request to every
+# provider version.
+EVERY_KEY = {"prefix": ""}
 
 
 def child(run: Run[Deployment], type_: str, name: str) -> dict[str, Any]:
@@ -32,10 +35,11 @@ def test_every_bucket_is_private_owner_enforced_kms_encrypted_and_tls_only(
     app: App, run: Run[Deployment]
 ) -> None:
     assert {r.inputs["bucket"] for r in run.mocks.of_type(BUCKET)} == {
-        app.physical_name(spec.name) for spec in app.buckets
+        app.bucket_name(spec.name) for spec in app.buckets
     }
     for spec in app.buckets:
         name = app.physical_name(spec.name)
+        bucket = app.bucket_name(spec.name)
         block = child(run, PUBLIC_ACCESS, f"{name}-public-access")
         assert {key: value for key, value in block.items() if key != "bucket"} == {
             "blockPublicAcls": True,
@@ -60,7 +64,7 @@ def test_every_bucket_is_private_owner_enforced_kms_encrypted_and_tls_only(
                 "Effect": "Deny",
                 "Principal": "*",
                 "Action": "s3:*",
-                "Resource": [f"arn:aws:s3:::{name}", f"arn:aws:s3:::{name}/*"],
+                "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
                 "Condition": {"Bool": {"aws:SecureTransport": "false"}},
             }
         ]
@@ -69,19 +73,19 @@ def test_every_bucket_is_private_owner_enforced_kms_encrypted_and_tls_only(
 def test_lifecycle_rules_follow_the_description(app: App, run: Run[Deployment]) -> None:
     abort = {
         "status": "Enabled",
-        "filter": {},
+        "filter": EVERY_KEY,
         "abortIncompleteMultipartUpload": {"daysAfterInitiation": 1},
     }
     assert lifecycle_rules(run, app.physical_name("landing")) == {"abort-incomplete-uploads": abort}
     assert lifecycle_rules(run, app.physical_name("staging")) == {
         "abort-incomplete-uploads": abort,
-        "expire-objects": {"status": "Enabled", "filter": {}, "expiration": {"days": 7}},
+        "expire-objects": {"status": "Enabled", "filter": EVERY_KEY, "expiration": {"days": 7}},
     }
     assert lifecycle_rules(run, app.physical_name("archive")) == {
         "abort-incomplete-uploads": abort,
         "expire-noncurrent-versions": {
             "status": "Enabled",
-            "filter": {},
+            "filter": EVERY_KEY,
             "noncurrentVersionExpiration": {"noncurrentDays": 90},
         },
     }
@@ -91,7 +95,7 @@ def test_only_the_archive_is_versioned(app: App, run: Run[Deployment]) -> None:
     [versioning] = run.mocks.of_type(VERSIONING)
     assert versioning.name == f"{app.physical_name('archive')}-versioning"
     assert versioning.inputs == {
-        "bucket": app.physical_name("archive"),
+        "bucket": app.bucket_name("archive"),
         "versioningConfiguration": {"status": "Enabled"},
     }
     assert [spec.name for spec in app.buckets if spec.versioned] == ["archive"]

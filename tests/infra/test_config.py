@@ -12,7 +12,7 @@ from infra import config as infra_config
 from infra.config import ConfigError, DeployConfig, InfraSettings, read_config
 from infra.packaging import REPO_ROOT
 from stack.spec import StackConfig, WorkflowType
-from tests.infra.harness import PROJECT, REGION, STACK, run_program
+from tests.infra.harness import PROJECT, REGION, STACK, RecordingMocks, run_program
 
 
 def read(region: str | None = REGION, **config: str) -> DeployConfig:
@@ -44,13 +44,14 @@ def test_every_key_is_read() -> None:
             "stepflow:downstreamUrl": "https://partner.example.org/v2/ingest",
             "stepflow:circuitFailureThreshold": "3",
             "stepflow:circuitCooldownSeconds": "60",
-            "stepflow:parkChecks": "5",
+            "stepflow:parkChecks": "4",
             "stepflow:ingestBatchSize": "100",
             "stepflow:ingestBatchingWindowSeconds": "20",
             "stepflow:maxBulkEvents": "500",
             "stepflow:providerUrl": "https://keepa.example.net/api",
             "stepflow:enrichBatchSize": "50",
             "stepflow:enrichConcurrency": "4",
+            "stepflow:enrichReservedConcurrency": "6",
             "stepflow:maxInlineProducts": "250",
             "stepflow:alarmEmail": "ops@example.com",
             "stepflow:queueAgeAlarmSeconds": "900",
@@ -67,13 +68,14 @@ def test_every_key_is_read() -> None:
         downstream_url="https://partner.example.org/v2/ingest",
         circuit_failure_threshold=3,
         circuit_cooldown_seconds=60,
-        park_checks=5,
+        park_checks=4,
         ingest_batch_size=100,
         ingest_batching_window_seconds=20,
         max_bulk_events=500,
         provider_url="https://keepa.example.net/api",
         enrich_batch_size=50,
         enrich_concurrency=4,
+        enrich_reserved_concurrency=6,
         max_inline_products=250,
     )
     assert config.infra == InfraSettings(
@@ -115,6 +117,9 @@ def test_every_key_is_read() -> None:
         ("enrichBatchSize", "101", "enrichBatchSize"),
         ("enrichConcurrency", "0", "enrichConcurrency"),
         ("enrichConcurrency", "41", "enrichConcurrency"),
+        ("enrichReservedConcurrency", "0", "enrichReservedConcurrency"),
+        ("enrichReservedConcurrency", "ten", "enrichReservedConcurrency"),
+        ("pointInTimeRecovery", "yes", "pointInTimeRecovery"),
         ("maxInlineProducts", "0", "maxInlineProducts"),
         ("maxInlineProducts", "100001", "maxInlineProducts"),
         ("alarmEmail", "ops", "alarmEmail"),
@@ -165,6 +170,37 @@ def test_a_batch_above_ten_needs_a_batching_window() -> None:
     assert read(**{"stepflow:ingestBatchSize": "10"}).stack.ingest_batch_size == 10
 
 
+def test_the_account_is_the_deploying_one() -> None:
+    # Bucket names carry it: read from the credentials, never typed in.
+    mocks = RecordingMocks(account="111122223333")
+    config = run_program(read_config, region=REGION, mocks=mocks).result
+    assert config.stack.account_id == "111122223333"
+
+
+def test_express_is_refused_when_parking_outlasts_an_express_execution() -> None:
+    with pytest.raises(ConfigError) as refused:
+        read(**{"stepflow:workflowType": "EXPRESS"})
+    message = str(refused.value)
+    # The numbers, why, and what to change.
+    assert "3 x 300 s = 900 s" in message
+    assert "redriven" in message
+    assert "workflowType STANDARD" in message
+    assert "parkChecks" in message
+    assert "circuitCooldownSeconds" in message
+    fits = {"stepflow:workflowType": "EXPRESS", "stepflow:circuitCooldownSeconds": "60"}
+    assert read(**{**fits, "stepflow:parkChecks": "4"}).stack.workflow_type is WorkflowType.EXPRESS
+    with pytest.raises(ConfigError, match="5 x 60 s = 300 s"):
+        read(**{**fits, "stepflow:parkChecks": "5"})
+
+
+def test_a_reservation_below_the_maps_concurrency_is_refused() -> None:
+    with pytest.raises(
+        ConfigError, match="enrichReservedConcurrency is 5, below enrichConcurrency"
+    ):
+        read(**{"stepflow:enrichReservedConcurrency": "5"})
+    assert read().stack.enrich_reserved_concurrency is None
+
+
 def test_the_region_is_required() -> None:
     with pytest.raises(Exception, match="aws:region"):
         read(region=None)
@@ -180,8 +216,9 @@ def test_the_example_stack_config_reads_cleanly() -> None:
     assert config.stack.prefix == "stepflow-dev"
     assert config.infra.deletion_protection is False
     documented = {key.removeprefix("stepflow:") for key in example if key.startswith("stepflow:")}
-    # Every key but the commented-out layer pin and alarm address is shown with a value.
-    assert documented | {"powertoolsLayerVersion", "alarmEmail"} == {
+    # Every key but the commented-out layer pin, alarm address and reservation has a value.
+    optional = {"powertoolsLayerVersion", "alarmEmail", "enrichReservedConcurrency"}
+    assert documented | optional == {
         "prefix",
         "logLevel",
         "dedupeTtlDays",
@@ -203,6 +240,7 @@ def test_the_example_stack_config_reads_cleanly() -> None:
         "providerUrl",
         "enrichBatchSize",
         "enrichConcurrency",
+        "enrichReservedConcurrency",
         "maxInlineProducts",
         "queueAgeAlarmSeconds",
         "alarmEmail",

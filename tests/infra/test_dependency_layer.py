@@ -21,8 +21,9 @@ def write(root: Path, files: dict[str, str]) -> Path:
     return root
 
 
-def test_the_extras_are_the_pins_the_powertools_layer_lacks() -> None:
-    assert [pin.line for pin in dependency_layer.extras()] == ["isal==1.9.1"]
+def test_the_extras_are_the_pins_beyond_powertools_pydantic_included() -> None:
+    # The Powertools layer bundles a pydantic of its own choosing; AWS must run the tests' pin.
+    assert [pin.line for pin in dependency_layer.extras()] == ["pydantic==2.14.3", "isal==1.9.1"]
     printed = subprocess.run(
         [sys.executable, "-m", "infra.dependency_layer"],
         cwd=packaging.REPO_ROOT,
@@ -30,7 +31,7 @@ def test_the_extras_are_the_pins_the_powertools_layer_lacks() -> None:
         capture_output=True,
         text=True,
     ).stdout
-    assert printed == "isal==1.9.1\n"
+    assert printed == "pydantic==2.14.3\nisal==1.9.1\n"
 
 
 def test_an_unpinned_requirement_is_refused(tmp_path: Path) -> None:
@@ -45,13 +46,14 @@ def test_one_layer_for_python_313_on_arm64(app: App, run: Run[Deployment]) -> No
     assert layer.inputs["compatibleRuntimes"] == ["python3.13"]
     assert layer.inputs["compatibleArchitectures"] == ["arm64"]
     assert "isal==1.9.1" in layer.inputs["description"]
+    assert "pydantic==2.14.3" in layer.inputs["description"]
     # Lambda puts the archive's python/ folder on sys.path.
     code = layer.inputs["code"]
     assert list(code.assets) == ["python"]
     assert code.assets["python"].path == str(dependency_layer.BUILD_DIR / "python")
 
 
-def test_bundle_and_only_the_importers_of_an_extra_get_the_layer(
+def test_the_importers_of_an_extra_get_the_layer_after_powertools(
     app: App, run: Run[Deployment]
 ) -> None:
     [layer] = run.mocks.of_type(LAYER_VERSION)
@@ -62,9 +64,12 @@ def test_bundle_and_only_the_importers_of_an_extra_get_the_layer(
         assert layers in ([LAYER_ARN], [LAYER_ARN, own]), spec.name
         if own in layers:
             with_layer.add(spec.name)
-        importer = dependency_layer.imports_any(spec, {"isal"})
-        assert importer == (own in layers), f"{spec.name} imports isal: {importer}"
+        importer = dependency_layer.imports_any(spec, {"isal", "pydantic"})
+        assert importer == (own in layers), f"{spec.name} imports an extra: {importer}"
     assert "bundle" in with_layer
+    # pydantic comes with every function that validates: the tests' release, not the layer's.
+    assert dependency_layer.imports_any(app.function("validate"), {"pydantic"})
+    assert "validate" in with_layer
 
 
 def test_a_missing_build_is_refused_naming_the_make_target(
@@ -80,7 +85,14 @@ def test_a_missing_build_is_refused_naming_the_make_target(
 def test_a_stale_build_is_refused_naming_the_missing_pin(
     app: App, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    write(tmp_path, {"python/isal/__init__.py": "", "python/isal-1.8.0.dist-info/RECORD": ""})
+    write(
+        tmp_path,
+        {
+            "python/isal/__init__.py": "",
+            "python/isal-1.8.0.dist-info/RECORD": "",
+            "python/pydantic-2.14.3.dist-info/RECORD": "",
+        },
+    )
     monkeypatch.setattr(dependency_layer, "BUILD_DIR", tmp_path)
     with pytest.raises(dependency_layer.DependencyLayerMissingError, match=r"lacks isal==1\.9\.1"):
         run_program(lambda: deploy(app))
@@ -106,7 +118,7 @@ def test_no_extras_no_layer(tmp_path: Path) -> None:
     write(
         tmp_path,
         {
-            "functions/requirements.txt": "aws-lambda-powertools[tracer]==3.37.0\npydantic==2.1\n",
+            "functions/requirements.txt": "aws-lambda-powertools[tracer]==3.37.0\n",
             "functions/__init__.py": "",
             "functions/_shared/__init__.py": "",
             "functions/mine/handler.py": "import isal\n",

@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 
 from infra import policies
+from infra.config import read_config
 from infra.stack import Deployment, deploy
+from stack.app import build_app
 from stack.spec import Access, App, BucketGrant
 from tests.infra.fakes import SYNTHETIC_PREFIX, SYNTHETIC_SETTINGS
 from tests.infra.harness import (
@@ -17,6 +19,7 @@ from tests.infra.harness import (
     LAMBDA,
     LAYER_ARN,
     LOG_GROUP,
+    PREFIX,
     ROLE,
     ROLE_POLICY,
     Run,
@@ -91,23 +94,33 @@ def test_enrich_batch_reaches_the_provider_products_and_staging(
     # The secret's name; its value (the API key) is read at run time, never deployed.
     assert variables["PROVIDER_SECRET_NAME"] == app.physical_name("provider")
     assert variables["PRODUCTS_TABLE_NAME"] == app.physical_name("products")
-    assert variables["STAGING_BUCKET_NAME"] == app.physical_name("staging")
+    assert variables["STAGING_BUCKET_NAME"] == app.bucket_name("staging")
 
 
-def test_only_enrich_batch_reserves_concurrency_as_the_provider_allows(
-    app: App, run: Run[Deployment]
-) -> None:
-    reserved = {
-        spec.name: lambda_inputs(run, app.physical_name(spec.name)).get(
-            "reservedConcurrentExecutions"
-        )
-        for spec in app.functions
+def _reservations(config: dict[str, str]) -> dict[str, int]:
+    """Every Lambda's reserved concurrency when the stack config is ``config``, as __main__ runs."""
+
+    def program() -> Deployment:
+        deploy_config = read_config()
+        return deploy(build_app(deploy_config.stack), deploy_config.infra)
+
+    run = run_program(program, config=config)
+    return {
+        lambda_.name: lambda_.inputs["reservedConcurrentExecutions"]
+        for lambda_ in run.mocks.of_type(LAMBDA)
+        if lambda_.inputs.get("reservedConcurrentExecutions") is not None
     }
-    # The provider's contract allows 10 concurrent callers; the others scale freely.
-    assert {name: value for name, value in reserved.items() if value is not None} == {
-        "enrich_batch": 10
-    }
-    assert app.config.enrich_concurrency == 10
+
+
+def test_no_function_reserves_concurrency_unless_the_stack_config_asks() -> None:
+    # A reservation must leave the account 100 unreserved executions: on a new account (a limit
+    # of 10) any reservation fails the function, and everything that needs it.
+    assert _reservations({}) == {}
+
+
+def test_a_configured_reservation_goes_to_enrich_batch_only() -> None:
+    reserved = _reservations({"stepflow:enrichReservedConcurrency": "20"})
+    assert reserved == {f"{PREFIX}-enrich_batch": 20}
 
 
 def test_secrets_reach_functions_by_name_only(app: App, run: Run[Deployment]) -> None:
@@ -158,7 +171,8 @@ def test_a_pinned_layer_version_names_that_layer(synthetic_run: Run[Deployment])
     layer = (
         "arn:aws:lambda:eu-west-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-arm64:27"
     )
-    assert lambda_inputs(synthetic_run, f"{SYNTHETIC_PREFIX}-reader")["layers"] == [layer]
+    # First; the project's layer (pydantic, isal) comes after it.
+    assert lambda_inputs(synthetic_run, f"{SYNTHETIC_PREFIX}-reader")["layers"][0] == layer
     assert not [token for token, _ in synthetic_run.mocks.calls if "ssm" in token]
 
 

@@ -9,7 +9,7 @@ import pytest
 from infra import policies
 from infra.stack import Deployment
 from stack.spec import App
-from tests.infra.fakes import SYNTHETIC_PREFIX
+from tests.infra.fakes import SYNTHETIC_PREFIX, synthetic_bucket
 from tests.infra.harness import (
     ACCOUNT,
     LAMBDA,
@@ -66,27 +66,27 @@ def test_real_functions_get_exactly_their_grants(app: App, run: Run[Deployment])
         "dedupe": {},
         "update_status": {},
         "bundle": {
-            bucket(name("staging")): LIST,
-            bucket(name("staging"), "/*"): READ | WRITE,
-            bucket(name("landing")): LIST,
-            bucket(name("landing"), "/*"): READ,
+            bucket(app.bucket_name("staging")): LIST,
+            bucket(app.bucket_name("staging"), "/*"): READ | WRITE,
+            bucket(app.bucket_name("landing")): LIST,
+            bucket(app.bucket_name("landing"), "/*"): READ,
         },
         "archive": {
-            bucket(name("staging")): LIST,
-            bucket(name("staging"), "/*"): READ,
-            bucket(name("archive")): LIST,
-            bucket(name("archive"), "/*"): READ | WRITE,
+            bucket(app.bucket_name("staging")): LIST,
+            bucket(app.bucket_name("staging"), "/*"): READ,
+            bucket(app.bucket_name("archive")): LIST,
+            bucket(app.bucket_name("archive"), "/*"): READ | WRITE,
         },
         "deliver": {
-            bucket(name("archive")): LIST,
-            bucket(name("archive"), "/*"): READ,
+            bucket(app.bucket_name("archive")): LIST,
+            bucket(app.bucket_name("archive"), "/*"): READ,
             # The secret's own ARN, random suffix included: nothing else in Secrets Manager.
             f"{SECRET_ARN}{name('downstream')}-AbC123": {"secretsmanager:GetSecretValue"},
         },
         "enrich_batch": {
             # Reads the posted NDJSON catalog and the batch files, writes the batch files.
-            bucket(name("staging")): LIST,
-            bucket(name("staging"), "/*"): READ | WRITE,
+            bucket(app.bucket_name("staging")): LIST,
+            bucket(app.bucket_name("staging"), "/*"): READ | WRITE,
             f"{SECRET_ARN}{name('provider')}-AbC123": {"secretsmanager:GetSecretValue"},
         },
         "api": {
@@ -105,15 +105,15 @@ def test_real_functions_get_exactly_their_grants(app: App, run: Run[Deployment])
         (
             "writer",
             {
-                bucket(f"{SYNTHETIC_PREFIX}-archive", "/*"): WRITE,
+                bucket(synthetic_bucket("archive"), "/*"): WRITE,
                 f"{QUEUE_ARN}{SYNTHETIC_PREFIX}-inbox": SEND,
             },
         ),
         (
             "auditor",
             {
-                bucket(f"{SYNTHETIC_PREFIX}-landing"): LIST,
-                bucket(f"{SYNTHETIC_PREFIX}-landing", "/*"): READ,
+                bucket(synthetic_bucket("landing")): LIST,
+                bucket(synthetic_bucket("landing"), "/*"): READ,
                 f"{QUEUE_ARN}{SYNTHETIC_PREFIX}-inbox": CONSUME,
                 f"{QUEUE_ARN}{SYNTHETIC_PREFIX}-scratch": CONSUME | SEND,
                 f"{SECRET_ARN}{SYNTHETIC_PREFIX}-api-key-AbC123": {"secretsmanager:GetSecretValue"},
@@ -122,8 +122,8 @@ def test_real_functions_get_exactly_their_grants(app: App, run: Run[Deployment])
         (
             "starter",
             {
-                bucket(f"{SYNTHETIC_PREFIX}-archive"): LIST,
-                bucket(f"{SYNTHETIC_PREFIX}-archive", "/*"): READ | WRITE,
+                bucket(synthetic_bucket("archive")): LIST,
+                bucket(synthetic_bucket("archive"), "/*"): READ | WRITE,
                 f"{MACHINE_ARN}{SYNTHETIC_PREFIX}-pipeline": {"states:StartExecution"},
             },
         ),
@@ -161,7 +161,7 @@ def test_granted_resources_reach_the_function_by_url_name_or_arn(
     assert variables["INBOX_URL"] == f"{url}inbox"
     assert variables["SCRATCH_URL"] == f"{url}scratch"
     assert variables["API_KEY_SECRET"] == f"{SYNTHETIC_PREFIX}-api-key"
-    assert variables["LANDING_BUCKET"] == f"{SYNTHETIC_PREFIX}-landing"
+    assert variables["LANDING_BUCKET"] == synthetic_bucket("landing")
     starter = synthetic_run.mocks.named(LAMBDA, f"{SYNTHETIC_PREFIX}-starter").inputs
     assert starter["environment"]["variables"]["PIPELINE_ARN"] == (
         f"{MACHINE_ARN}{SYNTHETIC_PREFIX}-pipeline"

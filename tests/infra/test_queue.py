@@ -7,7 +7,7 @@ from typing import Any
 
 from infra.stack import Deployment
 from stack.spec import App
-from tests.infra.fakes import SYNTHETIC_PREFIX
+from tests.infra.fakes import SYNTHETIC_PREFIX, synthetic_bucket
 from tests.infra.harness import (
     ACCOUNT,
     BUCKET_NOTIFICATION,
@@ -86,7 +86,7 @@ def test_s3_may_send_to_the_notified_queue_from_the_landing_bucket_only(
     assert policy.name == f"{name}-policy"
     assert policy.inputs["queueUrl"] == f"{QUEUE_URL}{name}"
     assert json.loads(policy.inputs["policy"]) == notification_policy(
-        name, app.physical_name("landing")
+        name, app.bucket_name("landing")
     )
 
 
@@ -97,16 +97,16 @@ def test_a_queue_notified_by_two_buckets_allows_both(synthetic_run: Run[Deployme
     scratch, inbox = f"{SYNTHETIC_PREFIX}-scratch", f"{SYNTHETIC_PREFIX}-inbox"
     assert policies == {
         f"{scratch}-policy": notification_policy(
-            scratch, f"{SYNTHETIC_PREFIX}-landing", f"{SYNTHETIC_PREFIX}-archive"
+            scratch, synthetic_bucket("landing"), synthetic_bucket("archive")
         ),
-        f"{inbox}-policy": notification_policy(inbox, f"{SYNTHETIC_PREFIX}-landing"),
+        f"{inbox}-policy": notification_policy(inbox, synthetic_bucket("landing")),
     }
 
 
 def test_landing_notifies_its_queue_of_every_new_object(app: App, run: Run[Deployment]) -> None:
     [notification] = run.mocks.of_type(BUCKET_NOTIFICATION)
     assert notification.inputs == {
-        "bucket": app.physical_name("landing"),
+        "bucket": app.bucket_name("landing"),
         "queues": [
             {
                 "id": "landing-notifications-object-created",
@@ -125,7 +125,7 @@ def test_one_configuration_per_bucket_with_every_queue_and_prefix(
         for n in synthetic_run.mocks.of_type(BUCKET_NOTIFICATION)
     }
     assert configured == {
-        f"{SYNTHETIC_PREFIX}-landing": [
+        synthetic_bucket("landing"): [
             {
                 "id": "scratch-object-created",
                 "queueArn": f"{QUEUE_ARN}{SYNTHETIC_PREFIX}-scratch",
@@ -138,7 +138,7 @@ def test_one_configuration_per_bucket_with_every_queue_and_prefix(
                 "events": ["s3:ObjectCreated:*"],
             },
         ],
-        f"{SYNTHETIC_PREFIX}-archive": [
+        synthetic_bucket("archive"): [
             {
                 "id": "scratch-object-created",
                 "queueArn": f"{QUEUE_ARN}{SYNTHETIC_PREFIX}-scratch",

@@ -13,7 +13,7 @@ from infra.stack import Deployment
 from stack import outputs
 from stack.spec import App
 from tests.infra import harness
-from tests.infra.fakes import SYNTHETIC_PREFIX
+from tests.infra.fakes import SYNTHETIC_PREFIX, synthetic_bucket
 from tests.infra.harness import (
     ACCOUNT,
     REGION,
@@ -73,7 +73,7 @@ def test_output_values(app: App, run: Run[Deployment]) -> None:
         spec.name: queue_url + app.physical_name(spec.name) + "-dlq" for spec in app.queues
     }
     assert run.resolved[outputs.BUCKET_NAMES] == {
-        spec.name: app.physical_name(spec.name) for spec in app.buckets
+        spec.name: app.bucket_name(spec.name) for spec in app.buckets
     }
     assert run.resolved[outputs.SECRET_NAMES] == {
         spec.name: app.physical_name(spec.name) for spec in app.secrets
@@ -126,8 +126,8 @@ def test_queue_urls_and_bucket_names_are_output(synthetic_run: Run[Deployment]) 
     # Only a queue that redrives has a dead-letter queue.
     assert synthetic_run.resolved[outputs.DEAD_LETTER_QUEUE_URLS] == {"inbox": f"{base}-inbox-dlq"}
     assert synthetic_run.resolved[outputs.BUCKET_NAMES] == {
-        "archive": f"{SYNTHETIC_PREFIX}-archive",
-        "landing": f"{SYNTHETIC_PREFIX}-landing",
+        "archive": synthetic_bucket("archive"),
+        "landing": synthetic_bucket("landing"),
     }
 
 

@@ -92,7 +92,7 @@ def test_the_sample_catalog_is_enriched_with_unknown_products_reported(
 def test_a_pointer_to_a_missing_object_ends_failed_with_the_reason(env: LocalEnvironment) -> None:
     stack = env.stack
     catalog_id = f"cat-{uuid.uuid4().hex[:8]}"
-    pointer = {"bucket": stack.app.physical_name("staging"), "key": "uploads/nothing-here.ndjson"}
+    pointer = {"bucket": stack.app.bucket_name("staging"), "key": "uploads/nothing-here.ndjson"}
     code, accepted = _request(
         stack.api_url,
         "POST",
@@ -118,7 +118,7 @@ def test_two_thousand_products_through_throttling_and_faults(env: LocalEnvironme
     unknown = sum(p["asin"].endswith("Z") for p in products)
 
     # A large catalog travels as an S3 pointer, as the API tells callers to send it.
-    staging = stack.app.physical_name("staging")
+    staging = stack.app.bucket_name("staging")
     key = f"uploads/{uuid.uuid4().hex}.ndjson"
     stack.client("s3").put_object(
         Bucket=staging, Key=key, Body="\n".join(json.dumps(p) for p in products).encode()

@@ -44,7 +44,7 @@ def test_every_bucket_has_its_settings(local_stack: LocalStack) -> None:
     s3 = local_stack.client("s3")
     app = local_stack.app
     for spec in app.buckets:
-        name = app.physical_name(spec.name)
+        name = app.bucket_name(spec.name)
         encryption = s3.get_bucket_encryption(Bucket=name)["ServerSideEncryptionConfiguration"]
         assert encryption["Rules"][0]["ApplyServerSideEncryptionByDefault"] == {
             "SSEAlgorithm": "AES256"
@@ -66,7 +66,7 @@ def test_bucket_notifications_target_their_queues(local_stack: LocalStack) -> No
     assert app.notifications
     for spec in app.notifications:
         configuration = s3.get_bucket_notification_configuration(
-            Bucket=app.physical_name(spec.bucket)
+            Bucket=app.bucket_name(spec.bucket)
         )
         queue_arn = sqs.get_queue_attributes(
             QueueUrl=local_stack.queue_url(spec.queue), AttributeNames=["QueueArn"]
@@ -88,7 +88,7 @@ def test_an_object_landing_starts_the_aggregate_workflow(local_stack: LocalStack
     [pipe] = [p for p in app.pipes if p.source_queue == notification.queue]
     key = f"incoming/{uuid.uuid4().hex} report.json"
     local_stack.client("s3").put_object(
-        Bucket=app.physical_name("landing"), Key=key, Body=b'{"n": 1}'
+        Bucket=app.bucket_name("landing"), Key=key, Body=b'{"n": 1}'
     )
     sfn = local_stack.client("stepfunctions")
     machine = local_stack.state_machine_arn(pipe.target_workflow)
@@ -184,7 +184,7 @@ def test_outputs_have_the_keys_pulumi_exports(local_stack: LocalStack) -> None:
         for q in app.queues
         if q.max_receive_count > 0
     }
-    assert printed[outputs.BUCKET_NAMES] == {b.name: app.physical_name(b.name) for b in app.buckets}
+    assert printed[outputs.BUCKET_NAMES] == {b.name: app.bucket_name(b.name) for b in app.buckets}
     assert printed[outputs.SECRET_NAMES] == {s.name: app.physical_name(s.name) for s in app.secrets}
     assert printed[outputs.API_URL] == local_stack.api_url
     for url in printed[outputs.QUEUE_URLS].values():

@@ -69,7 +69,10 @@ def test_every_function_gets_powertools_settings_from_the_description() -> None:
         environment = app.function_environment(spec)
         assert environment["POWERTOOLS_SERVICE_NAME"] == spec.name
         assert environment["POWERTOOLS_LOG_LEVEL"] == app.config.log_level
-        assert environment["POWERTOOLS_METRICS_NAMESPACE"] == METRICS_NAMESPACE
+        assert (
+            environment["POWERTOOLS_METRICS_NAMESPACE"]
+            == f"{METRICS_NAMESPACE}/{app.config.prefix}"
+        )
 
 
 def _resolved(app: App, **changes: Any) -> dict[str, Any]:
