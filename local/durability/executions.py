@@ -51,8 +51,8 @@ RUNTIME_STOPPED_CAUSE = (
     "the local runtime stopped while this execution was running; redrive it to resume"
 )
 _ARN_TAG = "_stepflow_execution_arn"
+_TICKET_TAG = "_stepflow_last_event_ticket"
 _log = logging.getLogger(__name__)
-_pending = threading.local()
 # Set while the runtime stops: executions that end then (their Lambdas gone) are not archived
 # with whatever error the shutdown gave them; they stay journaled as running, and the next
 # start fails them with the clear cause instead.
@@ -109,11 +109,18 @@ def _tagged_environment(original: Any) -> Any:
 
 
 def _journaled_publish(original: Any) -> Any:
-    # Runs under the event manager's lock: events are submitted in the order of their ids.
+    # Runs under the event manager's lock: events are submitted in the order of their ids, and
+    # the journal commits in submission order, so what a crash keeps is a prefix of the history
+    # (a redrive then re-runs at most the step whose end was lost, as redrives re-run steps).
+    # Nobody is answered on an event, so the interpreter does not wait for its commit; a failed
+    # commit is logged by the journal and fails the execution at its next event.
     def publish(self: Any, *args: Any, **kwargs: Any) -> None:
-        original(self, *args, **kwargs)
         arn: str | None = getattr(self, _ARN_TAG, None)
         journal = journal_for(_account(arn)) if arn else None
+        previous: Ticket | None = getattr(self, _TICKET_TAG, None)
+        if journal is not None and previous is not None and previous.failed():
+            previous.wait()  # raises the commit's error
+        original(self, *args, **kwargs)
         if journal is None:
             return
         event = self._history_event_list[-1]
@@ -125,24 +132,9 @@ def _journaled_publish(original: Any) -> Any:
                 )
             ]
         )
-        tickets: list[Ticket] = getattr(_pending, "tickets", [])
-        tickets.append(ticket)
-        _pending.tickets = tickets
+        setattr(self, _TICKET_TAG, ticket)
 
     return publish
-
-
-def _awaited_add(original: Any) -> Any:
-    # The commit is waited for outside the event manager's lock, so branches do not queue.
-    def add_event(self: Any, *args: Any, **kwargs: Any) -> int:
-        event_id: int = original(self, *args, **kwargs)
-        tickets: list[Ticket] = getattr(_pending, "tickets", [])
-        _pending.tickets = []
-        for ticket in tickets:
-            ticket.wait()
-        return event_id
-
-    return add_event
 
 
 def _forgotten_when_archived(original: Any) -> Any:
@@ -153,7 +145,9 @@ def _forgotten_when_archived(original: Any) -> Any:
         arn = self.execution.exec_arn
         journal = journal_for(_account(arn))
         if journal is not None:
-            journal.write(_forget(arn))
+            # Not waited for: rows left by a failed commit belong to an archived execution,
+            # which the next start recognises as finished and drops.
+            journal.submit(_forget(arn))
 
     return terminated
 
@@ -175,7 +169,6 @@ def install() -> None:
     backend.start_execution = _journaled_start(backend.start_execution)
     worker._get_evaluation_environment = _tagged_environment(worker._get_evaluation_environment)
     manager._publish_history_event = _journaled_publish(manager._publish_history_event)
-    manager.add_event = _awaited_add(manager.add_event)
     communication.terminated = _forgotten_when_archived(communication.terminated)
 
 

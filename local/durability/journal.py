@@ -47,6 +47,10 @@ class Ticket:
         self._error = error
         self._done.set()
 
+    def failed(self) -> bool:
+        """Committed, or still queued: False. The commit failed: True (without waiting)."""
+        return self._done.is_set() and self._error is not None
+
     def wait(self) -> None:
         self._done.wait()
         if self._error is not None:
