@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -134,6 +135,22 @@ def test_an_execution_start_that_cannot_be_journaled_fails(
 ) -> None:
     backend, machine_arn = _machine(account)
     _assert_loud(caplog, lambda: backend.start_execution(machine_arn, "run-1", "{}"))
+    # The execution itself runs on in moto's thread: let it end before the journal closes, so
+    # nothing it writes later fails in another test's time.
+    accounts.detach(account)
+    execution_arn = machine_arn.replace(":stateMachine:", ":execution:") + ":run-1"
+    deadline = time.monotonic() + 60
+    while _running(backend, execution_arn):
+        assert time.monotonic() < deadline, f"{execution_arn} still running"
+        time.sleep(0.01)
+
+
+def _running(backend: Any, execution_arn: str) -> bool:
+    for machine in backend.state_machines:
+        for execution in machine.executions:
+            if execution.exec_arn == execution_arn:
+                return execution.stop_date is None
+    return False  # archived by the runtime's patches: it has ended
 
 
 def test_what_a_request_leaves_is_what_is_journaled(account: str, journal: Journal) -> None:
