@@ -59,5 +59,7 @@ lambda-deps: $(STAMP)
 		--python-version 3.13 --only-binary=:all: --target $(LAMBDA_DEPS)/python \
 		-r $(LAMBDA_DEPS).txt
 
+## Forget everything local; refused (nothing removed) while `make up` runs on .state.
 clean:
+	if [ -x $(BIN)/python ]; then $(BIN)/python -m local clean; fi
 	rm -rf $(VENV) .state .mypy_cache .ruff_cache .pytest_cache

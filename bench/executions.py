@@ -124,9 +124,7 @@ def run_local(count: int, concurrency: int) -> dict[str, float]:
         workflows=(WorkflowSpec("orders", "bench", _Definition()),),
     )
     with tempfile.TemporaryDirectory() as state_dir:
-        settings = LocalSettings(
-            port=0, state_dir=Path(state_dir), persist_tables=False, max_workers_per_function=4
-        )
+        settings = LocalSettings(port=0, state_dir=Path(state_dir), max_workers_per_function=4)
         with LocalStack(app, settings) as stack:
             sfn = _client(stack.endpoint_url, "stepfunctions")
             machine = stack.state_machine_arn("orders")

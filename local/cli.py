@@ -23,6 +23,7 @@ from local.history_view import format_history, format_table
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:4566"
 ENDPOINT_ENV = "STEPFLOW_ENDPOINT"
+DOWNSTREAM_TOKEN_ENV = "STEPFLOW_DOWNSTREAM_TOKEN"
 MAX_INPUT_BYTES = 262_144
 _STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "PENDING_REDRIVE")
 
@@ -226,7 +227,9 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    from local.durability import StateInUseError
     from local.environment import LocalEnvironment
+    from local.ports import PortInUseError
     from local.runtime import LocalSettings
     from stack.app import build_app
     from stack.checks import check_app
@@ -238,9 +241,14 @@ def cmd_up(args: argparse.Namespace) -> int:
         api_port=args.api_port,
         state_dir=Path(args.state_dir),
         time_scale=args.time_scale,
+        downstream_url=args.downstream_url,
+        secret_values=_downstream_secret(args.downstream_url),
     )
     env = LocalEnvironment(app, settings)
-    outputs = env.start()
+    try:
+        outputs = env.start()
+    except (StateInUseError, PortInUseError) as error:
+        raise CliError(str(error)) from None
     stack = env.stack
     print("The stack is up on the local runtime. Outputs (as `pulumi up` exports them):")
     print(json.dumps(outputs, indent=2))
@@ -262,6 +270,33 @@ def cmd_up(args: argparse.Namespace) -> int:
     finally:
         print("\nstopping…", file=sys.stderr)
         env.stop()
+    return 0
+
+
+def _downstream_secret(downstream_url: str | None) -> dict[str, str]:
+    """The downstream secret for a downstream of one's own (its token from the environment)."""
+    if downstream_url is None:
+        return {}
+    token = os.environ.get(DOWNSTREAM_TOKEN_ENV)
+    if not token:
+        raise CliError(f"--downstream-url needs the downstream's token in {DOWNSTREAM_TOKEN_ENV}")
+    return {"downstream": json.dumps({"token": token})}
+
+
+def cmd_clean(args: argparse.Namespace) -> int:
+    import shutil
+
+    from local.durability.state_lock import StateInUseError, held
+
+    state_dir = Path(args.state_dir)
+    if not state_dir.exists():
+        return 0
+    try:
+        with held(state_dir):
+            shutil.rmtree(state_dir)
+    except StateInUseError as error:
+        raise CliError(f"{error}; nothing was removed") from None
+    print(f"removed {state_dir}")
     return 0
 
 
@@ -310,7 +345,15 @@ def build_parser() -> argparse.ArgumentParser:
     up = commands.add_parser("up", help="serve the stack until Ctrl-C")
     runtime_options(up, 4566)
     up.add_argument("--api-port", type=int, default=None, help="HTTP API port (AWS port + 1)")
+    up.add_argument(
+        "--downstream-url",
+        help=f"deliver to this downstream, not a built-in one (token: {DOWNSTREAM_TOKEN_ENV})",
+    )
     up.set_defaults(handler=cmd_up)
+
+    clean = commands.add_parser("clean", help="forget all local state (refused while it runs)")
+    clean.add_argument("--state-dir", default=".state", help="the state directory to remove")
+    clean.set_defaults(handler=cmd_clean)
 
     demo = commands.add_parser(
         "demo", help="bring the stack up, run the sample events, show results"

@@ -68,7 +68,7 @@ class LocalEnvironment:
         scale = str(self._settings.time_scale or 1.0)
         settings = replace(
             self._settings,
-            downstream_url=self.downstream.ingest_url,
+            downstream_url=self._settings.downstream_url or self.downstream.ingest_url,
             secret_values={**secret_values, **self._settings.secret_values},
             environment_overrides={**overrides, **self._settings.environment_overrides},
             extra_function_environment={

@@ -14,21 +14,18 @@ its own: everything comes from the description, exactly as the Pulumi program do
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import json
 import logging
 import os
 import socket
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from functions._shared import names
-from local import moto_patches
+from local import durability, moto_patches
 from local.api_gateway import ApiGateway
 from local.clock import TimeScale
 from local.execution_archive import ExecutionArchive
@@ -40,6 +37,7 @@ from local.lambdas.pool import (
     WorkerConfig,
 )
 from local.pipes import DEFAULT_POLL_WAIT_SECONDS, PipePoller, Pipes
+from local.ports import ensure_free
 from local.provisioning import (
     LOCAL_ACCOUNT,
     Resources,
@@ -67,7 +65,6 @@ __all__ = [
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PORT = 4566
 _CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
-_SNAPSHOT_DIR = "dynamodb"
 _running: LocalStack | None = None
 
 
@@ -84,6 +81,8 @@ class LocalSettings:
     secret (by logical name) its value; any other secret gets a fresh ``{"token": "..."}``
     (read it back with :meth:`LocalStack.secret_value`). ``pipe_batching_window_seconds``
     replaces every pipe's batching window (real seconds, not scaled by ``time_scale``).
+    ``persist_tables`` journals tables, queue messages, objects and executions in ``state_dir``
+    as they change and restores them on start (:mod:`local.durability`).
     """
 
     host: str = "127.0.0.1"
@@ -138,6 +137,8 @@ class LocalStack:
         self._resources: Resources | None = None
         self._pipes: Pipes | None = None
         self._api: ApiGateway | None = None
+        self._state_lock: durability.StateLock | None = None
+        self._durable: durability.DurableState | None = None
         self._port = self.settings.port
         self._functions_by_physical_name = {
             app.physical_name(spec.name): spec for spec in app.functions
@@ -176,9 +177,10 @@ class LocalStack:
 
     def _start(self) -> dict[str, Any]:
         state_dir = self.settings.state_dir
-        state_dir.mkdir(parents=True, exist_ok=True)
+        self._state_lock = durability.StateLock.acquire(state_dir)
         self._archive = ExecutionArchive(state_dir / "executions.sqlite3")
         self._port = self._resolve_port()
+        ensure_free(self.settings.host, self._api_port())
         # moto's interpreter reaches other services through its own port.
         os.environ["MOTO_PORT"] = str(self._port)
         for key, value in _CREDENTIALS.items():
@@ -186,13 +188,12 @@ class LocalStack:
         moto_patches.install(
             dispatcher=self._dispatch, time_scale=self.time_scale, archive=self._archive
         )
+        durability.install()
         self._start_server(state_dir / "logs")
         resources = provision(self.app, self.client, secret_values=self.settings.secret_values)
         self._resources = resources
         if self.settings.persist_tables:
-            dynamodb = self.client("dynamodb")
-            for table_name in resources.tables.values():
-                self._restore_table(dynamodb, table_name)
+            self._durable = durability.open_state(state_dir, LOCAL_ACCOUNT, self._archive)
         self._pool = LambdaPool(
             [self._worker_config(spec, resources) for spec in self.app.functions],
             code_root=REPO_ROOT,
@@ -228,9 +229,9 @@ class LocalStack:
         if self._pipes is not None:
             self._pipes.stop()
             self._pipes = None
-        if self._server is not None and self.settings.persist_tables:
-            with contextlib.suppress(Exception):
-                self.snapshot_tables()
+        if self._durable is not None:  # what is still running stays journaled as running
+            self._durable.close()
+            self._durable = None
         if self._pool is not None:
             self._pool.close()
             self._pool = None
@@ -240,6 +241,9 @@ class LocalStack:
         if self._archive is not None:
             self._archive.close()
             self._archive = None
+        if self._state_lock is not None:
+            self._state_lock.release()
+            self._state_lock = None
 
     # --- what users see -------------------------------------------------------------------
 
@@ -352,6 +356,7 @@ class LocalStack:
 
     def _resolve_port(self) -> int:
         if self.settings.port != 0:
+            ensure_free(self.settings.host, self.settings.port)
             return self.settings.port
         with socket.socket() as probe:
             probe.bind((self.settings.host, 0))
@@ -463,42 +468,3 @@ class LocalStack:
             ) from error
         except FunctionNotFoundError as error:
             raise moto_patches.LambdaNotFoundError(str(error)) from error
-
-    # --- table persistence ----------------------------------------------------------------
-
-    def _snapshot_path(self, table_name: str) -> Path:
-        return self.settings.state_dir / _SNAPSHOT_DIR / f"{table_name}.jsonl"
-
-    def snapshot_tables(self) -> None:
-        """Write every table's items to the state directory, so the next start has them."""
-        dynamodb = self.client("dynamodb")
-        for table in self.app.tables:
-            name = self.app.physical_name(table.name)
-            path = self._snapshot_path(name)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            with tmp.open("w") as out:
-                for page in dynamodb.get_paginator("scan").paginate(TableName=name):
-                    for item in page["Items"]:
-                        out.write(json.dumps(item) + "\n")
-            tmp.replace(path)
-
-    def _restore_table(self, dynamodb: Any, table_name: str) -> None:
-        path = self._snapshot_path(table_name)
-        if not path.exists():
-            return
-        for batch in _chunks((json.loads(line) for line in path.open() if line.strip()), 25):
-            dynamodb.batch_write_item(
-                RequestItems={table_name: [{"PutRequest": {"Item": item}} for item in batch]}
-            )
-
-
-def _chunks(items: Iterator[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
-    batch: list[dict[str, Any]] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
