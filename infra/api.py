@@ -66,6 +66,7 @@ _PATH_PARAMETER = re.compile(r"\{[^}]+\}")
 def authorization_type(route: RouteSpec) -> str:
     """API Gateway's ``authorization_type`` for the route's described authorization.
 
+    >>> from stack.spec import HttpMethod
     >>> authorization_type(RouteSpec(HttpMethod.POST, "/events", "api"))
     'AWS_IAM'
     """
@@ -77,6 +78,7 @@ def source_arn_suffix(route: RouteSpec) -> str:
 
     Example::
 
+        >>> from stack.spec import HttpMethod
         >>> source_arn_suffix(RouteSpec(HttpMethod.GET, "/events/{trackingId}", "api"))
         '/*/GET/events/*'
     """

@@ -27,7 +27,6 @@ class Route:
 
 def compile_route(spec: RouteSpec) -> Route:
     """Compile a path template (``/events/{trackingId}``, ``/files/{proxy+}``) into a matcher."""
-    method = str(spec.method)
     segments = [s for s in spec.path.split("/") if s != ""]
     if not spec.path.startswith("/"):
         raise ValueError(f"route path must start with '/': {spec.path!r}")
@@ -54,7 +53,7 @@ def compile_route(spec: RouteSpec) -> Route:
     regex = "^/" + "/".join(parts) + ("/" if spec.path.endswith("/") and segments else "") + "$"
     return Route(
         spec=spec,
-        route_key=f"{method} {spec.path}",
+        route_key=spec.key,
         pattern=re.compile(regex),
         parameters=tuple(parameters),
         priority=(greedy, variables, -len(segments)),

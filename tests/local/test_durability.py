@@ -132,7 +132,7 @@ def downstream() -> Iterator[DownstreamServer]:
 
 
 _DLQ = build_app().physical_name("ingest") + "-dlq"
-_BUCKET = build_app().physical_name("staging")
+_BUCKET = build_app().bucket_name("staging")
 
 
 def _load_then_kill(
