@@ -15,21 +15,16 @@ from __future__ import annotations
 import json
 import secrets
 from dataclasses import replace
-from types import TracebackType
 from typing import Any
 
+from local.lifecycle import Service
 from local.peers.downstream import DownstreamServer
 from local.peers.provider import ProviderServer
 from local.runtime import LocalSettings, LocalStack
 from stack.spec import App
 
-# Variables that only the local runtime sets: the Lambdas' own sleeps and clocks follow the
-# runtime's time scale, or a scaled Wait could never outlast an unscaled cooldown.
-CIRCUIT_CLOCK_SCALE_ENV = "CIRCUIT_CLOCK_SCALE"
-PROVIDER_RETRY_SCALE_ENV = "PROVIDER_RETRY_SCALE"
 
-
-class LocalEnvironment:
+class LocalEnvironment(Service):
     """A :class:`LocalStack` wired to a downstream server and an enrichment provider."""
 
     def __init__(self, app: App, settings: LocalSettings | None = None, *, seed: int = 0) -> None:
@@ -45,18 +40,6 @@ class LocalEnvironment:
             raise RuntimeError("the local environment is not running")
         return self._stack
 
-    def __enter__(self) -> LocalEnvironment:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
-
     def start(self) -> dict[str, Any]:
         self.downstream.start()
         self.provider.start()
@@ -64,18 +47,11 @@ class LocalEnvironment:
             "downstream": json.dumps({"token": self.downstream.token}),
             "provider": json.dumps({"apiKey": self.provider.api_key}),
         }
-        overrides = {"PROVIDER_URL": self.provider.url}
-        scale = str(self._settings.time_scale or 1.0)
         settings = replace(
             self._settings,
             downstream_url=self._settings.downstream_url or self.downstream.ingest_url,
+            provider_url=self._settings.provider_url or self.provider.url,
             secret_values={**secret_values, **self._settings.secret_values},
-            environment_overrides={**overrides, **self._settings.environment_overrides},
-            extra_function_environment={
-                CIRCUIT_CLOCK_SCALE_ENV: scale,
-                PROVIDER_RETRY_SCALE_ENV: scale,
-                **self._settings.extra_function_environment,
-            },
         )
         self._stack = LocalStack(self.app, settings)
         try:
@@ -86,7 +62,13 @@ class LocalEnvironment:
         return outputs | self.peer_urls()
 
     def peer_urls(self) -> dict[str, str]:
-        return {"downstreamUrl": self.downstream.url, "providerUrl": self.provider.url}
+        """The URLs the functions call, under the keys of the config that sets them on AWS:
+        ``downstreamUrl`` is where deliver posts, ``providerUrl`` the provider's base URL."""
+        settings = self.stack.settings
+        return {
+            "downstreamUrl": settings.downstream_url or self.app.config.downstream_url,
+            "providerUrl": settings.provider_url or self.app.config.provider_url,
+        }
 
     def stop(self) -> None:
         if self._stack is not None:

@@ -21,7 +21,6 @@ import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from functions._shared import names
@@ -36,6 +35,7 @@ from local.lambdas.pool import (
     TooManyRequestsError,
     WorkerConfig,
 )
+from local.lifecycle import Service
 from local.pipes import DEFAULT_POLL_WAIT_SECONDS, PipePoller, Pipes
 from local.ports import ensure_free
 from local.provisioning import (
@@ -74,10 +74,12 @@ class LocalSettings:
 
     ``api_port`` is where the HTTP API listens: ``None`` means ``port + 1`` (4567 next to the
     AWS endpoint's 4566), or a free port when ``port`` is 0; 0 is always a free port.
-    ``downstream_url``, when set, replaces ``DOWNSTREAM_URL`` in every function that has it
-    (the deliver function), so it posts to a local downstream; ``environment_overrides`` does
-    the same for any variable (``{"PROVIDER_URL": "http://127.0.0.1:9001"}``), again only in
-    the functions whose description has it. ``secret_values`` gives a
+    ``downstream_url`` (the URL deliver posts to, as the ``downstreamUrl`` config) and
+    ``provider_url`` (the provider's base URL, as ``providerUrl``), when set, replace
+    ``DOWNSTREAM_URL`` and ``PROVIDER_URL`` in the functions that have them, so they call local
+    peers; ``environment_overrides`` does the same for any variable, again only in the
+    functions whose description has it. Every function gets ``time_scale`` as
+    ``LOCAL_TIME_SCALE``, so its own waits and clocks keep pace. ``secret_values`` gives a
     secret (by logical name) its value; any other secret gets a fresh ``{"token": "..."}``
     (read it back with :meth:`LocalStack.secret_value`). ``pipe_batching_window_seconds``
     replaces every pipe's batching window (real seconds, not scaled by ``time_scale``).
@@ -94,6 +96,7 @@ class LocalSettings:
     extra_function_environment: dict[str, str] = field(default_factory=dict)
     api_port: int | None = None
     downstream_url: str | None = None
+    provider_url: str | None = None
     environment_overrides: dict[str, str] = field(default_factory=dict)
     secret_values: dict[str, str] = field(default_factory=dict)
     run_pipes: bool = True
@@ -111,20 +114,24 @@ def worker_environment(
     """The environment ``function``'s workers get (before Lambda's own ``AWS_*`` variables).
 
     The description's variables, the backend references filled in (queue URLs, state machine
-    ARNs) and the local overrides (``settings.downstream_url``, ``environment_overrides``),
-    which replace variables the function has and never add any.
+    ARNs) and the local overrides (``settings.downstream_url``, ``settings.provider_url``,
+    ``environment_overrides``), which replace variables the function has and never add any.
     """
     environment = resources.function_environment(app, function)
-    overrides = dict(settings.environment_overrides)
-    if settings.downstream_url:
-        overrides[names.DOWNSTREAM_URL_ENV] = settings.downstream_url
+    peer_urls = {
+        names.DOWNSTREAM_URL_ENV: settings.downstream_url,
+        names.PROVIDER_URL_ENV: settings.provider_url,
+    }
+    overrides = settings.environment_overrides | {
+        name: url for name, url in peer_urls.items() if url
+    }
     for name, value in overrides.items():
         if name in environment:
             environment[name] = value
     return environment
 
 
-class LocalStack:
+class LocalStack(Service):
     """The whole stack on loopback: a moto endpoint, Lambda workers, and the resources."""
 
     def __init__(self, app: App, settings: LocalSettings | None = None) -> None:
@@ -145,18 +152,6 @@ class LocalStack:
         }
 
     # --- lifecycle ------------------------------------------------------------------------
-
-    def __enter__(self) -> LocalStack:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def start(self) -> dict[str, Any]:
         """Bring everything up and return the stack outputs (the keys ``pulumi up`` exports).
@@ -395,6 +390,8 @@ class LocalStack:
             **_CREDENTIALS,
             # No X-Ray daemon locally; Powertools' Tracer becomes a no-op.
             "POWERTOOLS_TRACE_DISABLED": "true",
+            # A zero scale skips the workflow's waits, but a Lambda's clock cannot stand still.
+            names.LOCAL_TIME_SCALE_ENV: str(self.settings.time_scale or 1.0),
             **self.settings.extra_function_environment,
         }
 

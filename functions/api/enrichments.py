@@ -12,13 +12,14 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, Protocol
+
+from pydantic import ValidationError
 
 from functions._shared.enrichment import (
     CATALOG_ID_PATTERN,
@@ -36,6 +37,8 @@ from functions._shared.models import format_utc, json_type_name
 from functions._shared.validation import WHOLE_VALUE
 from functions.api.core import MAX_EXECUTION_INPUT_BYTES, WorkflowStarter, execution_input_of
 from functions.api.errors import ApiError, DependencyUnavailableError, field_error
+from functions.api.schemas import MAX_OBJECT_KEY_LENGTH
+from functions.api.schemas import EnrichmentRequest as EnrichmentRequestBody
 
 USER_ID_FIELD: Final = "userId"
 PRODUCTS_FIELD: Final = "products"
@@ -46,8 +49,6 @@ REQUEST_FIELDS: Final = (USER_ID_FIELD, PRODUCTS_FIELD, POINTER_FIELD, BATCH_SIZ
 DEFAULT_LIST_LIMIT: Final = 20
 MAX_LIST_LIMIT: Final = 100
 MAX_NEXT_TOKEN_LENGTH: Final = 1024
-MAX_OBJECT_KEY_LENGTH: Final = 1024
-S3_BUCKET_PATTERN: Final = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
 
 _MESSAGE_PROBLEMS: Final = 5
 _USER_ID_RULE: Final = (
@@ -133,6 +134,11 @@ def parse_enrichment_request(
 ) -> EnrichmentRequest:
     """The checked request, or a 400 naming every problem (nothing is started or written).
 
+    The body is validated by :class:`~functions.api.schemas.EnrichmentRequest`, the schema the
+    OpenAPI document shows; what a schema cannot say is checked here: products or a pointer
+    (not both), the deployment's inline maximum, and each product by the rule enrich_batch
+    applies, duplicates included.
+
     >>> request = parse_enrichment_request("cat-1", {"userId": "u-1", "products": [
     ...     {"asin": "B000123456"}]}, max_inline_products=10, default_batch_size=20)
     >>> request.products, request.batch_size
@@ -157,20 +163,13 @@ def parse_enrichment_request(
             f'"productsPointer"}}, got {given}',
             [field_error(WHOLE_VALUE, f"must be a JSON object, got {given}")],
         )
-    errors: list[dict[str, Any]] = [
-        field_error(
-            str(name)[:100],
-            f"is not a field of this request; expected {', '.join(REQUEST_FIELDS)}",
-        )
-        for name in body
-        if name not in REQUEST_FIELDS
-    ]
-    user_id = _user_id(body.get(USER_ID_FIELD), errors)
-    batch_size = _batch_size(body.get(BATCH_SIZE_FIELD, default_batch_size), errors)
-    raw_products = body.get(PRODUCTS_FIELD)
-    raw_pointer = body.get(POINTER_FIELD)
+    try:
+        model: EnrichmentRequestBody | None = EnrichmentRequestBody.model_validate(body)
+        errors: list[dict[str, Any]] = []
+    except ValidationError as invalid:
+        model, errors = None, _schema_errors(invalid)
+    raw_products, raw_pointer = body.get(PRODUCTS_FIELD), body.get(POINTER_FIELD)
     products: list[dict[str, Any]] | None = None
-    pointer: dict[str, str] | None = None
     if raw_products is not None and raw_pointer is not None:
         errors.append(
             field_error(
@@ -187,21 +186,18 @@ def parse_enrichment_request(
                 "to an NDJSON catalog in S3; the request has no products",
             )
         )
-    elif raw_pointer is not None:
-        pointer = _pointer(raw_pointer, errors)
-    else:
+    elif isinstance(raw_products, list) and raw_products:
         products = _products(raw_products, max_inline_products, errors)
     if errors:
         raise ApiError(400, _message(errors), errors)
-    # No errors, so both were checked.
-    assert user_id is not None
-    assert batch_size is not None
+    assert model is not None  # the schema found nothing wrong
+    pointer = model.products_pointer
     return EnrichmentRequest(
         catalog_id=catalog_id,
-        user_id=user_id,
-        batch_size=batch_size,
+        user_id=model.user_id,
+        batch_size=(model.batch_size if BATCH_SIZE_FIELD in body else default_batch_size),
         products=products,
-        pointer=pointer,
+        pointer=None if pointer is None else {"bucket": pointer.bucket, "key": pointer.key},
     )
 
 
@@ -278,80 +274,59 @@ def start_enrichment(
     }
 
 
-def _user_id(value: Any, errors: list[dict[str, Any]]) -> str | None:
-    if value is None:
-        errors.append(field_error(USER_ID_FIELD, "is required: the user the enrichment is for"))
-        return None
-    if not isinstance(value, str):
-        errors.append(field_error(USER_ID_FIELD, f"must be a string, got {json_type_name(value)}"))
-        return None
-    if not is_user_id(value):
-        errors.append(field_error(USER_ID_FIELD, _USER_ID_RULE))
-        return None
-    return value
+# Each field's rule in the words of the JSON a client wrote; pydantic's own wording names
+# Python types and regular expressions.
+_FIELD_RULES: Final = {
+    USER_ID_FIELD: _USER_ID_RULE,
+    BATCH_SIZE_FIELD: f"must be a whole number from {MIN_BATCH_SIZE} to {MAX_BATCH_SIZE}, got "
+    "{given}",
+    PRODUCTS_FIELD: "must be a JSON array of products, got {given}",
+    POINTER_FIELD: 'must be a JSON object {{"bucket", "key"}}, got {given}',
+    f"{POINTER_FIELD}.bucket": "is required and must be an S3 bucket name (3-63 lower-case "
+    "letters, digits, '.' or '-')",
+    f"{POINTER_FIELD}.key": "is required and must be an S3 object key of 1 to "
+    f"{MAX_OBJECT_KEY_LENGTH} bytes",
+}
+_MISSING_RULES: Final = {USER_ID_FIELD: "is required: the user the enrichment is for"}
+_NO_PRODUCTS: Final = "holds no products; give at least one product"
+# Unknown fields first, then the fields in the order a reader of the request meets them.
+_FIELD_ORDER: Final = {name: rank for rank, name in enumerate(REQUEST_FIELDS, start=1)}
 
 
-def _batch_size(value: Any, errors: list[dict[str, Any]]) -> int | None:
-    rule = f"must be a whole number from {MIN_BATCH_SIZE} to {MAX_BATCH_SIZE}"
-    if isinstance(value, bool) or not isinstance(value, int):
-        errors.append(field_error(BATCH_SIZE_FIELD, f"{rule}, got {json_type_name(value)}"))
-        return None
-    if not MIN_BATCH_SIZE <= value <= MAX_BATCH_SIZE:
-        errors.append(field_error(BATCH_SIZE_FIELD, f"{rule}, got {value}"))
-        return None
-    return value
-
-
-def _pointer(value: Any, errors: list[dict[str, Any]]) -> dict[str, str] | None:
-    if not isinstance(value, dict):
-        errors.append(
-            field_error(
-                POINTER_FIELD,
-                f'must be a JSON object {{"bucket", "key"}}, got {json_type_name(value)}',
+def _schema_errors(invalid: ValidationError) -> list[dict[str, Any]]:
+    """The schema's findings as the API words them. Problems inside a product are left to
+    :class:`ProductScreen`, which words them as enrich_batch does."""
+    found: list[tuple[int, dict[str, Any]]] = []
+    for detail in invalid.errors(include_url=False):
+        location = detail["loc"]
+        name = str(location[0]) if location else WHOLE_VALUE
+        if name == PRODUCTS_FIELD and len(location) > 1:
+            continue
+        field = ".".join(str(part) for part in location)
+        kind = detail["type"]
+        if kind == "extra_forbidden":
+            expected = ", ".join(REQUEST_FIELDS)
+            reason = f"is not a field of this request; expected {expected}"
+            field = field[:100]
+        elif kind == "missing" and field in _MISSING_RULES:
+            reason = _MISSING_RULES[field]
+        elif kind == "string_type" and field == USER_ID_FIELD:
+            reason = f"must be a string, got {json_type_name(detail['input'])}"
+        elif kind == "too_short" and field == PRODUCTS_FIELD:
+            reason = _NO_PRODUCTS
+        else:
+            given = detail["input"]
+            shown = given if kind in {"greater_than_equal", "less_than_equal"} else None
+            reason = _FIELD_RULES.get(field, detail["msg"]).format(
+                given=json_type_name(given) if shown is None else shown
             )
-        )
-        return None
-    bucket, key = value.get("bucket"), value.get("key")
-    found = len(errors)
-    if not isinstance(bucket, str) or re.fullmatch(S3_BUCKET_PATTERN, bucket) is None:
-        errors.append(
-            field_error(
-                f"{POINTER_FIELD}.bucket",
-                "is required and must be an S3 bucket name (3-63 lower-case letters, digits, "
-                "'.' or '-')",
-            )
-        )
-    if (
-        not isinstance(key, str)
-        or not key
-        or len(key.encode("utf-8", "replace")) > MAX_OBJECT_KEY_LENGTH
-    ):
-        errors.append(
-            field_error(
-                f"{POINTER_FIELD}.key",
-                f"is required and must be an S3 object key of 1 to {MAX_OBJECT_KEY_LENGTH} bytes",
-            )
-        )
-    if len(errors) > found:
-        return None
-    assert isinstance(bucket, str)
-    assert isinstance(key, str)
-    return {"bucket": bucket, "key": key}
+        found.append((_FIELD_ORDER.get(name, 0), field_error(field, reason)))
+    return [error for _, error in sorted(found, key=lambda ranked: ranked[0])]
 
 
 def _products(
-    value: Any, max_inline_products: int, errors: list[dict[str, Any]]
+    value: list[Any], max_inline_products: int, errors: list[dict[str, Any]]
 ) -> list[dict[str, Any]] | None:
-    if not isinstance(value, list):
-        errors.append(
-            field_error(
-                PRODUCTS_FIELD, f"must be a JSON array of products, got {json_type_name(value)}"
-            )
-        )
-        return None
-    if not value:
-        errors.append(field_error(PRODUCTS_FIELD, "holds no products; give at least one product"))
-        return None
     if len(value) > max_inline_products:
         errors.append(
             field_error(

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from functions._shared.enrichment import (
     ASIN_PATTERN,
@@ -15,7 +15,9 @@ from functions._shared.enrichment import (
     USER_ID_PATTERN,
 )
 from functions._shared.status import Status
-from functions.api.enrichments import MAX_OBJECT_KEY_LENGTH, S3_BUCKET_PATTERN
+
+MAX_OBJECT_KEY_LENGTH: Final = 1024
+S3_BUCKET_PATTERN: Final = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
 
 _CAMEL_CASE = ConfigDict(validate_by_name=True, validate_by_alias=True, serialize_by_alias=True)
 
@@ -131,20 +133,35 @@ class ProductsPointer(BaseModel):
     bucket: str = Field(pattern=S3_BUCKET_PATTERN)
     key: str = Field(min_length=1, max_length=MAX_OBJECT_KEY_LENGTH)
 
+    @field_validator("key")
+    @classmethod
+    def _key_fits_in_bytes(cls, key: str) -> str:
+        # S3 counts a key's length in UTF-8 bytes, not in characters.
+        if len(key.encode("utf-8", "replace")) > MAX_OBJECT_KEY_LENGTH:
+            raise ValueError(f"is over {MAX_OBJECT_KEY_LENGTH} bytes")
+        return key
+
 
 class EnrichmentRequest(BaseModel):
     """A catalog to enrich: its products inline, or a pointer to them in S3 (not both)."""
 
+    # The API validates requests with this model (functions/api/enrichments.py), by the JSON
+    # names only; each product is then judged by the rule enrich_batch applies.
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
             "oneOf": [{"required": ["products"]}, {"required": ["productsPointer"]}]
         },
-        **_CAMEL_CASE,
+        validate_by_name=False,
+        validate_by_alias=True,
+        serialize_by_alias=True,
     )
 
     user_id: str = Field(
-        alias="userId", pattern=USER_ID_PATTERN, description="Who the enrichment is for."
+        alias="userId",
+        strict=True,
+        pattern=USER_ID_PATTERN,
+        description="Who the enrichment is for.",
     )
     products: list[Product] | None = Field(
         default=None,
@@ -159,6 +176,7 @@ class EnrichmentRequest(BaseModel):
     batch_size: int = Field(
         default=DEFAULT_BATCH_SIZE,
         alias="batchSize",
+        strict=True,  # "20" and true are refused, not read as 20 and 1
         ge=MIN_BATCH_SIZE,
         le=MAX_BATCH_SIZE,
         description="Products per batch; the default is the deployment's ENRICH_BATCH_SIZE.",

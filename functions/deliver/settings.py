@@ -15,9 +15,6 @@ CIRCUIT_PROBE_STALE_SECONDS_ENV: Final = "CIRCUIT_PROBE_STALE_SECONDS"
 DOWNSTREAM_CONNECT_TIMEOUT_ENV: Final = "DOWNSTREAM_CONNECT_TIMEOUT_SECONDS"
 DOWNSTREAM_READ_TIMEOUT_ENV: Final = "DOWNSTREAM_READ_TIMEOUT_SECONDS"
 DOWNSTREAM_SECRET_MAX_AGE_ENV: Final = "DOWNSTREAM_SECRET_MAX_AGE_SECONDS"
-# For the local runtime only: its TimeScale shortens a workflow's Wait for the cooldown, so the
-# breaker must see time pass equally fast or the shortened wait never outlasts the cooldown.
-CIRCUIT_CLOCK_SCALE_ENV: Final = "CIRCUIT_CLOCK_SCALE"
 
 
 class DeliverSettings(BaseModel):
@@ -44,7 +41,9 @@ class DeliverSettings(BaseModel):
     connect_timeout_seconds: float = Field(alias=DOWNSTREAM_CONNECT_TIMEOUT_ENV, default=3.0, gt=0)
     read_timeout_seconds: float = Field(alias=DOWNSTREAM_READ_TIMEOUT_ENV, default=20.0, gt=0)
     secret_max_age_seconds: int = Field(alias=DOWNSTREAM_SECRET_MAX_AGE_ENV, default=300, ge=0)
-    clock_scale: float = Field(alias=CIRCUIT_CLOCK_SCALE_ENV, default=1.0, gt=0, le=1)
+    # The local runtime shortens a workflow's Wait for the cooldown, so the breaker must see
+    # time pass equally fast or the shortened wait never outlasts the cooldown.
+    clock_scale: float = Field(alias=names.LOCAL_TIME_SCALE_ENV, default=1.0, gt=0, le=1)
 
     def policy(self) -> BreakerPolicy:
         return BreakerPolicy(

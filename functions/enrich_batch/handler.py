@@ -70,7 +70,7 @@ transport = HttpProviderTransport(
     settings.provider_url, connect_timeout=settings.connect_timeout_seconds
 )
 # Module attributes so tests can wait without waiting: every wait between provider attempts
-# goes through ``sleep`` (already multiplied by PROVIDER_RETRY_SCALE), and ``clock`` measures
+# goes through ``sleep`` (already multiplied by LOCAL_TIME_SCALE), and ``clock`` measures
 # the invocation's deadline.
 sleep: Callable[[float], None] = time.sleep
 clock: Callable[[], float] = time.monotonic

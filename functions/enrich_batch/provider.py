@@ -23,7 +23,7 @@ What each answer leads to:
 
 The waits are deterministic (no jitter): at most ten callers share the provider, and the
 workflow's own retries between whole attempts of a batch use full jitter. Every wait goes
-through one injected ``sleep``, multiplied by ``RetryPolicy.scale`` (``PROVIDER_RETRY_SCALE``:
+through one injected ``sleep``, multiplied by ``RetryPolicy.scale`` (``LOCAL_TIME_SCALE``:
 1 on AWS, the local runtime's time scale locally, 0 in tests that must not wait).
 
 The invocation's deadline bounds everything: no wait starts that would leave too little time for
@@ -308,7 +308,7 @@ class RetryPolicy:
     retry_after_cap: float = 10.0
     """A longer ``Retry-After`` is cut to this: the workflow's retry waits longer anyway."""
     scale: float = 1.0
-    """``PROVIDER_RETRY_SCALE``; each wait actually sleeps ``delay * scale`` seconds."""
+    """``LOCAL_TIME_SCALE``; each wait actually sleeps ``delay * scale`` seconds."""
     min_attempt_seconds: float = 2.0
     """No retry starts with less than this left before the deadline (after its wait)."""
 

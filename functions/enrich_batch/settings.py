@@ -15,10 +15,6 @@ PROVIDER_READ_TIMEOUT_ENV: Final = "PROVIDER_READ_TIMEOUT_SECONDS"
 PROVIDER_MAX_ATTEMPTS_ENV: Final = "PROVIDER_MAX_ATTEMPTS"
 PROVIDER_RETRY_AFTER_CAP_ENV: Final = "PROVIDER_RETRY_AFTER_CAP_SECONDS"
 PROVIDER_SECRET_MAX_AGE_ENV: Final = "PROVIDER_SECRET_MAX_AGE_SECONDS"
-# Multiplies every wait between provider attempts. 1 on AWS; the local runtime sets its time
-# scale here (local/environment.py) so its scaled workflows are not slowed by real waits, and
-# tests set 0 to never wait at all.
-PROVIDER_RETRY_SCALE_ENV: Final = "PROVIDER_RETRY_SCALE"
 
 
 class EnrichSettings(BaseModel):
@@ -43,7 +39,9 @@ class EnrichSettings(BaseModel):
     max_attempts: int = Field(alias=PROVIDER_MAX_ATTEMPTS_ENV, default=4, ge=1, le=10)
     retry_after_cap_seconds: float = Field(alias=PROVIDER_RETRY_AFTER_CAP_ENV, default=10.0, ge=0)
     secret_max_age_seconds: int = Field(alias=PROVIDER_SECRET_MAX_AGE_ENV, default=300, ge=0)
-    retry_scale: float = Field(alias=PROVIDER_RETRY_SCALE_ENV, default=1.0, ge=0, le=1)
+    # Multiplies every wait between provider attempts, so the local runtime's scaled workflows
+    # are not slowed by real waits; tests set 0 to never wait at all.
+    retry_scale: float = Field(alias=names.LOCAL_TIME_SCALE_ENV, default=1.0, ge=0, le=1)
 
     def policy(self) -> RetryPolicy:
         return RetryPolicy(

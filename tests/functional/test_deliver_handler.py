@@ -35,7 +35,6 @@ from functions._shared.errors import (
 )
 from functions.deliver.adapters import DynamoDbCircuitStore, S3BundleSource
 from functions.deliver.circuit import CircuitBreaker
-from functions.deliver.settings import CIRCUIT_CLOCK_SCALE_ENV
 from local.peers.downstream import DownstreamServer, Outcome, RequestRecord
 from tests.events import load_event
 from tests.functional.conftest import (
@@ -549,7 +548,7 @@ def test_a_throttled_circuit_table_is_a_transient_dependency_error(h: Harness) -
 def test_the_local_clock_scale_makes_the_breaker_see_time_pass_faster(
     load_handler: HandlerLoader, deliver_aws: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(CIRCUIT_CLOCK_SCALE_ENV, "0.001")
+    monkeypatch.setenv(names.LOCAL_TIME_SCALE_ENV, "0.001")
     handler = load_handler("deliver")
 
     before = time.time()

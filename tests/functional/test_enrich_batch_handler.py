@@ -29,7 +29,6 @@ from functions._shared.errors import (
     ProviderThrottledError,
     ProviderUnavailableError,
 )
-from functions.enrich_batch.settings import PROVIDER_RETRY_SCALE_ENV
 from local.peers.provider import GarbageKind, Outcome, ProviderServer
 from tests.events import load_event, load_example
 from tests.functional.conftest import (
@@ -91,7 +90,7 @@ def enrich_aws(
         names.STAGING_BUCKET_ENV: STAGING_BUCKET,
         names.PROVIDER_URL_ENV: provider.url,
         names.PROVIDER_SECRET_ENV: SECRET_NAME,
-        PROVIDER_RETRY_SCALE_ENV: "1",
+        names.LOCAL_TIME_SCALE_ENV: "1",
     }
     for variable, value in settings.items():
         monkeypatch.setenv(variable, value)
@@ -319,7 +318,7 @@ def test_persistent_429_raises_provider_throttled(h: Harness) -> None:
 def test_the_retry_scale_from_the_environment_shortens_every_wait(
     h: Harness, load_handler: HandlerLoader, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(PROVIDER_RETRY_SCALE_ENV, "0.01")
+    monkeypatch.setenv(names.LOCAL_TIME_SCALE_ENV, "0.01")
     scaled = h.reload(load_handler, monkeypatch)
     h.provider.set_status_override(503)
 

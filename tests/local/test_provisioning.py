@@ -12,6 +12,8 @@ import time
 import uuid
 from typing import Any
 
+import pytest
+
 from functions._shared import names
 from local.environment import LocalEnvironment
 from local.provisioning import DLQ_RETENTION_SECONDS
@@ -145,18 +147,37 @@ def test_functions_get_the_references_a_backend_fills_in(local_stack: LocalStack
     ] == local_stack.state_machine_arn("ingest")
 
 
-def test_a_local_downstream_url_replaces_the_described_one(local_stack: LocalStack) -> None:
+PEER_URL_SETTINGS = (
+    LocalSettings(downstream_url="http://127.0.0.1:8999/peer"),
+    LocalSettings(provider_url="http://127.0.0.1:8999/peer"),
+)
+
+
+@pytest.mark.parametrize(
+    ("local", "variable", "function_name", "described_url"),
+    [
+        (PEER_URL_SETTINGS[0], names.DOWNSTREAM_URL_ENV, "deliver", "downstream_url"),
+        (PEER_URL_SETTINGS[1], names.PROVIDER_URL_ENV, "enrich_batch", "provider_url"),
+    ],
+)
+def test_a_local_peer_url_replaces_the_described_one(
+    local_stack: LocalStack,
+    local: LocalSettings,
+    variable: str,
+    function_name: str,
+    described_url: str,
+) -> None:
     app = local_stack.app
-    deliver = app.function("deliver")
-    described = worker_environment(app, deliver, local_stack.resources, LocalSettings())
-    assert described[names.DOWNSTREAM_URL_ENV] == app.config.downstream_url
-    local = LocalSettings(downstream_url="http://127.0.0.1:8999/ingest")
-    overridden = worker_environment(app, deliver, local_stack.resources, local)
-    assert overridden[names.DOWNSTREAM_URL_ENV] == "http://127.0.0.1:8999/ingest"
-    others = [f for f in app.functions if names.DOWNSTREAM_URL_ENV not in f.environment]
+    caller = app.function(function_name)
+    described = worker_environment(app, caller, local_stack.resources, LocalSettings())
+    assert described[variable] == getattr(app.config, described_url)
+    overridden = worker_environment(app, caller, local_stack.resources, local)
+    assert overridden[variable] == "http://127.0.0.1:8999/peer"
+    others = [f for f in app.functions if variable not in f.environment]
+    assert others
     for function in others:
         env = worker_environment(app, function, local_stack.resources, local)
-        assert names.DOWNSTREAM_URL_ENV not in env
+        assert variable not in env
 
 
 def test_environment_overrides_replace_only_variables_a_function_has(

@@ -102,6 +102,21 @@ def test_what_the_api_accepts_the_documented_schema_accepts() -> None:
         EnrichmentRequestModel.model_validate(body)
 
 
+def test_fields_are_known_by_their_json_names_only() -> None:
+    error = refusal({"user_id": "u-1", "products": asins(1)})
+
+    assert [entry["field"] for entry in error.errors] == ["user_id", "userId"]
+
+
+def test_a_pointer_key_is_measured_in_utf8_bytes() -> None:
+    key = "é" * 600  # 600 characters, 1,200 bytes
+
+    error = refusal({"userId": "u-1", "productsPointer": {"bucket": "b-1", "key": key}})
+
+    assert [entry["field"] for entry in error.errors] == ["productsPointer.key"]
+    assert "1 to 1024 bytes" in error.errors[0]["reason"]
+
+
 # --- The execution input -----------------------------------------------------------------------
 
 
