@@ -37,6 +37,14 @@ class CaughtError(BaseModel):
     cause: str | None = Field(default=None, alias="Cause")
 
 
+class ArchiveRef(BaseModel):
+    """Where archive put the bundle; only the key is kept on the record."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    key: str = Field(min_length=1)
+
+
 class StatusUpdate(BaseModel):
     """update_status's input: any envelope, plus an optional explicit ``status``.
 
@@ -58,6 +66,10 @@ class StatusUpdate(BaseModel):
     counts: dict[str, NonNegativeCount] = Field(default_factory=dict)
     rejected: list[dict[str, Any]] = Field(default_factory=list)
     duplicates: list[str] = Field(default_factory=list)
+    archive: ArchiveRef | None = None
+    terminal: bool = False
+    """Set by a workflow's failure path, whose execution ends in a Fail state that no redrive
+    gets past: its events were never delivered, and dedupe lets a re-send claim them."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +87,8 @@ class StatusWrite:
     duplicates: list[str]
     duplicates_total: int
     at: str
+    archive_key: str | None = None
+    terminal: bool = False
 
 
 @dataclass(frozen=True)
@@ -145,6 +159,8 @@ def plan_write(update: StatusUpdate, now: datetime) -> StatusWrite:
         duplicates=update.duplicates[:MAX_STORED_DUPLICATES],
         duplicates_total=len(update.duplicates),
         at=format_utc(now),
+        archive_key=update.archive.key if update.archive is not None else None,
+        terminal=update.terminal,
     )
 
 
