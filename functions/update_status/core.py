@@ -67,6 +67,8 @@ class StatusUpdate(BaseModel):
     rejected: list[dict[str, Any]] = Field(default_factory=list)
     duplicates: list[str] = Field(default_factory=list)
     archive: ArchiveRef | None = None
+    parked_holders: list[str] = Field(default_factory=list, alias="parkedHolders")
+    """Parked tracking ids holding some of the duplicates (dedupe): their redrive delivers them."""
     terminal: bool = False
     """Set by a workflow's failure path, whose execution ends in a Fail state that no redrive
     gets past: its events were never delivered, and dedupe lets a re-send claim them."""
@@ -120,6 +122,10 @@ def derive_status(update: StatusUpdate) -> tuple[Status, str | None]:
     (<Status.REJECTED: 'REJECTED'>, 'the batch held no events')
     >>> derive_status(StatusUpdate(trackingId="t", counts={"received": 2, "valid": 2, "fresh": 0}))
     (<Status.DUPLICATE: 'DUPLICATE'>, 'all 2 valid events were processed before')
+    >>> derive_status(StatusUpdate(trackingId="t", counts={"valid": 1, "fresh": 0},
+    ...                            parkedHolders=["trk-1"]))[1]
+    'all 1 valid events were processed before; some are parked under trk-1: redrive that \
+execution to deliver them'
     """
     if update.status is not None:
         return update.status, _explicit_reason(update)
@@ -133,7 +139,13 @@ def derive_status(update: StatusUpdate) -> tuple[Status, str | None]:
             return Status.REJECTED, "the only event was not valid"
         return Status.REJECTED, f"none of the {received} events was valid"
     if fresh == 0:
-        return Status.DUPLICATE, f"all {valid} valid events were processed before"
+        reason = f"all {valid} valid events were processed before"
+        if update.parked_holders:
+            reason += (
+                f"; some are parked under {', '.join(update.parked_holders)}: redrive that "
+                "execution to deliver them"
+            )
+        return Status.DUPLICATE, reason
     return Status.ACCEPTED, None
 
 
