@@ -127,7 +127,11 @@ def build_app(config: StackConfig | None = None) -> App:
             environment={
                 names.DEDUPE_TTL_SECONDS_ENV: str(config.dedupe_ttl_days * _DAY_SECONDS),
             },
-            tables=(TableGrant("dedupe", Access.READ_WRITE, names.DEDUPE_TABLE_ENV),),
+            tables=(
+                TableGrant("dedupe", Access.READ_WRITE, names.DEDUPE_TABLE_ENV),
+                # A claim held by an execution that can never deliver is handed to a re-send.
+                TableGrant("status", Access.READ, names.STATUS_TABLE_ENV),
+            ),
         ),
         FunctionSpec(
             name="update_status",

@@ -45,6 +45,14 @@ STATUS_RANKS: Final[Mapping[Status, int]] = {
 RANK_ATTRIBUTE: Final = "statusRank"
 """Stored beside ``status`` so the tables' conditions compare ranks numerically."""
 
+ARCHIVE_KEY_ATTRIBUTE: Final = "archiveKey"
+
+TERMINAL_ATTRIBUTE: Final = "terminal"
+"""``true`` on a FAILED record written by a workflow's failure path, right before its Fail
+state: that execution can never deliver, so dedupe lets a re-send take its claims over."""
+
+_INTERNAL_ATTRIBUTES: Final = frozenset({RANK_ATTRIBUTE, TERMINAL_ATTRIBUTE})
+
 RECORD_KEY_ORDER: Final[tuple[str, ...]] = (
     "trackingId",
     "status",
@@ -55,6 +63,7 @@ RECORD_KEY_ORDER: Final[tuple[str, ...]] = (
     "rejectedTotal",
     "duplicates",
     "duplicatesTotal",
+    ARCHIVE_KEY_ATTRIBUTE,
     "createdAt",
     "updatedAt",
     "history",
@@ -85,14 +94,17 @@ def supersedes(incoming: Status, stored: Status | None) -> bool:
 
 
 def public_record(item: Mapping[str, Any]) -> dict[str, Any]:
-    """A stored status item as it is answered: the contract's keys first, then the rest, no rank.
+    """A stored status item as it is answered: the contract's keys first, then the rest, without
+    the attributes kept for the tables' own rules (the rank, the terminal mark).
 
     >>> public_record({"statusRank": 20, "x": 1, "status": "ACCEPTED", "trackingId": "t"})
     {'trackingId': 't', 'status': 'ACCEPTED', 'x': 1}
     """
     ordered = {key: item[key] for key in RECORD_KEY_ORDER if key in item}
     extra = {
-        key: value for key, value in item.items() if key not in ordered and key != RANK_ATTRIBUTE
+        key: value
+        for key, value in item.items()
+        if key not in ordered and key not in _INTERNAL_ATTRIBUTES
     }
     return {**ordered, **extra}
 

@@ -4,6 +4,15 @@ Each event id (or object id) is *claimed* for a while (the TTL). A claim is avai
 nobody holds it, when the holder's claim has expired, or when the holder is the same tracking id:
 a retry of the same execution must see its own events as fresh, or a retry after a partial
 failure would lose them.
+
+A live claim of another tracking id is also *taken over* when its holder can never deliver
+(:func:`never_delivers`): a producer re-sending an event whose first execution failed gets it
+delivered, not DUPLICATE. The holder's status record decides, and only final ones count, so the
+receiver still sees each event once: a FAILED record marked terminal (written right before the
+workflow's Fail state, which no redrive gets past, and only for errors raised before anything
+was sent), or REJECTED (nothing was bundled). A PARKED holder keeps its claim, since its redrive
+delivers the event; the duplicate's status names it. The takeover is a conditional write on the
+old holder, so of two racing re-sends one wins.
 """
 
 from __future__ import annotations
@@ -14,6 +23,10 @@ from typing import Any, Protocol
 
 from functions._shared.errors import InvalidEnvelopeError
 from functions._shared.models import ValidatedEnvelope, canonical_event_uuid, format_utc
+from functions._shared.status import Status
+
+PARKED_HOLDERS_KEY = "parkedHolders"
+"""The envelope key listing the parked tracking ids that hold some of its duplicates."""
 
 
 @dataclass(frozen=True)
@@ -33,6 +46,46 @@ class ClaimStore(Protocol):
     def claim(self, claim: Claim, now_epoch: int) -> bool:
         """Take the claim if it is available at ``now_epoch``; ``False`` means a duplicate."""
         ...
+
+    def holder(self, event_id: str) -> str | None:
+        """The tracking id holding ``event_id``'s claim, read strongly consistent."""
+        ...
+
+    def take_over(self, claim: Claim, previous_holder: str) -> bool:
+        """Store ``claim`` only while ``previous_holder`` still holds the event id."""
+        ...
+
+
+@dataclass(frozen=True)
+class HolderState:
+    """What the status table says about a tracking id that holds claims."""
+
+    status: Status | None
+    terminal: bool = False
+
+
+class HolderStatuses(Protocol):
+    def state_of(self, tracking_id: str) -> HolderState | None:
+        """The holder's status record, or ``None`` when it has none."""
+        ...
+
+
+def never_delivers(state: HolderState | None) -> bool:
+    """Whether a holder in ``state`` can never deliver its events, so a re-send may take over.
+
+    >>> never_delivers(HolderState(Status.FAILED, terminal=True))
+    True
+    >>> never_delivers(HolderState(Status.REJECTED))
+    True
+    >>> [never_delivers(HolderState(s)) for s in (Status.FAILED, Status.PARKED, Status.ARCHIVED)]
+    [False, False, False]
+
+    A FAILED record without the mark may come from an aborted or timed-out execution, which a
+    redrive can resume mid-delivery, so it keeps its claims, as does a holder with no record.
+    """
+    if state is None:
+        return False
+    return (state.status is Status.FAILED and state.terminal) or state.status is Status.REJECTED
 
 
 def new_claim(event_id: str, tracking_id: str, now: datetime, ttl_seconds: int) -> Claim:
@@ -68,14 +121,20 @@ def claim_is_available(existing: Claim | None, tracking_id: str, now_epoch: int)
 
 
 def dedupe_envelope(
-    envelope: ValidatedEnvelope, store: ClaimStore, now: datetime, ttl_seconds: int
+    envelope: ValidatedEnvelope,
+    store: ClaimStore,
+    now: datetime,
+    ttl_seconds: int,
+    holders: HolderStatuses | None = None,
 ) -> ValidatedEnvelope:
     """Keep the events and objects this tracking id may process; list the others as ``duplicates``.
 
     Events are claimed by their uuid, S3 objects by ``s3://{bucket}/{key}#{etag}`` (the same key
     with new content is a new object). ``counts`` gains ``fresh`` and ``duplicates``. An id
     repeated inside the envelope counts as a duplicate after its first occurrence (validate
-    already rejects repeated events; S3 may well announce an object twice). Raises
+    already rejects repeated events; S3 may well announce an object twice). With ``holders``,
+    claims of holders that never deliver are taken over (counted in ``counts.takenOver``) and
+    the parked holders of duplicates are listed under ``parkedHolders``. Raises
     :class:`InvalidEnvelopeError` for an event without a uuid.
 
     Example::
@@ -85,7 +144,7 @@ def dedupe_envelope(
         result.counts["fresh"], result.duplicates
     """
     duplicates = list(envelope.duplicates)
-    claimer = _Claimer(store, envelope.tracking_id, now, ttl_seconds, duplicates)
+    claimer = _Claimer(store, envelope.tracking_id, now, ttl_seconds, duplicates, holders=holders)
     fresh_events = [
         event
         for index, event in enumerate(envelope.events)
@@ -97,10 +156,12 @@ def dedupe_envelope(
         fresh_objects = [item for item in envelope.objects if claimer.claim(item.claim_id())]
         update["objects"] = fresh_objects
         fresh += len(fresh_objects)
-    update |= {
-        "duplicates": duplicates,
-        "counts": {**envelope.counts, "fresh": fresh, "duplicates": len(duplicates)},
-    }
+    counts = {**envelope.counts, "fresh": fresh, "duplicates": len(duplicates)}
+    if claimer.taken_over:
+        counts["takenOver"] = claimer.taken_over
+    update |= {"duplicates": duplicates, "counts": counts}
+    if claimer.parked_holders:
+        update[PARKED_HOLDERS_KEY] = sorted(claimer.parked_holders)
     return envelope.model_copy(update=update)
 
 
@@ -114,14 +175,19 @@ class _Claimer:
         now: datetime,
         ttl_seconds: int,
         duplicates: list[str],
+        *,
+        holders: HolderStatuses | None,
     ) -> None:
         self._store = store
+        self._holders = holders
         self._tracking_id = tracking_id
         self._now = now
         self._now_epoch = int(now.timestamp())
         self._ttl_seconds = ttl_seconds
         self._duplicates = duplicates
         self._seen: set[str] = set()
+        self.taken_over = 0
+        self.parked_holders: set[str] = set()
 
     def claim(self, claim_id: str) -> bool:
         """Whether ``claim_id`` is fresh for this envelope (a repeat inside it is not)."""
@@ -130,9 +196,26 @@ class _Claimer:
             return False
         self._seen.add(claim_id)
         claim = new_claim(claim_id, self._tracking_id, self._now, self._ttl_seconds)
-        if self._store.claim(claim, self._now_epoch):
+        if self._store.claim(claim, self._now_epoch) or self._take_over(claim):
             return True
         self._duplicates.append(claim_id)
+        return False
+
+    def _take_over(self, claim: Claim) -> bool:
+        if self._holders is None:
+            return False
+        holder = self._store.holder(claim.event_id)
+        if holder is None:
+            # Gone since the claim was refused (TTL deletion): an ordinary claim decides.
+            return self._store.claim(claim, self._now_epoch)
+        state = self._holders.state_of(holder)
+        if never_delivers(state):
+            # Losing this write means another re-send took it over first: a duplicate.
+            if self._store.take_over(claim, holder):
+                self.taken_over += 1
+                return True
+        elif state is not None and state.status is Status.PARKED:
+            self.parked_holders.add(holder)
         return False
 
 

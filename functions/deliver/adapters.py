@@ -324,16 +324,25 @@ class SecretTokenSource:
     def __init__(self, secret_name: str, max_age_seconds: int = 300) -> None:
         self.secret_name = secret_name
         self.max_age_seconds = max_age_seconds
+        self._forgotten = False
 
     def token(self, *, refresh: bool = False) -> str:
         token = secret_field(
-            self.secret_name, "token", max_age_seconds=self.max_age_seconds, refresh=refresh
+            self.secret_name,
+            "token",
+            max_age_seconds=self.max_age_seconds,
+            refresh=refresh or self._forgotten,
         )
+        self._forgotten = False
         if not isinstance(token, str) or not token.strip() or any(c in token for c in "\r\n"):
             raise ConfigurationError(
                 f'secret {self.secret_name} must be {{"token": "<one line of text>"}}'
             )
         return token
+
+    def forget(self) -> None:
+        # Powertools keeps the value per process; the next read fetches past it.
+        self._forgotten = True
 
 
 # -- downstream endpoint ---------------------------------------------------------------------

@@ -38,6 +38,9 @@ from functions._shared.errors import (
 from functions._shared.models import TrackingId
 from functions.deliver.circuit import CircuitBreaker, CircuitChange, Permit, Recorded, Refusal
 
+# Answers that say the token is wrong: the secret may have been rotated since it was cached.
+AUTHORIZATION_REFUSED: Final = frozenset({401, 403})
+
 # Step Functions keeps 32,768 characters of an error's cause; an endpoint's error page is cut
 # well before that so the rest of the message survives.
 MAX_RESPONSE_EXCERPT: Final = 512
@@ -128,6 +131,10 @@ class TokenSource(Protocol):
         """The bearer token; ``refresh`` bypasses any cache (after a 401)."""
         ...
 
+    def forget(self) -> None:
+        """Drop any cached token, so that the next :meth:`token` reads the secret again."""
+        ...
+
 
 class SourceReadError(Exception):
     """Reading the bundle failed while it was being sent (raised out of the HTTP client)."""
@@ -211,14 +218,20 @@ class DeliveryReport:
         contract), or ``None`` when delivered.
 
         >>> DeliveryReport(DeliveryOutcome.PERMANENT_FAILURE, "k", detail="HTTP 400").error()
-        PermanentDeliveryError('HTTP 400')
+        ... # doctest: +NORMALIZE_WHITESPACE
+        PermanentDeliveryError('the downstream refused the bundle for good (HTTP 400);
+        fix the cause and redrive the execution')
         """
         if self.outcome is DeliveryOutcome.REFUSED:
             return CircuitOpenError(self.detail)
         if self.outcome is DeliveryOutcome.TRANSIENT_FAILURE:
             return TransientDeliveryError(self.detail)
         if self.outcome is DeliveryOutcome.PERMANENT_FAILURE:
-            return PermanentDeliveryError(self.detail)
+            # The workflow parks on this error and records its message as the reason.
+            return PermanentDeliveryError(
+                f"the downstream refused the bundle for good ({self.detail}); "
+                "fix the cause and redrive the execution"
+            )
         return None
 
 
@@ -288,13 +301,17 @@ def deliver_bundle(
     try:
         attempts += 1
         response = _post_bundle(envelope, bundles, downstream, token)
-        if response.status == 401:
+        if response.status in AUTHORIZATION_REFUSED:
             # The cached token may predate a rotation: one retry with a fresh one, and only if
             # it differs, so a plainly wrong token fails after a single request.
             fresh = tokens.token(refresh=True)
             if fresh != token:
                 attempts += 1
                 response = _post_bundle(envelope, bundles, downstream, fresh)
+            if response.status in AUTHORIZATION_REFUSED:
+                # Parked until an operator rotates the secret: the redrive must read it anew,
+                # however young the cached value.
+                tokens.forget()
     except DownstreamUnavailableError as error:
         recorded, update_error = _record(breaker.record_failure, permit, clock)
         return DeliveryReport(
@@ -318,7 +335,11 @@ def deliver_bundle(
         else breaker.record_success
     )
     recorded, update_error = _record(record, permit, clock)
-    detail = "" if outcome is DeliveryOutcome.DELIVERED else _describe(response)
+    detail = ""
+    if outcome is DeliveryOutcome.TRANSIENT_FAILURE:
+        detail = f"downstream answered {_describe(response)}"
+    elif outcome is DeliveryOutcome.PERMANENT_FAILURE:
+        detail = _describe(response)
     return DeliveryReport(
         outcome,
         key,
@@ -378,4 +399,4 @@ def _describe(response: DownstreamResponse) -> str:
     excerpt = response.excerpt.strip()
     if len(excerpt) > MAX_RESPONSE_EXCERPT:
         excerpt = excerpt[:MAX_RESPONSE_EXCERPT] + "..."
-    return f"downstream answered HTTP {response.status}" + (f": {excerpt}" if excerpt else "")
+    return f"HTTP {response.status}" + (f": {excerpt}" if excerpt else "")

@@ -12,7 +12,13 @@ from functions._shared.aws_errors import error_code, transient_errors_translated
 from functions._shared.clients import LazyClient
 from functions._shared.dynamodb import CONDITIONAL_CHECK_FAILED, from_item, to_attribute_value
 from functions._shared.enrichment import batch_id_prefix, public_row, summary_id
-from functions._shared.status import RANK_ATTRIBUTE, forward_only, public_record
+from functions._shared.status import (
+    ARCHIVE_KEY_ATTRIBUTE,
+    RANK_ATTRIBUTE,
+    TERMINAL_ATTRIBUTE,
+    forward_only,
+    public_record,
+)
 from functions.update_status.core import StatusOutcome, StatusWrite
 from functions.update_status.enrichment import (
     BatchRowWrite,
@@ -56,6 +62,10 @@ class DynamoDbStatusStore:
             assignments["reason"] = write.reason
         if write.source is not None:
             assignments["source"] = write.source
+        if write.archive_key is not None:
+            assignments[ARCHIVE_KEY_ATTRIBUTE] = write.archive_key
+        if write.terminal:
+            assignments[TERMINAL_ATTRIBUTE] = True
 
         set_clauses = [f"#{name} = :{name}" for name in assignments]
         set_clauses.append("#createdAt = if_not_exists(#createdAt, :updatedAt)")

@@ -37,6 +37,14 @@ class CaughtError(BaseModel):
     cause: str | None = Field(default=None, alias="Cause")
 
 
+class ArchiveRef(BaseModel):
+    """Where archive put the bundle; only the key is kept on the record."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    key: str = Field(min_length=1)
+
+
 class StatusUpdate(BaseModel):
     """update_status's input: any envelope, plus an optional explicit ``status``.
 
@@ -58,6 +66,12 @@ class StatusUpdate(BaseModel):
     counts: dict[str, NonNegativeCount] = Field(default_factory=dict)
     rejected: list[dict[str, Any]] = Field(default_factory=list)
     duplicates: list[str] = Field(default_factory=list)
+    archive: ArchiveRef | None = None
+    parked_holders: list[str] = Field(default_factory=list, alias="parkedHolders")
+    """Parked tracking ids holding some of the duplicates (dedupe): their redrive delivers them."""
+    terminal: bool = False
+    """Set by a workflow's failure path, whose execution ends in a Fail state that no redrive
+    gets past: its events were never delivered, and dedupe lets a re-send claim them."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +89,8 @@ class StatusWrite:
     duplicates: list[str]
     duplicates_total: int
     at: str
+    archive_key: str | None = None
+    terminal: bool = False
 
 
 @dataclass(frozen=True)
@@ -106,6 +122,10 @@ def derive_status(update: StatusUpdate) -> tuple[Status, str | None]:
     (<Status.REJECTED: 'REJECTED'>, 'the batch held no events')
     >>> derive_status(StatusUpdate(trackingId="t", counts={"received": 2, "valid": 2, "fresh": 0}))
     (<Status.DUPLICATE: 'DUPLICATE'>, 'all 2 valid events were processed before')
+    >>> derive_status(StatusUpdate(trackingId="t", counts={"valid": 1, "fresh": 0},
+    ...                            parkedHolders=["trk-1"]))[1]
+    'all 1 valid events were processed before; some are parked under trk-1: redrive that \
+execution to deliver them'
     """
     if update.status is not None:
         return update.status, _explicit_reason(update)
@@ -119,7 +139,13 @@ def derive_status(update: StatusUpdate) -> tuple[Status, str | None]:
             return Status.REJECTED, "the only event was not valid"
         return Status.REJECTED, f"none of the {received} events was valid"
     if fresh == 0:
-        return Status.DUPLICATE, f"all {valid} valid events were processed before"
+        reason = f"all {valid} valid events were processed before"
+        if update.parked_holders:
+            reason += (
+                f"; some are parked under {', '.join(update.parked_holders)}: redrive that "
+                "execution to deliver them"
+            )
+        return Status.DUPLICATE, reason
     return Status.ACCEPTED, None
 
 
@@ -145,6 +171,8 @@ def plan_write(update: StatusUpdate, now: datetime) -> StatusWrite:
         duplicates=update.duplicates[:MAX_STORED_DUPLICATES],
         duplicates_total=len(update.duplicates),
         at=format_utc(now),
+        archive_key=update.archive.key if update.archive is not None else None,
+        terminal=update.terminal,
     )
 
 

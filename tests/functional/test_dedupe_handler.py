@@ -94,6 +94,42 @@ def test_a_repeat_from_another_tracking_id_is_all_duplicates(
         assert (result["counts"]["fresh"], result["counts"]["duplicates"]) == (0, 4)
 
 
+@pytest.mark.parametrize(
+    ("recorded", "taken_over"),
+    [
+        # The payload of the workflows' "Record failure", right before their Fail state.
+        ({"status": "FAILED", "terminal": True, "error": "ConfigurationError"}, True),
+        # An aborted execution's FAILED, which a redrive could still carry into delivery.
+        ({"status": "FAILED", "error": "States.Aborted"}, False),
+        ({"status": "PARKED", "reason": "the downstream circuit is open"}, False),
+    ],
+    ids=["failed-terminally", "failed-unmarked", "parked"],
+)
+def test_a_re_send_takes_over_only_from_an_execution_that_never_delivers(
+    *,
+    load_handler: HandlerLoader,
+    dedupe: ModuleType,
+    dynamodb: Any,
+    lambda_context: FakeLambdaContext,
+    recorded: dict[str, Any],
+    taken_over: bool,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    dedupe.lambda_handler(validated("trk-1"), lambda_context)
+    load_handler("update_status").lambda_handler(
+        {"trackingId": "trk-1", **recorded}, lambda_context
+    )
+    capsys.readouterr()
+
+    resent = dedupe.lambda_handler(validated("trk-2"), lambda_context)
+
+    assert (ids_of(resent) == SAMPLE_IDS) is taken_over
+    assert (stored_claim(dynamodb, SAMPLE_IDS[0])["trackingId"] == "trk-2") is taken_over
+    if taken_over:
+        assert emitted_metrics(capsys.readouterr().out)["ClaimsTakenOver"] == 4
+    assert ("parkedHolders" in resent) is (recorded["status"] == "PARKED")
+
+
 def test_a_retry_of_the_same_tracking_id_counts_as_fresh(
     dedupe: ModuleType, lambda_context: FakeLambdaContext
 ) -> None:

@@ -312,16 +312,35 @@ def test_a_wrong_token_is_permanent_after_a_single_request(h: Harness) -> None:
     assert [r.outcome for r in h.requests()] == [Outcome.UNAUTHORIZED]
 
 
+def rotate_secret(token: str) -> None:
+    boto3.client("secretsmanager", region_name=REGION).put_secret_value(
+        SecretId=SECRET_NAME, SecretString=json.dumps({"token": token})
+    )
+
+
 def test_a_rotated_token_is_picked_up_after_one_401(h: Harness) -> None:
     h.run()  # caches the current token
     h.downstream.token = "rotated-token"
-    boto3.client("secretsmanager", region_name=REGION).put_secret_value(
-        SecretId=SECRET_NAME, SecretString=json.dumps({"token": "rotated-token"})
-    )
+    rotate_secret("rotated-token")
 
     result = h.run(h.with_envelope(trackingId="trk-2"))
 
     assert result["delivery"]["statusCode"] == 200
+    outcomes = [r.outcome for r in h.requests()]
+    assert outcomes == [Outcome.ACCEPTED, Outcome.UNAUTHORIZED, Outcome.DUPLICATE]
+
+
+def test_after_a_401_the_next_invocation_reads_the_rotated_secret_at_once(h: Harness) -> None:
+    h.run()  # caches the current token
+    h.downstream.token = "rotated-token"
+    with pytest.raises(PermanentDeliveryError, match="HTTP 401"):
+        h.run(h.with_envelope(trackingId="trk-2"))
+    rotate_secret("rotated-token")
+
+    result = h.run(h.with_envelope(trackingId="trk-2"))
+
+    assert result["delivery"]["statusCode"] == 200
+    # The redrive's single request carried the rotated token: the cache was dropped.
     outcomes = [r.outcome for r in h.requests()]
     assert outcomes == [Outcome.ACCEPTED, Outcome.UNAUTHORIZED, Outcome.DUPLICATE]
 

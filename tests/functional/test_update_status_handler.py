@@ -184,6 +184,39 @@ def test_the_workflow_failure_path_records_failed_with_its_error(
     assert record["reason"] == "TransientDependencyError: claim: ThrottlingException"
 
 
+def test_a_terminal_failure_is_marked_for_dedupe_but_not_answered(
+    update_status: ModuleType, dynamodb: Any, lambda_context: FakeLambdaContext
+) -> None:
+    failure = {"trackingId": TRACKING_ID, "status": "FAILED", "terminal": True, "error": "X"}
+
+    record = update_status.lambda_handler(failure, lambda_context)
+
+    assert stored_item(dynamodb)["terminal"] is True
+    assert "terminal" not in record
+
+
+def test_a_delivered_record_carries_the_archive_key_and_its_rejections(
+    update_status: ModuleType, dynamodb: Any, lambda_context: FakeLambdaContext
+) -> None:
+    # The payload of the workflows' "Record delivery" state.
+    rejection = {"index": 1, "eventId": "e-2", "errors": [{"field": "$", "reason": "bad"}]}
+    delivered = status_update(
+        "DELIVERED",
+        counts={"received": 2, "valid": 1, "rejected": 1, "fresh": 1, "duplicates": 0},
+        archive={"bucket": "archive", "key": "bundles/ab/ab12.ndjson.gz", "created": True},
+        delivery={"statusCode": 200, "idempotencyKey": "ab12", "probe": False},
+        rejected=[rejection],
+        duplicates=[],
+    )
+
+    record = update_status.lambda_handler(delivered, lambda_context)
+
+    assert record["status"] == "DELIVERED"
+    assert record["archiveKey"] == "bundles/ab/ab12.ndjson.gz"
+    assert (record["rejected"], record["rejectedTotal"]) == ([rejection], 1)
+    assert stored_item(dynamodb)["archiveKey"] == record["archiveKey"]
+
+
 def test_a_huge_rejection_list_is_stored_capped_and_small(
     update_status: ModuleType, dynamodb: Any, lambda_context: FakeLambdaContext
 ) -> None:

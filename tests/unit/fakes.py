@@ -21,6 +21,16 @@ class InMemoryClaimStore:
         self.claims[claim.event_id] = claim
         return True
 
+    def holder(self, event_id: str) -> str | None:
+        held = self.claims.get(event_id)
+        return held.tracking_id if held is not None else None
+
+    def take_over(self, claim: Claim, previous_holder: str) -> bool:
+        if self.holder(claim.event_id) != previous_holder:
+            return False
+        self.claims[claim.event_id] = claim
+        return True
+
 
 class InMemoryStatusStore:
     """:class:`functions.update_status.core.StatusStore` in a dict (no history, no extras)."""

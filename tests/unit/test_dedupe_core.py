@@ -10,7 +10,14 @@ import pytest
 
 from functions._shared.errors import InvalidEnvelopeError
 from functions._shared.models import ValidatedEnvelope
-from functions.dedupe.core import Claim, claim_is_available, dedupe_envelope, new_claim
+from functions._shared.status import Status
+from functions.dedupe.core import (
+    Claim,
+    HolderState,
+    claim_is_available,
+    dedupe_envelope,
+    new_claim,
+)
 from tests.events import load_event
 from tests.unit.fakes import InMemoryClaimStore
 
@@ -237,3 +244,89 @@ def test_an_events_envelope_goes_on_without_an_objects_key() -> None:
 def test_an_envelope_with_neither_events_nor_objects_is_malformed() -> None:
     with pytest.raises(ValueError, match="needs events or objects"):
         ValidatedEnvelope.model_validate({"trackingId": "t", "counts": {}})
+
+
+class Statuses:
+    """:class:`functions.dedupe.core.HolderStatuses` in a dict."""
+
+    def __init__(self, **states: HolderState) -> None:
+        self.states = states
+
+    def state_of(self, tracking_id: str) -> HolderState | None:
+        return self.states.get(tracking_id.replace("-", "_"))
+
+
+def resent_after(state: HolderState | None) -> ValidatedEnvelope:
+    """trk-2's envelope, dedupe'd after trk-1 claimed the same events and ended in ``state``."""
+    store = InMemoryClaimStore()
+    dedupe_envelope(validated("trk-1"), store, NOW, TTL_SECONDS)
+    holders = Statuses() if state is None else Statuses(trk_1=state)
+    return dedupe_envelope(validated("trk-2"), store, NOW, TTL_SECONDS, holders=holders)
+
+
+@pytest.mark.parametrize(
+    "state",
+    [HolderState(Status.FAILED, terminal=True), HolderState(Status.REJECTED)],
+    ids=["failed-in-its-fail-state", "rejected-while-bundling"],
+)
+def test_a_re_send_takes_over_the_claims_of_a_holder_that_never_delivers(
+    state: HolderState,
+) -> None:
+    result = resent_after(state)
+
+    assert event_ids(result) == event_ids(validated())
+    assert (result.counts["fresh"], result.counts["takenOver"]) == (4, 4)
+    assert result.duplicates == []
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        None,
+        HolderState(Status.FAILED),  # aborted or timed out: a redrive may still deliver
+        HolderState(Status.ARCHIVED),  # still running
+        HolderState(Status.DELIVERED),
+    ],
+    ids=["no-record", "failed-unmarked", "running", "delivered"],
+)
+def test_a_holder_that_may_still_deliver_keeps_its_claims(state: HolderState | None) -> None:
+    result = resent_after(state)
+
+    assert result.events == []
+    assert result.counts["duplicates"] == 4
+    assert "takenOver" not in result.counts
+    assert "parkedHolders" not in result.to_payload()
+
+
+def test_a_parked_holder_keeps_its_claims_and_is_named() -> None:
+    result = resent_after(HolderState(Status.PARKED))
+
+    assert result.events == []
+    assert result.to_payload()["parkedHolders"] == ["trk-1"]
+
+
+def test_of_two_racing_re_sends_only_one_takes_over() -> None:
+    store = InMemoryClaimStore()
+    dedupe_envelope(validated("trk-1"), store, NOW, TTL_SECONDS)
+    holders = Statuses(trk_1=HolderState(Status.FAILED, terminal=True))
+
+    first = dedupe_envelope(validated("trk-2"), store, NOW, TTL_SECONDS, holders=holders)
+    second = dedupe_envelope(validated("trk-3"), store, NOW, TTL_SECONDS, holders=holders)
+
+    assert first.counts["fresh"] == 4
+    assert second.counts["fresh"] == 0
+    assert {claim.tracking_id for claim in store.claims.values()} == {"trk-2"}
+
+
+def test_a_take_over_lost_to_another_writer_is_a_duplicate() -> None:
+    class Racing(InMemoryClaimStore):
+        def take_over(self, claim: Claim, previous_holder: str) -> bool:
+            return False
+
+    store = Racing()
+    dedupe_envelope(validated("trk-1"), store, NOW, TTL_SECONDS)
+    holders = Statuses(trk_1=HolderState(Status.FAILED, terminal=True))
+
+    result = dedupe_envelope(validated("trk-2"), store, NOW, TTL_SECONDS, holders=holders)
+
+    assert result.counts["duplicates"] == 4

@@ -123,12 +123,16 @@ class Tokens:
     values: list[str] = field(default_factory=lambda: ["token-1"])
     error: Exception | None = None
     calls: list[bool] = field(default_factory=list)
+    forgotten: int = 0
 
     def token(self, *, refresh: bool = False) -> str:
         self.calls.append(refresh)
         if self.error is not None:
             raise self.error
         return self.values.pop(0) if len(self.values) > 1 else self.values[0]
+
+    def forget(self) -> None:
+        self.forgotten += 1
 
 
 @dataclass
@@ -377,8 +381,9 @@ def test_a_long_error_page_is_cut_in_the_message() -> None:
 
     message = str(setup.deliver().error())
 
-    assert len(message) < 600
-    assert message.endswith("...")
+    # The excerpt and the advice around it; the status record keeps up to 1,000 characters.
+    assert len(message) < 700
+    assert "...)" in message
 
 
 @pytest.mark.parametrize(
@@ -401,3 +406,39 @@ def test_an_envelope_without_a_usable_archive_or_digest_is_refused(change: dict[
 
     with pytest.raises(ValidationError):
         DeliveryEnvelope.model_validate(document)
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_refused_token_is_forgotten_so_that_a_redrive_reads_the_secret_again(
+    status: int,
+) -> None:
+    setup = Setup(downstream=Downstream([status]), tokens=Tokens(["only-token"]))
+
+    report = setup.deliver()
+
+    error = report.error()
+    assert isinstance(error, PermanentDeliveryError)
+    assert f"HTTP {status}" in str(error)
+    assert "redrive" in str(error)
+    assert setup.tokens.calls == [False, True]
+    assert setup.tokens.forgotten == 1
+
+
+def test_a_403_with_a_rotated_token_is_retried_and_nothing_is_forgotten() -> None:
+    setup = Setup(downstream=Downstream([403, 200]), tokens=Tokens(["old-token", "new-token"]))
+
+    report = setup.deliver()
+
+    assert report.delivered
+    assert report.attempts == 2
+    assert setup.tokens.forgotten == 0
+
+
+def test_a_400_keeps_the_cached_token() -> None:
+    setup = Setup(downstream=Downstream([400]))
+
+    report = setup.deliver()
+
+    assert report.outcome is DeliveryOutcome.PERMANENT_FAILURE
+    assert setup.tokens.calls == [False]
+    assert setup.tokens.forgotten == 0

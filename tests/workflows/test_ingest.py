@@ -8,6 +8,8 @@ import pytest
 
 from functions._shared.errors import (
     CircuitOpenError,
+    ConfigurationError,
+    InvalidEnvelopeError,
     PermanentDeliveryError,
     TransientDeliveryError,
     TransientDependencyError,
@@ -61,11 +63,13 @@ def test_nothing_new_is_recorded_and_succeeds() -> None:
 def test_new_events_are_bundled_archived_checked_delivered_and_recorded() -> None:
     rendered = ingest_definition().render(function_arn)
 
-    assert _path(rendered, {"Anything new?": 0, "Circuit open?": 0}) == [
+    choose = {"Anything new?": 0, "Anything bundled?": 0, "Circuit open?": 0}
+    assert _path(rendered, choose) == [
         "Validate events",
         "Drop duplicates",
         "Anything new?",
         "Bundle events",
+        "Anything bundled?",
         "Archive bundle",
         "Start the park count",
         "Check the circuit",
@@ -100,6 +104,7 @@ def test_the_parked_delivery_fails_uncaught_so_a_redrive_re_runs_it() -> None:
     caught = [n for c in states["Deliver parked bundle"].get("Catch", []) for n in c["ErrorEquals"]]
     assert CircuitOpenError.__name__ not in caught
     assert TransientDeliveryError.__name__ not in caught
+    assert PermanentDeliveryError.__name__ not in caught
     assert "States.ALL" not in caught
     assert TransientDeliveryError.__name__ in _retried(states["Deliver parked bundle"])
 
@@ -111,8 +116,52 @@ def test_delivery_errors_route_by_class_name() -> None:
     assert catches[(TransientDeliveryError.__name__, CircuitOpenError.__name__)] == (
         "Count the park check"
     )
-    assert catches[(PermanentDeliveryError.__name__,)] == "Has tracking id?"
+    assert catches[(ConfigurationError.__name__, InvalidEnvelopeError.__name__)] == (
+        "Has tracking id?"
+    )
+    # Refused for good, or an outcome nobody knows (a timeout after the POST): parked, never
+    # FAILED, because dedupe hands a FAILED execution's events to a re-send.
+    assert catches[(PermanentDeliveryError.__name__,)] == "Record refused delivery"
+    assert catches[("States.ALL",)] == "Record refused delivery"
     assert TransientDeliveryError.__name__ in _retried(states["Deliver bundle"])
+
+
+def test_a_refused_delivery_is_parked_with_the_downstream_answer_as_its_reason(
+    states: dict[str, Any],
+) -> None:
+    refused = states["Record refused delivery"]
+
+    assert refused["Next"] == "Deliver parked bundle"
+    assert refused["Parameters"]["Payload"] == {
+        "trackingId.$": "$.trackingId",
+        "status": "PARKED",
+        "counts.$": "$.counts",
+        "archive.$": "$.archive",
+        "error.$": "$.deliveryError.Error",
+        "cause.$": "$.deliveryError.Cause",
+        "rejected.$": "$.rejected",
+        "duplicates.$": "$.duplicates",
+    }
+
+
+def test_a_delivered_record_keeps_the_archive_and_every_rejection(states: dict[str, Any]) -> None:
+    payload = states["Record delivery"]["Parameters"]["Payload"]
+
+    assert payload["archive.$"] == "$.archive"
+    assert (payload["rejected.$"], payload["duplicates.$"]) == ("$.rejected", "$.duplicates")
+
+
+def test_an_empty_bundle_is_not_delivered_but_recorded_rejected(states: dict[str, Any]) -> None:
+    choice = states["Anything bundled?"]
+
+    assert choice["Choices"] == [
+        {"Variable": "$.bundle.count", "NumericGreaterThan": 0, "Next": "Archive bundle"}
+    ]
+    assert choice["Default"] == "Record rejection"
+    payload = states["Record rejection"]["Parameters"]["Payload"]
+    assert payload["status"] == "REJECTED"
+    assert payload["rejected.$"] == "$.rejected"
+    assert states[states["Record rejection"]["Next"]]["Type"] == "Succeed"
 
 
 def test_it_invokes_exactly_the_functions_the_stack_declares() -> None:
@@ -133,7 +182,7 @@ def test_it_invokes_exactly_the_functions_the_stack_declares() -> None:
 def test_every_task_has_a_timeout_and_the_service_retrier(states: dict[str, Any]) -> None:
     tasks = [state for state in states.values() if state["Type"] == "Task"]
 
-    assert len(tasks) == 11
+    assert len(tasks) == 13
     for task in tasks:
         assert task["TimeoutSeconds"] > 0
         assert "Lambda.TooManyRequestsException" in _retried(task)
@@ -156,6 +205,7 @@ def test_failures_are_recorded_then_fail_with_the_original_error(states: dict[st
         ]
     assert states["Record failure"]["Parameters"]["Payload"] == {
         "trackingId.$": "$.trackingId",
+        "terminal": True,
         "status": "FAILED",
         "error.$": "$.error.Error",
         "cause.$": "$.error.Cause",
