@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Final
 
 from pydantic import BaseModel, Field
@@ -49,5 +50,8 @@ class DeliverSettings(BaseModel):
         return BreakerPolicy(
             failure_threshold=self.failure_threshold,
             cooldown_seconds=self.cooldown_seconds,
-            probe_stale_seconds=self.probe_stale_seconds,
+            # A probe's holder is a Lambda whose timeout runs in real time, while the breaker's
+            # clock runs 1/clock_scale times faster locally: measured on that clock, a live but
+            # slow probe (a loaded machine) would look stale and a second probe would go out.
+            probe_stale_seconds=math.ceil(self.probe_stale_seconds / self.clock_scale),
         )

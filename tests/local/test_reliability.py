@@ -53,12 +53,28 @@ def _reset_breaker(stack: LocalStack) -> None:
 
 @pytest.fixture
 def env(local_env: LocalEnvironment) -> Iterator[LocalEnvironment]:
-    """The shared environment with a healthy downstream and a closed breaker, before and after."""
+    """The shared environment with a healthy downstream and a closed breaker, before and after.
+
+    Executions an earlier test left running (parked ones waiting out a cooldown) would otherwise
+    reopen the breaker after the reset, so they are waited for first.
+    """
     local_env.downstream.reset()
+    _wait_for_running(local_env.stack)
     _reset_breaker(local_env.stack)
     yield local_env
     local_env.downstream.reset()
+    _wait_for_running(local_env.stack)
     _reset_breaker(local_env.stack)
+
+
+def _wait_for_running(stack: LocalStack) -> None:
+    sfn = stack.client("stepfunctions")
+    for workflow in stack.app.workflows:
+        pages = sfn.get_paginator("list_executions").paginate(
+            stateMachineArn=stack.state_machine_arn(workflow.name), statusFilter="RUNNING"
+        )
+        running = [e["executionArn"] for page in pages for e in page["executions"]]
+        _wait_all(stack, running)
 
 
 def _stopped_in(stack: LocalStack, execution_arn: str) -> str:
