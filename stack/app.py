@@ -12,6 +12,7 @@ from stack.spec import (
     BucketNotificationSpec,
     BucketSpec,
     CircuitBreakerSpec,
+    ExecutionStatusRuleSpec,
     FunctionSpec,
     HttpMethod,
     IndexSpec,
@@ -32,6 +33,7 @@ from workflows.enrich import enrich_definition
 from workflows.ingest import ingest_definition
 
 _DAY_SECONDS = 86_400
+EXECUTION_OUTCOMES_DLQ = "execution-outcomes-dlq"
 
 
 def build_app(config: StackConfig | None = None) -> App:
@@ -98,6 +100,8 @@ def build_app(config: StackConfig | None = None) -> App:
             visibility_timeout_seconds=60,
             max_receive_count=config.max_receive_count,
         ),
+        # Execution status changes EventBridge could not deliver to update_status.
+        QueueSpec(name=EXECUTION_OUTCOMES_DLQ, max_receive_count=0),
     )
     secrets = (
         SecretSpec(
@@ -281,4 +285,14 @@ def build_app(config: StackConfig | None = None) -> App:
             ),
         ),
         circuit_breaker=CircuitBreakerSpec(function="deliver", table="circuit"),
+        # An execution that ends FAILED outside its workflow's Catch, TIMED_OUT or ABORTED
+        # never reaches its own update_status step: this rule tells update_status instead.
+        execution_status_rules=(
+            ExecutionStatusRuleSpec(
+                name="execution-outcomes",
+                workflows=("ingest", "aggregate", "enrich"),
+                target_function="update_status",
+                dead_letter_queue=EXECUTION_OUTCOMES_DLQ,
+            ),
+        ),
     )
