@@ -33,7 +33,6 @@ from workflows.enrich import enrich_definition
 from workflows.ingest import ingest_definition
 
 _DAY_SECONDS = 86_400
-EXECUTION_OUTCOMES_DLQ = "execution-outcomes-dlq"
 
 
 def build_app(config: StackConfig | None = None) -> App:
@@ -100,8 +99,6 @@ def build_app(config: StackConfig | None = None) -> App:
             visibility_timeout_seconds=60,
             max_receive_count=config.max_receive_count,
         ),
-        # Execution status changes EventBridge could not deliver to update_status.
-        QueueSpec(name=EXECUTION_OUTCOMES_DLQ, max_receive_count=0),
     )
     secrets = (
         SecretSpec(
@@ -292,7 +289,7 @@ def build_app(config: StackConfig | None = None) -> App:
                 name="execution-outcomes",
                 workflows=("ingest", "aggregate", "enrich"),
                 target_function="update_status",
-                dead_letter_queue=EXECUTION_OUTCOMES_DLQ,
+                dead_letter_queue="execution-outcomes-dlq",
             ),
         ),
     )

@@ -71,7 +71,8 @@ def _named(app: App) -> list[tuple[str, str]]:
     names += [("bucket", spec.name) for spec in app.buckets]
     names += [("secret", spec.name) for spec in app.secrets]
     names += [("pipe", spec.name) for spec in app.pipes]
-    names += [("rule", spec.name) for spec in app.execution_status_rules]
+    for rule in app.execution_status_rules:
+        names += [("rule", rule.name), ("queue", rule.dead_letter_queue)]
     if app.api is not None:
         names.append(("api", app.api.name))
     for queue in app.queues:
@@ -116,8 +117,8 @@ def check_references(app: App) -> None:
 
     Covers grants, pipes, bucket notifications, routes (their function, and the API's JWT
     authorizer for a JWT route), the functions a workflow's definition references, and the
-    circuit breaker's function and table, and each execution status rule's workflows, target
-    function and dead-letter queue.
+    circuit breaker's function and table, and each execution status rule's workflows and target
+    function.
     """
     known = {
         "table": {spec.name for spec in app.tables},
@@ -165,7 +166,7 @@ def check_references(app: App) -> None:
     for rule in app.execution_status_rules:
         who = f"execution status rule {rule.name!r}"
         wanted += [(who, "workflow", name) for name in rule.workflows]
-        wanted += [(who, "function", rule.target_function), (who, "queue", rule.dead_letter_queue)]
+        wanted.append((who, "function", rule.target_function))
     problems[:0] = [
         f"{who} names {kind} {name!r}" for who, kind, name in wanted if name not in known[kind]
     ]

@@ -12,8 +12,9 @@ it out, ``inputDetails.included`` false):
 
 - an envelope ``{"trackingId": ...}`` (the api's executions; with ``catalogId``, an enrichment,
   whose summary row is failed instead);
-- a Pipes batch (a JSON array of SQS records): the tracking id validate gives that batch
-  (:func:`functions.validate.sources.read_pipe_batch`);
+- a Pipes batch (a JSON array of SQS records): the tracking id validate gives that batch, the
+  envelope's own for a batch of one envelope message, else
+  :func:`~functions._shared.pipe_batches.batch_tracking_id` of its message ids;
 - otherwise the execution's name, which the api sets to the tracking id.
 
 Statuses only move forward, so a record already PARKED, DELIVERED, REJECTED or DUPLICATE keeps
@@ -22,7 +23,6 @@ its status: FAILED ranks as PARKED and below every final status.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Final, Literal
@@ -34,6 +34,8 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from functions._shared import names
 from functions._shared.enrichment import CATALOG_ID_PATTERN, EnrichmentStatus
 from functions._shared.models import TrackingId
+from functions._shared.parsing import JsonTextError, loads_json
+from functions._shared.pipe_batches import batch_tracking_id
 from functions._shared.status import Status
 from functions.update_status.core import (
     MAX_STORED_REASON_LENGTH,
@@ -48,7 +50,6 @@ from functions.update_status.enrichment import (
     EnrichmentUpdate,
     record_enrichment,
 )
-from functions.validate.sources import PipeBatch, read_pipe_batch
 
 EXECUTION_EVENT_SOURCE: Final = "aws.states"
 EXECUTION_STATUS_CHANGE: Final = "Step Functions Execution Status Change"
@@ -192,8 +193,8 @@ def _input_document(detail: ExecutionStatusDetail) -> Any:
     if not detail.input_details.included or not detail.input:
         return None
     try:
-        return json.loads(detail.input)
-    except ValueError:
+        return loads_json(detail.input)
+    except JsonTextError:
         return None
 
 
@@ -208,11 +209,28 @@ def _from_envelope(document: dict[str, Any]) -> TrackedExecution | None:
 
 
 def _from_pipe_batch(document: list[Any]) -> TrackedExecution | None:
-    try:
-        envelope, _ = read_pipe_batch(PipeBatch.model_validate(document))
-    except ValidationError:
+    message_ids = [record.get("messageId") for record in document if isinstance(record, dict)]
+    if not document or len(message_ids) != len(document):
         return None
-    return TrackedExecution(envelope.tracking_id)
+    if not all(isinstance(message_id, str) and message_id for message_id in message_ids):
+        return None
+    if len(document) == 1:
+        envelope = _json_object(document[0].get("body"))
+        if envelope is not None and isinstance(envelope.get("events"), list):
+            tracking_id = envelope.get("trackingId")
+            if isinstance(tracking_id, str) and _valid(_TRACKING_ID, tracking_id):
+                return TrackedExecution(tracking_id)
+    return TrackedExecution(batch_tracking_id([str(message_id) for message_id in message_ids]))
+
+
+def _json_object(text: Any) -> dict[str, Any] | None:
+    if not isinstance(text, str):
+        return None
+    try:
+        value = loads_json(text)
+    except JsonTextError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def _valid(adapter: TypeAdapter[str], value: str) -> bool:
