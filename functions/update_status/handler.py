@@ -52,6 +52,7 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
         stored = record_execution_outcome(
             event, status_store, enrichment_store, now=datetime.now(UTC)
         )
+        metrics.add_metric(name="ExecutionOutcomeRecorded", unit=MetricUnit.Count, value=1)
         logger.info("Execution outcome recorded", extra={"status": stored.get("status")})
         return stored
     outcome: StatusOutcome | EnrichmentOutcome
