@@ -317,6 +317,24 @@ def s3_notification_queue_policy(
     )
 
 
+def event_rule_dead_letter_policy(
+    queue_arn: pulumi.Input[str], rule_arn: pulumi.Input[str]
+) -> Document:
+    """A queue policy that lets EventBridge keep the events of one rule it could not deliver."""
+    return document(
+        [
+            {
+                "Sid": "AllowUndeliveredRuleEvents",
+                "Effect": "Allow",
+                "Principal": {"Service": "events.amazonaws.com"},
+                "Action": list(SQS_SEND_ACTIONS),
+                "Resource": queue_arn,
+                "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}},
+            }
+        ]
+    )
+
+
 def function_policy(log_group_arn: pulumi.Input[str], grants: Sequence[Statement]) -> Document:
     """A Lambda's own permissions: its log group, traces, and the resources it was granted."""
     return document(

@@ -22,6 +22,7 @@ from infra.alarms import AlarmRule, Alarms, AlarmsArgs
 from infra.api import HttpApi, HttpApiArgs
 from infra.bucket import Bucket, BucketArgs
 from infra.config import InfraSettings
+from infra.execution_status_rule import ExecutionStatusRule, ExecutionStatusRuleArgs
 from infra.function import Function, FunctionArgs
 from infra.notification import BucketNotification, BucketNotificationArgs, NotificationTarget
 from infra.pipe import Pipe, PipeArgs
@@ -194,6 +195,18 @@ def deploy(app: App, settings: InfraSettings | None = None) -> Deployment:
                     route.function: functions[route.function].arn for route in app.api.routes
                 },
                 log_retention_days=settings.log_retention_days,
+            ),
+        )
+    for rule in app.execution_status_rules:
+        ExecutionStatusRule(
+            name(rule.name),
+            ExecutionStatusRuleArgs(
+                spec=rule,
+                physical_name=name(rule.name),
+                state_machine_arns={key: machine.arn for key, machine in state_machines.items()},
+                function_arn=functions[rule.target_function].arn,
+                function_name=functions[rule.target_function].name,
+                dead_letter_queue_name=name(rule.dead_letter_queue),
             ),
         )
     alarms = Alarms(

@@ -27,6 +27,7 @@ from functions._shared import names
 from local import durability, moto_patches
 from local.api_gateway import ApiGateway
 from local.clock import TimeScale
+from local.event_rules import ExecutionStatusRules, ObservedArchive
 from local.execution_archive import ExecutionArchive
 from local.lambdas.pool import (
     FunctionNotFoundError,
@@ -140,7 +141,8 @@ class LocalStack(Service):
         self.time_scale = TimeScale(self.settings.time_scale)
         self._server: Any = None
         self._pool: LambdaPool | None = None
-        self._archive: ExecutionArchive | None = None
+        self._archive: ObservedArchive | None = None
+        self._execution_status_rules: ExecutionStatusRules | None = None
         self._resources: Resources | None = None
         self._pipes: Pipes | None = None
         self._api: ApiGateway | None = None
@@ -173,7 +175,7 @@ class LocalStack(Service):
     def _start(self) -> dict[str, Any]:
         state_dir = self.settings.state_dir
         self._state_lock = durability.StateLock.acquire(state_dir)
-        self._archive = ExecutionArchive(state_dir / "executions.sqlite3")
+        self._archive = ObservedArchive(state_dir / "executions.sqlite3")
         self._port = self._resolve_port()
         ensure_free(self.settings.host, self._api_port())
         # moto's interpreter reaches other services through its own port.
@@ -187,6 +189,8 @@ class LocalStack(Service):
         self._start_server(state_dir / "logs")
         resources = provision(self.app, self.client, secret_values=self.settings.secret_values)
         self._resources = resources
+        self._execution_status_rules = self._make_execution_status_rules(resources)
+        self._archive.observer = self._execution_status_rules.observe
         if self.settings.persist_tables:
             self._durable = durability.open_state(state_dir, LOCAL_ACCOUNT, self._archive)
         self._pool = LambdaPool(
@@ -197,6 +201,7 @@ class LocalStack(Service):
             base_environment=self._worker_base_environment(),
         )
         self._pool.start(warm=True)
+        self._execution_status_rules.start()
         if self.settings.run_pipes and self.app.pipes:
             self._pipes = self._make_pipes(resources)
             self._pipes.start()
@@ -227,6 +232,9 @@ class LocalStack(Service):
         if self._durable is not None:  # what is still running stays journaled as running
             self._durable.close()
             self._durable = None
+        if self._execution_status_rules is not None:
+            self._execution_status_rules.close()
+            self._execution_status_rules = None
         if self._pool is not None:
             self._pool.close()
             self._pool = None
@@ -426,6 +434,23 @@ class LocalStack(Service):
                 )
             )
         return Pipes(pollers)
+
+    def _make_execution_status_rules(self, resources: Resources) -> ExecutionStatusRules:
+        sqs = self.client("sqs")
+        for rule in self.app.execution_status_rules:
+            sqs.create_queue(QueueName=self.app.physical_name(rule.dead_letter_queue))
+
+        def send_dead_letter(queue_name: str, body: str) -> None:
+            url = sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
+            sqs.send_message(QueueUrl=url, MessageBody=body)
+
+        return ExecutionStatusRules(
+            self.app,
+            state_machine_arn=lambda workflow: resources.state_machines[workflow],
+            # The pool starts after the rules: resolved at each delivery.
+            invoke=lambda function_name, payload: self.pool.invoke(function_name, payload),  # noqa: PLW0108
+            send_dead_letter=send_dead_letter,
+        )
 
     def _invoke_for_api(self, function_name: str, payload: bytes) -> InvocationResult:
         # Lambda's Invoke API as API Gateway calls it: a throttled function answers 429.

@@ -12,6 +12,7 @@ from stack.spec import (
     BucketNotificationSpec,
     BucketSpec,
     CircuitBreakerSpec,
+    ExecutionStatusRuleSpec,
     FunctionSpec,
     HttpMethod,
     IndexSpec,
@@ -285,4 +286,14 @@ def build_app(config: StackConfig | None = None) -> App:
             ),
         ),
         circuit_breaker=CircuitBreakerSpec(function="deliver", table="circuit"),
+        # An execution that ends FAILED outside its workflow's Catch, TIMED_OUT or ABORTED
+        # never reaches its own update_status step: this rule tells update_status instead.
+        execution_status_rules=(
+            ExecutionStatusRuleSpec(
+                name="execution-outcomes",
+                workflows=("ingest", "aggregate", "enrich"),
+                target_function="update_status",
+                dead_letter_queue="execution-outcomes-dlq",
+            ),
+        ),
     )

@@ -40,6 +40,7 @@ _NAME_RULES: Final = {
     "secret": (re.compile(r"[A-Za-z0-9/_+=.@-]{1,512}"), "1-512 letters, digits or '/_+=.@-'"),
     "pipe": (re.compile(r"[A-Za-z0-9_.-]{1,64}"), "1-64 letters, digits, '.', '-' or '_'"),
     "api": (re.compile(r".{1,128}"), "1-128 characters"),
+    "rule": (re.compile(r"[A-Za-z0-9_.-]{1,64}"), "1-64 letters, digits, '.', '-' or '_'"),
 }
 
 Kind = Literal["function", "workflow"]
@@ -70,6 +71,8 @@ def _named(app: App) -> list[tuple[str, str]]:
     names += [("bucket", spec.name) for spec in app.buckets]
     names += [("secret", spec.name) for spec in app.secrets]
     names += [("pipe", spec.name) for spec in app.pipes]
+    for rule in app.execution_status_rules:
+        names += [("rule", rule.name), ("queue", rule.dead_letter_queue)]
     if app.api is not None:
         names.append(("api", app.api.name))
     for queue in app.queues:
@@ -114,7 +117,8 @@ def check_references(app: App) -> None:
 
     Covers grants, pipes, bucket notifications, routes (their function, and the API's JWT
     authorizer for a JWT route), the functions a workflow's definition references, and the
-    circuit breaker's function and table.
+    circuit breaker's function and table, and each execution status rule's workflows and target
+    function.
     """
     known = {
         "table": {spec.name for spec in app.tables},
@@ -159,6 +163,10 @@ def check_references(app: App) -> None:
             ("the circuit breaker", "function", breaker.function),
             ("the circuit breaker", "table", breaker.table),
         ]
+    for rule in app.execution_status_rules:
+        who = f"execution status rule {rule.name!r}"
+        wanted += [(who, "workflow", name) for name in rule.workflows]
+        wanted.append((who, "function", rule.target_function))
     problems[:0] = [
         f"{who} names {kind} {name!r}" for who, kind, name in wanted if name not in known[kind]
     ]

@@ -91,7 +91,9 @@ def stack_outputs(
     ...     function_names=names(app.functions),
     ...     table_names=names(app.tables),
     ...     queue_urls={q.name: f"https://{q.name}" for q in app.queues},
-    ...     dead_letter_queue_urls={q.name: f"https://{q.dead_letter_queue}" for q in app.queues},
+    ...     dead_letter_queue_urls={
+    ...         q.name: f"https://{q.dead_letter_queue}" for q in app.queues if q.dead_letter_queue
+    ...     },
     ...     bucket_names=names(app.buckets),
     ...     secret_names=names(app.secrets),
     ...     api_url="http://127.0.0.1:4567",

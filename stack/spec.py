@@ -284,6 +284,49 @@ class WorkflowSpec:
     type: WorkflowType = WorkflowType.STANDARD
 
 
+EXECUTION_EVENT_SOURCE: Final = "aws.states"
+EXECUTION_STATUS_CHANGE: Final = "Step Functions Execution Status Change"
+UNSUCCESSFUL_EXECUTION_STATUSES: Final = ("FAILED", "TIMED_OUT", "ABORTED")
+
+
+@dataclass(frozen=True)
+class ExecutionStatusRuleSpec:
+    """An EventBridge rule on the status changes of ``workflows``' executions ending in one of
+    ``statuses``, delivering each event to ``target_function``.
+
+    EventBridge retries a failed delivery for up to ``maximum_event_age_seconds`` (at most
+    ``maximum_retry_attempts`` times); what it still cannot deliver goes to the rule's own
+    queue ``dead_letter_queue`` (a logical name; the rule creates it), so no outcome is lost on
+    the way to the status record. The local runtime emits the same events when its executions
+    end and delivers them the same way.
+    """
+
+    name: str
+    workflows: tuple[str, ...]
+    target_function: str
+    dead_letter_queue: str
+    statuses: tuple[str, ...] = UNSUCCESSFUL_EXECUTION_STATUSES
+    maximum_retry_attempts: int = 185
+    maximum_event_age_seconds: int = 86_400
+
+    def pattern(self, state_machine_arn: Callable[[str], Any]) -> dict[str, Any]:
+        """The rule's event pattern once the state machines' ARNs are known (a plain string
+        locally, a Pulumi ``Output`` on AWS).
+
+        >>> rule = ExecutionStatusRuleSpec("outcomes", ("ingest",), "update_status", "dlq")
+        >>> rule.pattern(lambda name: f"arn:{name}")["detail"]
+        {'status': ['FAILED', 'TIMED_OUT', 'ABORTED'], 'stateMachineArn': ['arn:ingest']}
+        """
+        return {
+            "source": [EXECUTION_EVENT_SOURCE],
+            "detail-type": [EXECUTION_STATUS_CHANGE],
+            "detail": {
+                "status": list(self.statuses),
+                "stateMachineArn": [state_machine_arn(name) for name in self.workflows],
+            },
+        }
+
+
 @dataclass(frozen=True)
 class StackConfig:
     """Settings a user may change per stack (``Pulumi.<stack>.yaml`` or the local CLI).
@@ -333,6 +376,7 @@ class App:
     notifications: tuple[BucketNotificationSpec, ...] = ()
     api: ApiSpec | None = None
     circuit_breaker: CircuitBreakerSpec | None = None
+    execution_status_rules: tuple[ExecutionStatusRuleSpec, ...] = ()
 
     def physical_name(self, logical_name: str) -> str:
         """The name a resource carries on AWS and locally alike (buckets: :meth:`bucket_name`)."""

@@ -1,5 +1,7 @@
 """Lambda entry point of update_status: any envelope in, the stored status record out.
 
+An EventBridge execution status change fails the status record of the execution that ended
+(:mod:`functions.update_status.execution_events`).
 An input with ``catalogId`` is an enrichment's (batch or summary row of the enrichment table,
 see :mod:`functions.update_status.enrichment`); any other is an ingest envelope.
 """
@@ -24,6 +26,10 @@ from functions.update_status.enrichment import (
     EnrichmentUpdate,
     record_enrichment,
 )
+from functions.update_status.execution_events import (
+    is_execution_status_event,
+    record_execution_outcome,
+)
 
 
 class UpdateStatusSettings(BaseModel):
@@ -41,6 +47,14 @@ logger, metrics = scaffold.logger, scaffold.metrics
 
 @scaffold.entry
 def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
+    if is_execution_status_event(event):
+        # An execution that ended without its own status step (EventBridge, asynchronously).
+        stored = record_execution_outcome(
+            event, status_store, enrichment_store, now=datetime.now(UTC)
+        )
+        metrics.add_metric(name="ExecutionOutcomeRecorded", unit=MetricUnit.Count, value=1)
+        logger.info("Execution outcome recorded", extra={"status": stored.get("status")})
+        return stored
     outcome: StatusOutcome | EnrichmentOutcome
     if isinstance(event, dict) and names.ENRICHMENT_KEY in event:
         enrichment = parse_envelope(event, EnrichmentUpdate)

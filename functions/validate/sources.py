@@ -14,8 +14,6 @@ newlines, so a redelivered batch maps onto the same status record.
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Final, Literal
 from urllib.parse import unquote_plus
@@ -32,6 +30,7 @@ from functions._shared.models import (
     json_type_name,
 )
 from functions._shared.parsing import JsonTextError, loads_json
+from functions._shared.pipe_batches import batch_tracking_id
 from functions._shared.validation import WHOLE_VALUE, field_errors
 from functions.validate.core import MAX_ERRORS_PER_EVENT, validate_batch
 
@@ -39,8 +38,6 @@ QUEUE_SOURCE: Final = "queue"
 S3_SOURCE: Final = "s3"
 S3_TEST_EVENT: Final = "s3:TestEvent"
 _OBJECT_CREATED_PREFIX: Final = "ObjectCreated:"
-_TRACKING_ID_PREFIX: Final = "sqs-"
-_TRACKING_HASH_LENGTH: Final = 16
 
 _KEEP_EXTRA_KEYS: Final = ConfigDict(extra="allow")
 
@@ -122,18 +119,6 @@ class _Received:
 
     def refuse(self, message_id: str, field_name: str, reason: str) -> None:
         self.add(_Refused([FieldError(field=field_name, reason=reason)]), message_id)
-
-
-def batch_tracking_id(message_ids: Sequence[str]) -> str:
-    """The tracking id of a batch that is not a single envelope: the same ids, the same result.
-
-    >>> batch_tracking_id(["b", "a"]) == batch_tracking_id(["a", "b"])
-    True
-    >>> batch_tracking_id(["a", "b"])
-    'sqs-7e18f737311b2dc3'
-    """
-    digest = hashlib.sha256("\n".join(sorted(message_ids)).encode("utf-8")).hexdigest()
-    return _TRACKING_ID_PREFIX + digest[:_TRACKING_HASH_LENGTH]
 
 
 def read_pipe_batch(batch: PipeBatch) -> tuple[ValidatedEnvelope, int]:

@@ -16,13 +16,17 @@ from infra.stack import Deployment
 from stack.spec import App, Authorization, WorkflowSpec
 from tests.conformance.canonical import canonical_definition, canonicalize, function_ref
 from tests.infra.harness import (
+    ACCOUNT,
     AUTHORIZER,
     BUCKET,
     BUCKET_NOTIFICATION,
+    EVENT_RULE,
+    EVENT_TARGET,
     HTTP_API,
     LAMBDA,
     PIPE,
     QUEUE,
+    REGION,
     ROUTE,
     SECRET,
     STATE_MACHINE,
@@ -135,9 +139,42 @@ def test_queues_and_buckets_are_the_description_one_to_one(app: App, run: Run[De
     queues.update(
         app.physical_name(spec.dead_letter_queue) for spec in app.queues if spec.dead_letter_queue
     )
+    queues.update(app.physical_name(rule.dead_letter_queue) for rule in app.execution_status_rules)
     assert physical_names(run, QUEUE) == queues
     buckets = Counter(app.bucket_name(spec.name) for spec in app.buckets)
     assert physical_names(run, BUCKET, key="bucket") == buckets
+
+
+def test_execution_status_rules_are_the_description_one_to_one(
+    app: App, run: Run[Deployment]
+) -> None:
+    assert app.execution_status_rules
+    machines = _arns(run, STATE_MACHINE)
+    arn_of = {name: arn for arn, name in machines.items()}
+    deployed = {rule.inputs["name"]: rule for rule in run.mocks.of_type(EVENT_RULE)}
+    targets = {target.inputs["rule"]: target.inputs for target in run.mocks.of_type(EVENT_TARGET)}
+    assert set(deployed) == set(targets)
+    expected = {}
+    for spec in app.execution_status_rules:
+        pattern = spec.pattern(lambda workflow: arn_of[app.physical_name(workflow)])
+        target = targets[app.physical_name(spec.name)]
+        expected[app.physical_name(spec.name)] = (
+            pattern,
+            f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{app.physical_name(spec.target_function)}",
+            f"arn:aws:sqs:{REGION}:{ACCOUNT}:{app.physical_name(spec.dead_letter_queue)}",
+        )
+        assert target["retryPolicy"] == {
+            "maximumRetryAttempts": spec.maximum_retry_attempts,
+            "maximumEventAgeInSeconds": spec.maximum_event_age_seconds,
+        }
+    assert {
+        name: (
+            json.loads(rule.inputs["eventPattern"]),
+            targets[name]["arn"],
+            targets[name]["deadLetterConfig"]["arn"],
+        )
+        for name, rule in deployed.items()
+    } == expected
 
 
 def test_secrets_are_the_description_one_to_one(app: App, run: Run[Deployment]) -> None:

@@ -51,6 +51,8 @@ AUTHORIZER = "aws:apigatewayv2/authorizer:Authorizer"
 STAGE = "aws:apigatewayv2/stage:Stage"
 PERMISSION = "aws:lambda/permission:Permission"
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+EVENT_RULE = "aws:cloudwatch/eventRule:EventRule"
+EVENT_TARGET = "aws:cloudwatch/eventTarget:EventTarget"
 TOPIC = "aws:sns/topic:Topic"
 SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
 BUCKET_NOTIFICATION = "aws:s3/bucketNotification:BucketNotification"
@@ -209,6 +211,7 @@ _COMPUTED: dict[str, Computed] = {
     PIPE: _simple(lambda r, a, n: f"arn:aws:pipes:{r}:{a}:pipe/{n}"),
     TOPIC: _simple(lambda r, a, n: f"arn:aws:sns:{r}:{a}:{n}"),
     ALARM: _simple(lambda r, a, n: f"arn:aws:cloudwatch:{r}:{a}:alarm:{n}"),
+    EVENT_RULE: _simple(lambda r, a, n: f"arn:aws:events:{r}:{a}:rule/{n}"),
     HTTP_API: _http_api,
     STAGE: _stage,
 }

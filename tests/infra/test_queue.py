@@ -82,7 +82,7 @@ def test_s3_may_send_to_the_notified_queue_from_the_landing_bucket_only(
     app: App, run: Run[Deployment]
 ) -> None:
     name = app.physical_name("landing-notifications")
-    [policy] = run.mocks.of_type(QUEUE_POLICY)
+    [policy] = [p for p in run.mocks.of_type(QUEUE_POLICY) if p.name.startswith(name)]
     assert policy.name == f"{name}-policy"
     assert policy.inputs["queueUrl"] == f"{QUEUE_URL}{name}"
     assert json.loads(policy.inputs["policy"]) == notification_policy(

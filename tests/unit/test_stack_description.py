@@ -49,7 +49,7 @@ def test_a_queue_that_redrives_has_a_dead_letter_queue_named_after_it() -> None:
     assert QueueSpec("ingest", max_receive_count=3).dead_letter_queue == "ingest-dlq"
     assert QueueSpec("scratch", max_receive_count=0).dead_letter_queue is None
     app = build_app()
-    assert [app.physical_name(q.dead_letter_queue or "") for q in app.queues] == [
+    assert [app.physical_name(q.dead_letter_queue) for q in app.queues if q.dead_letter_queue] == [
         "stepflow-dev-ingest-dlq",
         "stepflow-dev-landing-notifications-dlq",
     ]

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from functions.validate.sources import PipeBatch, batch_tracking_id, read_pipe_batch
+from functions._shared.pipe_batches import batch_tracking_id
+from functions.validate.sources import PipeBatch, read_pipe_batch
 from tests.events import load_event
 
 VALID_EVENTS: list[dict[str, Any]] = load_event("ingest_envelope.json")["events"][:4]
