@@ -304,6 +304,7 @@ def test_real_functions_get_exactly_their_table_grants(app: App, run: Run[Deploy
 
     expected: dict[str, dict[str, set[str]]] = {
         "validate": {},
+        "claim_check": {},
         "dedupe": rw("dedupe"),
         # Reads the batch rows back (strongly consistent query) to total an enrichment.
         "update_status": rw("status") | rw("enrichment-status"),
