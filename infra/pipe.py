@@ -18,7 +18,8 @@ INVOCATION_TYPE: Final = "FIRE_AND_FORGET"
 @dataclass(frozen=True)
 class PipeArgs:
     """What a ``Pipe`` needs beyond its spec: its source queue's and target state machine's
-    ARNs, and the account, partition and region that scope its trust policy."""
+    ARNs, its enrichment function's ARN (exactly when the spec names one), and the account,
+    partition and region that scope its trust policy."""
 
     spec: PipeSpec
     physical_name: str
@@ -27,6 +28,7 @@ class PipeArgs:
     account_id: pulumi.Input[str]
     partition: pulumi.Input[str]
     region: str
+    enrichment_function_arn: pulumi.Input[str] | None = None
 
 
 class Pipe(pulumi.ComponentResource):
@@ -38,10 +40,12 @@ class Pipe(pulumi.ComponentResource):
     deleted unprocessed; messages are deleted once the execution has started, so what goes wrong
     inside the workflow is the workflow's to handle. A batch that cannot start (throttling, a
     missing permission) becomes visible again and, after the queue's ``maxReceiveCount``, lands
-    in its dead-letter queue.
+    in its dead-letter queue. With an ``enrichment_function`` the pipe invokes it synchronously
+    with each batch and starts the target with its answer; a failed enrichment, too, leaves the
+    batch on the queue.
 
     Its own role may be assumed only by EventBridge Pipes for this very pipe, and allows exactly
-    polling the source queue and starting the target state machine.
+    polling the source queue, invoking the enrichment and starting the target state machine.
 
     Example::
 
@@ -57,6 +61,11 @@ class Pipe(pulumi.ComponentResource):
     ) -> None:
         super().__init__(TYPE, resource_name, None, opts)
         spec = args.spec
+        if (spec.enrichment_function is None) != (args.enrichment_function_arn is None):
+            raise ValueError(
+                f"pipe {spec.name!r}: an enrichment function ARN is given exactly when the spec "
+                "names an enrichment function"
+            )
         child = pulumi.ResourceOptions(parent=self)
         # Confused-deputy guard: only this account's pipe of this name may assume the role.
         role, policy = roles.execution_role(
@@ -73,7 +82,9 @@ class Pipe(pulumi.ComponentResource):
                     f"pipe/{args.physical_name}",
                 ),
             ),
-            policies.pipe_policy(args.queue_arn, args.state_machine_arn),
+            policies.pipe_policy(
+                args.queue_arn, args.state_machine_arn, args.enrichment_function_arn
+            ),
             child,
         )
         pipe = aws.pipes.Pipe(
@@ -104,6 +115,7 @@ class Pipe(pulumi.ComponentResource):
                         else None
                     ),
                 ),
+                enrichment=args.enrichment_function_arn,
                 target=args.state_machine_arn,
                 target_parameters=aws.pipes.PipeTargetParametersArgs(
                     step_function_state_machine_parameters=aws.pipes.PipeTargetParametersStepFunctionStateMachineParametersArgs(

@@ -270,8 +270,23 @@ def workflow_statements(workflow: str, state_machine_arn: pulumi.Input[str]) -> 
     ]
 
 
-def pipe_policy(queue_arn: pulumi.Input[str], state_machine_arn: pulumi.Input[str]) -> Document:
-    """An SQS-to-Step Functions pipe's permissions: poll its source, start its target."""
+def pipe_policy(
+    queue_arn: pulumi.Input[str],
+    state_machine_arn: pulumi.Input[str],
+    enrichment_function_arn: pulumi.Input[str] | None = None,
+) -> Document:
+    """An SQS-to-Step Functions pipe's permissions: poll its source, invoke its enrichment (when
+    it has one), start its target."""
+    enrichment: list[Statement] = []
+    if enrichment_function_arn is not None:
+        enrichment.append(
+            {
+                "Sid": "InvokeEnrichment",
+                "Effect": "Allow",
+                "Action": ["lambda:InvokeFunction"],
+                "Resource": [enrichment_function_arn],
+            }
+        )
     return document(
         [
             {
@@ -280,6 +295,7 @@ def pipe_policy(queue_arn: pulumi.Input[str], state_machine_arn: pulumi.Input[st
                 "Action": list(PIPE_SQS_SOURCE_ACTIONS),
                 "Resource": [queue_arn],
             },
+            *enrichment,
             {
                 "Sid": "StartTargetWorkflow",
                 "Effect": "Allow",

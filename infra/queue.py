@@ -91,6 +91,7 @@ class Queue(pulumi.ComponentResource):
                 name=args.physical_name,
                 visibility_timeout_seconds=spec.visibility_timeout_seconds,
                 message_retention_seconds=spec.message_retention_seconds,
+                max_message_size=spec.max_message_bytes,
                 sqs_managed_sse_enabled=True,
                 redrive_policy=redrive_policy,
             ),

@@ -177,6 +177,9 @@ def deploy(app: App, settings: InfraSettings | None = None) -> Deployment:
                 physical_name=name(spec.name),
                 queue_arn=queues[spec.source_queue].arn,
                 state_machine_arn=state_machines[spec.target_workflow].arn,
+                enrichment_function_arn=(
+                    functions[spec.enrichment_function].arn if spec.enrichment_function else None
+                ),
                 account_id=identity.account_id,
                 partition=partition.partition,
                 region=app.config.region,
@@ -256,7 +259,7 @@ def stack_alarm_rules(
 ) -> list[AlarmRule]:
     """Every alarm of the stack: per dead-letter queue, per queue (age of its oldest message),
     the circuit breaker, per state machine (failures), and errors and throttles of the functions
-    that no workflow invokes.
+    that neither a workflow nor a pipe invokes.
 
     A workflow retries its functions' errors and throttles (deliver raises on purpose to be
     retried; enrich_batch is throttled whenever enrichments overlap), so what matters there is
@@ -266,6 +269,11 @@ def stack_alarm_rules(
     retried_by_workflows = frozenset[str]().union(
         *(workflow.definition.referenced_functions() for workflow in app.workflows)
     )
+    # A pipe's failed enrichment leaves its batch for redelivery; the dead-letter queue's alarm
+    # reports what the redeliveries do not get through.
+    retried_by_workflows |= {
+        pipe.enrichment_function for pipe in app.pipes if pipe.enrichment_function
+    }
     rules: list[AlarmRule] = []
     for spec in app.queues:
         queue = queues[spec.name]

@@ -7,16 +7,22 @@ One :class:`PipePoller` (one thread) per :class:`~stack.spec.PipeSpec`:
 - with ``filter_patterns`` (the pipe's filter criteria, :mod:`local.pipe_filter`) it deletes
   the messages matching none of them without starting anything, counted as ``filtered``, and
   delivers the rest; a batch left empty starts nothing;
+- with an ``enrich`` callable (the pipe's enrichment: the runtime passes a synchronous Lambda
+  invocation through the worker pool, :func:`lambda_enrichment`) it hands it the batch and starts
+  the target with its answer instead; an empty answer (``""``, ``{}``, ``[]``, ``null``) starts
+  nothing and the batch counts as handled, and a failed enrichment leaves the batch for
+  redelivery, as Pipes do;
 - it starts the target with ``StartExecution`` (``FIRE_AND_FORGET``), the execution input being
   the JSON array of the batch's records in the shape Pipes deliver (``messageId``,
   ``receiptHandle``, ``body``, ``attributes``, ``messageAttributes``, ``md5OfBody``,
-  ``eventSource: "aws:sqs"``, ``eventSourceARN``, ``awsRegion``);
+  ``eventSource: "aws:sqs"``, ``eventSourceARN``, ``awsRegion``), or the enrichment's answer;
 - once the execution has started it deletes the batch: what happens inside the workflow is the
   workflow's to handle;
-- when the execution cannot start (``StartExecution`` fails, or the batch is over the 262,144
-  characters a Step Functions target accepts) it deletes nothing: the messages come back after
-  the queue's visibility timeout, and after ``maxReceiveCount`` receives the queue's redrive
-  policy moves them to its dead-letter queue. That is the only retry, as on AWS for SQS sources.
+- when the execution cannot start (the enrichment fails, ``StartExecution`` fails, or the input
+  is over the 262,144 characters a Step Functions target accepts) it deletes nothing: the
+  messages come back after the queue's visibility timeout, and after ``maxReceiveCount`` receives
+  the queue's redrive policy moves them to its dead-letter queue. That is the only retry, as on
+  AWS for SQS sources.
 
 Time is real here (the runtime's time scale is for workflow waits): the batching window is
 configurable so tests can use 0-1 s.
@@ -47,7 +53,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from local.pipe_filter import compile_filters
 
@@ -65,10 +71,54 @@ _STAT_NAMES: Final = (
     "messages_deleted",
     "failures",
     "oversized_batches",
+    "enrichment_failures",
+    "enrichment_dropped",
     "poll_errors",
 )
+# What Pipes read as "do not invoke the target" from an enrichment.
+_EMPTY_ENRICHMENT_ANSWERS: Final[tuple[Any, ...]] = ("", {}, [], None)
 
 _log = logging.getLogger(__name__)
+
+
+class EnrichmentFailedError(Exception):
+    """The pipe's enrichment failed: the batch stays on the queue for redelivery."""
+
+
+Enrichment = Callable[[list[dict[str, Any]]], Any]
+"""A pipe's enrichment: the batch's records in, the target's input (any JSON value) out."""
+
+
+class _Invocation(Protocol):
+    @property
+    def payload(self) -> bytes: ...
+
+    @property
+    def function_error(self) -> str | None: ...
+
+
+def lambda_enrichment(name: str, invoke: Callable[[bytes], _Invocation]) -> Enrichment:
+    """An enrichment that invokes Lambda function ``name`` synchronously through ``invoke``.
+
+    A function error (or an answer that is not JSON) raises :class:`EnrichmentFailedError`.
+
+    >>> from types import SimpleNamespace
+    >>> echo = lambda payload: SimpleNamespace(payload=payload, function_error=None)
+    >>> lambda_enrichment("echo", echo)([{"messageId": "m1"}])
+    [{'messageId': 'm1'}]
+    """
+
+    def enrich(records: list[dict[str, Any]]) -> Any:
+        result = invoke(json.dumps(records, separators=(",", ":")).encode("utf-8"))
+        if result.function_error is not None:
+            detail = result.payload.decode("utf-8", "replace")[:500]
+            raise EnrichmentFailedError(f"enrichment {name} failed: {detail}")
+        try:
+            return json.loads(result.payload)
+        except ValueError as error:
+            raise EnrichmentFailedError(f"enrichment {name} answered no JSON: {error}") from None
+
+    return enrich
 
 
 def pipe_record(message: dict[str, Any], queue_arn: str, region: str) -> dict[str, Any]:
@@ -138,6 +188,7 @@ class PipePoller:
         execution_name: Callable[[], str] = lambda: str(uuid.uuid4()),
         has_messages: Callable[[], bool] | None = None,
         filter_patterns: Sequence[str] = (),
+        enrich: Enrichment | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"pipe {name!r}: batch_size must be at least 1")
@@ -160,6 +211,7 @@ class PipePoller:
         self._sfn = sfn
         self._execution_name = execution_name
         self._has_messages = has_messages
+        self._enrich = enrich
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -194,7 +246,9 @@ class PipePoller:
         """Counters: ``messages_received``, ``filtered`` (matched no filter: deleted, not
         delivered), ``batches_started`` (executions started),
         ``messages_deleted``, ``failures`` (batches left for redelivery), ``oversized_batches``
-        (of those, over the target's input limit), ``poll_errors`` (receive/delete errors)."""
+        and ``enrichment_failures`` (of those, over the target's input limit, and failed in the
+        enrichment), ``enrichment_dropped`` (batches the enrichment answered empty: deleted,
+        nothing started), ``poll_errors`` (receive/delete errors)."""
         with self._lock:
             return dict(self._stats)
 
@@ -297,13 +351,27 @@ class PipePoller:
                 records = [record for record, keep in zip(records, kept, strict=True) if keep]
             if not batch:
                 return
-        execution_input = json.dumps(records, separators=(",", ":"))
+        target_input: Any = records
+        if self._enrich is not None:
+            try:
+                target_input = self._enrich(records)
+            except Exception as error:
+                self._count("failures")
+                self._count("enrichment_failures")
+                self.last_error = f"enrichment failed: {type(error).__name__}: {error}"
+                _log.warning("pipe %s: %s", self.name, self.last_error)
+                return
+            if target_input in _EMPTY_ENRICHMENT_ANSWERS:
+                self._count("enrichment_dropped")
+                self._delete(batch)
+                return
+        execution_input = json.dumps(target_input, separators=(",", ":"))
         if len(execution_input) > MAX_TARGET_INPUT_CHARACTERS:
             self._count("failures")
             self._count("oversized_batches")
             self.last_error = (
-                f"batch of {len(batch)} messages is {len(execution_input):,} characters; the "
-                f"target accepts {MAX_TARGET_INPUT_CHARACTERS:,}"
+                f"the input of a batch of {len(batch)} messages is {len(execution_input):,} "
+                f"characters; the target accepts {MAX_TARGET_INPUT_CHARACTERS:,}"
             )
             _log.warning("pipe %s: %s", self.name, self.last_error)
             return

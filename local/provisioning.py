@@ -197,6 +197,8 @@ def create_queue(sqs: Any, app: App, queue: QueueSpec) -> QueueRef:
         "MessageRetentionPeriod": str(queue.message_retention_seconds),
         "SqsManagedSseEnabled": "true",
     }
+    if queue.max_message_bytes is not None:
+        attributes["MaximumMessageSize"] = str(queue.max_message_bytes)
     dlq_url: str | None = None
     dlq_arn: str | None = None
     if queue.dead_letter_queue is not None:

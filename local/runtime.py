@@ -37,7 +37,13 @@ from local.lambdas.pool import (
     WorkerConfig,
 )
 from local.lifecycle import Service
-from local.pipes import DEFAULT_POLL_WAIT_SECONDS, PipePoller, Pipes
+from local.pipes import (
+    DEFAULT_POLL_WAIT_SECONDS,
+    Enrichment,
+    PipePoller,
+    Pipes,
+    lambda_enrichment,
+)
 from local.ports import ensure_free
 from local.provisioning import (
     LOCAL_ACCOUNT,
@@ -431,6 +437,7 @@ class LocalStack(Service):
                     has_messages=functools.partial(
                         _has_visible_messages, self.app.config.region, queue.name
                     ),
+                    enrich=self._enrichment(pipe.enrichment_function),
                 )
             )
         return Pipes(pollers)
@@ -451,6 +458,12 @@ class LocalStack(Service):
             invoke=lambda function_name, payload: self.pool.invoke(function_name, payload),  # noqa: PLW0108
             send_dead_letter=send_dead_letter,
         )
+
+    def _enrichment(self, function_name: str | None) -> Enrichment | None:
+        if function_name is None:
+            return None
+        spec = self.app.function(function_name)
+        return lambda_enrichment(function_name, functools.partial(self._invoke, spec))
 
     def _invoke_for_api(self, function_name: str, payload: bytes) -> InvocationResult:
         # Lambda's Invoke API as API Gateway calls it: a throttled function answers 429.

@@ -33,6 +33,7 @@ from workflows.enrich import enrich_definition
 from workflows.ingest import ingest_definition
 
 _DAY_SECONDS = 86_400
+_MAX_INGEST_MESSAGE_BYTES = 262_144
 
 
 def build_app(config: StackConfig | None = None) -> App:
@@ -93,6 +94,9 @@ def build_app(config: StackConfig | None = None) -> App:
             name="ingest",
             visibility_timeout_seconds=60,
             max_receive_count=config.max_receive_count,
+            # A batch of 10 such messages stays under the 6 MB a synchronous Lambda invocation
+            # (the pipe's claim_check enrichment) accepts; SQS's 1 MiB default would not.
+            max_message_bytes=_MAX_INGEST_MESSAGE_BYTES,
         ),
         QueueSpec(
             name="landing-notifications",
@@ -120,6 +124,14 @@ def build_app(config: StackConfig | None = None) -> App:
             name="validate",
             handler="functions.validate.handler.lambda_handler",
             description="Parse and check events against the schema; split valid from rejected.",
+            # A claim-checked batch is read back from staging.
+            buckets=(BucketGrant("staging", Access.READ, names.STAGING_BUCKET_ENV),),
+        ),
+        FunctionSpec(
+            name="claim_check",
+            handler="functions.claim_check.handler.lambda_handler",
+            description="Pipes enrichment: store a batch too big for a workflow, pass a pointer.",
+            buckets=(BucketGrant("staging", Access.WRITE, names.STAGING_BUCKET_ENV),),
         ),
         FunctionSpec(
             name="dedupe",
@@ -256,6 +268,7 @@ def build_app(config: StackConfig | None = None) -> App:
                 target_workflow="ingest",
                 batch_size=config.ingest_batch_size,
                 batching_window_seconds=config.ingest_batching_window_seconds,
+                enrichment_function="claim_check",
             ),
             PipeSpec(
                 name="aggregate",
@@ -268,6 +281,7 @@ def build_app(config: StackConfig | None = None) -> App:
                 # "Records" and no "Event". Without this filter the test event would start an
                 # aggregate execution that only records "the batch held no events".
                 filter_patterns=('{"body": {"Event": [{"exists": false}]}}',),
+                enrichment_function="claim_check",
             ),
         ),
         notifications=(BucketNotificationSpec(bucket="landing", queue="landing-notifications"),),

@@ -115,10 +115,10 @@ def check_names(app: App) -> None:
 def check_references(app: App) -> None:
     """Raise naming every reference to a resource the description lacks.
 
-    Covers grants, pipes, bucket notifications, routes (their function, and the API's JWT
-    authorizer for a JWT route), the functions a workflow's definition references, and the
-    circuit breaker's function and table, and each execution status rule's workflows and target
-    function.
+    Covers grants, pipes (their queue, workflow and enrichment function), bucket notifications,
+    routes (their function, and the API's JWT authorizer for a JWT route), the functions a
+    workflow's definition references, the circuit breaker's function and table, and each
+    execution status rule's workflows and target function.
     """
     known = {
         "table": {spec.name for spec in app.tables},
@@ -146,6 +146,8 @@ def check_references(app: App) -> None:
             (f"pipe {pipe.name!r}", "queue", pipe.source_queue),
             (f"pipe {pipe.name!r}", "workflow", pipe.target_workflow),
         ]
+        if pipe.enrichment_function is not None:
+            wanted.append((f"pipe {pipe.name!r}", "function", pipe.enrichment_function))
     for notification in app.notifications:
         who = f"notification {notification.bucket!r} -> {notification.queue!r}"
         wanted += [(who, "bucket", notification.bucket), (who, "queue", notification.queue)]

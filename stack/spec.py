@@ -73,12 +73,17 @@ class TableSpec:
 
 @dataclass(frozen=True)
 class QueueSpec:
-    """An SQS queue; ``max_receive_count`` > 0 gives it a dead-letter queue named ``<name>-dlq``."""
+    """An SQS queue; ``max_receive_count`` > 0 gives it a dead-letter queue named ``<name>-dlq``.
+
+    ``max_message_bytes`` caps a message's size (SQS's ``MaximumMessageSize``); ``None`` keeps
+    SQS's default, 1 MiB for queues created since August 2025.
+    """
 
     name: str
     visibility_timeout_seconds: int = 60
     message_retention_seconds: int = 1_209_600
     max_receive_count: int = 5
+    max_message_bytes: int | None = None
 
     @property
     def dead_letter_queue(self) -> str | None:
@@ -133,6 +138,10 @@ class PipeSpec:
     matching none of them is deleted from the queue without starting the target; with none,
     every message is delivered. At most 5; the local runtime refuses operators it does not
     implement (see ``local.pipe_filter``).
+
+    ``enrichment_function`` names a function the pipe invokes synchronously with each (filtered)
+    batch before the target; its answer is the execution input, and its failure leaves the batch
+    on the queue for redelivery.
     """
 
     name: str
@@ -141,6 +150,7 @@ class PipeSpec:
     batch_size: int = 10
     batching_window_seconds: int = 0
     filter_patterns: tuple[str, ...] = ()
+    enrichment_function: str | None = None
 
 
 @dataclass(frozen=True)

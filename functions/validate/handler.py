@@ -1,8 +1,9 @@
 """Lambda entry point of validate: read the input, judge its events, report.
 
-The input is the ingest envelope, or a Pipes batch of SQS records (events, lists, envelopes or S3
-notifications); the output is the envelope of ``docs/contracts.md``. Bad events and bad messages
-are answers, not failures; only an unusable input raises (:class:`InvalidEnvelopeError`).
+The input is the ingest envelope, a Pipes batch of SQS records (events, lists, envelopes or S3
+notifications), or a pointer to such a batch that claim_check stored; the output is the envelope
+of ``docs/contracts.md``. Bad events and bad messages are answers, not failures; only an unusable
+input raises (:class:`InvalidEnvelopeError`).
 """
 
 from __future__ import annotations
@@ -11,17 +12,31 @@ from typing import Any, Final
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, Field
 
+from functions._shared import names
 from functions._shared.models import IngestEnvelope, ValidatedEnvelope
 from functions._shared.parsing import parse_envelope
-from functions._shared.scaffold import ENVELOPE_REJECTED, Scaffold
+from functions._shared.scaffold import ENVELOPE_REJECTED, Scaffold, dependency_failed
+from functions._shared.settings import load_settings
+from functions.validate.adapters import S3BatchReader
 from functions.validate.core import validate_envelope
-from functions.validate.sources import PipeBatch, read_pipe_batch
+from functions.validate.sources import PipeBatch, read_pipe_batch, stored_batch_pointer
 
 # Enough rejections in one log line to diagnose a batch without copying a huge batch into logs.
 _REJECTIONS_LOGGED: Final = 20
 
-scaffold = Scaffold([ENVELOPE_REJECTED])
+
+class ValidateSettings(BaseModel):
+    staging_bucket: str = Field(alias=names.STAGING_BUCKET_ENV, min_length=1)
+
+
+settings = load_settings(ValidateSettings)
+batches = S3BatchReader(settings.staging_bucket)
+
+scaffold = Scaffold(
+    [ENVELOPE_REJECTED, dependency_failed("S3 unavailable for a stored batch; will retry")]
+)
 logger, metrics = scaffold.logger, scaffold.metrics
 
 
@@ -29,6 +44,10 @@ logger, metrics = scaffold.logger, scaffold.metrics
 def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     test_events = 0
     if isinstance(event, list):
+        pointer = stored_batch_pointer(event)
+        if pointer is not None:
+            logger.info("Reading a stored batch", extra={"batchPointer": pointer.model_dump()})
+            event = batches.read(pointer)
         validated, test_events = read_pipe_batch(parse_envelope(event, PipeBatch))
     else:
         validated = validate_envelope(parse_envelope(event, IngestEnvelope))

@@ -10,6 +10,11 @@ redeliver every message of it, the good ones too).
 ``trackingId``: the envelope's own when the batch is exactly one envelope message, else
 ``"sqs-"`` + the first 16 hex digits of sha256 over the batch's sorted message ids joined by
 newlines, so a redelivered batch maps onto the same status record.
+
+A batch too big to start a workflow arrives as a pointer to where claim_check stored it
+(:func:`stored_batch_pointer`; ``functions._shared.batch_pointer``); the handler reads the records
+back and they are judged like any other batch. A message whose body is over
+``MAX_MESSAGE_BODY_BYTES`` is rejected alone: its events could not fit a workflow's state.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from urllib.parse import unquote_plus
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel, TypeAdapter, ValidationError
 
+from functions._shared.batch_pointer import INLINE_BATCH_LIMIT_BYTES, POINTER_KEY, BatchPointer
 from functions._shared.models import (
     FieldError,
     NonBlankName,
@@ -29,7 +35,7 @@ from functions._shared.models import (
     ValidatedEnvelope,
     json_type_name,
 )
-from functions._shared.parsing import JsonTextError, loads_json
+from functions._shared.parsing import JsonTextError, loads_json, parse_envelope
 from functions._shared.pipe_batches import batch_tracking_id
 from functions._shared.validation import WHOLE_VALUE, field_errors
 from functions.validate.core import MAX_ERRORS_PER_EVENT, validate_batch
@@ -40,6 +46,9 @@ S3_TEST_EVENT: Final = "s3:TestEvent"
 _OBJECT_CREATED_PREFIX: Final = "ObjectCreated:"
 
 _KEEP_EXTRA_KEYS: Final = ConfigDict(extra="allow")
+# validate's output carries a message's events, and a state holds at most 262,144 bytes: the
+# largest batch that travels inline is the largest message that can.
+MAX_MESSAGE_BODY_BYTES: Final = INLINE_BATCH_LIMIT_BYTES
 
 
 class PipeRecord(BaseModel):
@@ -121,6 +130,24 @@ class _Received:
         self.add(_Refused([FieldError(field=field_name, reason=reason)]), message_id)
 
 
+def stored_batch_pointer(event: Any) -> BatchPointer | None:
+    """The pointer when ``event`` is a claim-checked batch, ``None`` for any other input.
+
+    Raises :class:`~functions._shared.errors.InvalidEnvelopeError` for a malformed pointer.
+
+    >>> stored_batch_pointer([{"batchPointer": {"bucket": "staging", "key": "batches/a.json",
+    ...                                         "records": 2, "bytes": 300000}}]).records
+    2
+    >>> stored_batch_pointer([{"messageId": "m1", "body": "{}"}]) is None
+    True
+    """
+    if not (isinstance(event, list) and len(event) == 1 and isinstance(event[0], dict)):
+        return None
+    if POINTER_KEY not in event[0]:
+        return None
+    return parse_envelope(event[0][POINTER_KEY], BatchPointer)
+
+
 def read_pipe_batch(batch: PipeBatch) -> tuple[ValidatedEnvelope, int]:
     """validate's whole job for a Pipes batch: the envelope, and how many test events it skipped.
 
@@ -159,6 +186,13 @@ class _Unreadable:
 
 
 def _parse_body(record: PipeRecord) -> Any:
+    # Lone surrogates are what JSON escapes can put in a body; they count as sent.
+    size = len(record.body.encode("utf-8", "surrogatepass"))
+    if size > MAX_MESSAGE_BODY_BYTES:
+        return _Unreadable(
+            f"the message body is {size:,} bytes; a message may hold at most "
+            f"{MAX_MESSAGE_BODY_BYTES:,}, so that its events fit a workflow's state"
+        )
     try:
         return loads_json(record.body)
     except JsonTextError as error:

@@ -55,6 +55,7 @@ def test_the_description_holds_what_the_stack_is_known_to_hold(app: App) -> None
     } == {
         "functions": {
             "validate",
+            "claim_check",
             "dedupe",
             "update_status",
             "enrich_batch",
@@ -188,8 +189,10 @@ def _arns(run: Run[Deployment], type_: str) -> dict[str, str]:
 
 
 def test_pipes_are_the_description_one_to_one(app: App, run: Run[Deployment]) -> None:
-    # Name, source queue, target workflow and batching, read back through the ARNs AWS assigned.
+    # Name, source queue, target workflow, batching and enrichment, read back through the ARNs
+    # AWS assigned.
     queues, machines = _arns(run, QUEUE), _arns(run, STATE_MACHINE)
+    functions = _arns(run, LAMBDA)
     deployed = Counter(
         (
             pipe.inputs["name"],
@@ -197,6 +200,7 @@ def test_pipes_are_the_description_one_to_one(app: App, run: Run[Deployment]) ->
             machines[pipe.inputs["target"]],
             pipe.inputs["sourceParameters"]["sqsQueueParameters"]["batchSize"],
             pipe.inputs["sourceParameters"]["sqsQueueParameters"]["maximumBatchingWindowInSeconds"],
+            functions.get(pipe.inputs.get("enrichment", "")),
         )
         for pipe in run.mocks.of_type(PIPE)
     )
@@ -207,6 +211,7 @@ def test_pipes_are_the_description_one_to_one(app: App, run: Run[Deployment]) ->
             app.physical_name(spec.target_workflow),
             spec.batch_size,
             spec.batching_window_seconds,
+            app.physical_name(spec.enrichment_function) if spec.enrichment_function else None,
         )
         for spec in app.pipes
     )

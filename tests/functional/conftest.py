@@ -42,6 +42,7 @@ ENRICH_STATE_MACHINE_ARN = (
 )
 MAX_INLINE_PRODUCTS = 30
 ENRICH_BATCH_SIZE = 4
+STAGING_BUCKET = "stepflow-test-staging"
 
 # The same keys and TTL attribute as the tables of stack/app.py, under test names.
 TABLES = (
@@ -123,6 +124,7 @@ def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         names.ENRICH_STATE_MACHINE_ENV: ENRICH_STATE_MACHINE_ARN,
         names.MAX_INLINE_PRODUCTS_ENV: str(MAX_INLINE_PRODUCTS),
         names.ENRICH_BATCH_SIZE_ENV: str(ENRICH_BATCH_SIZE),
+        names.STAGING_BUCKET_ENV: STAGING_BUCKET,
     }
     for variable, value in settings.items():
         monkeypatch.setenv(variable, value)

@@ -308,6 +308,7 @@ def test_real_functions_get_exactly_their_table_grants(app: App, run: Run[Deploy
 
     expected: dict[str, dict[str, set[str]]] = {
         "validate": {},
+        "claim_check": {},
         # Reads a claim holder's status: a claim of an execution that never delivers is free.
         "dedupe": rw("dedupe") | read("status"),
         # Reads the batch rows back (strongly consistent query) to total an enrichment.

@@ -11,6 +11,7 @@ from tests.infra.harness import ACCOUNT, PIPE, REGION, ROLE, ROLE_POLICY, Run
 
 QUEUE_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT}:"
 MACHINE_ARN = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:"
+FUNCTION_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:"
 
 
 def test_each_pipe_starts_its_workflow_with_batches_of_its_queue(
@@ -35,7 +36,9 @@ def test_each_pipe_starts_its_workflow_with_batches_of_its_queue(
         assert pipe["targetParameters"] == {
             "stepFunctionStateMachineParameters": {"invocationType": "FIRE_AND_FORGET"}
         }
-        assert "enrichment" not in pipe
+        # The claim check: a batch too big to start the workflow is stored and passed by pointer.
+        assert spec.enrichment_function == "claim_check"
+        assert pipe["enrichment"] == FUNCTION_ARN + app.physical_name("claim_check")
 
 
 def test_the_aggregate_pipe_filters_out_the_s3_test_event_and_ingest_filters_nothing(
@@ -61,9 +64,24 @@ def test_batch_size_and_window_come_from_the_spec(synthetic_run: Run[Deployment]
         "batchSize": 50,
         "maximumBatchingWindowInSeconds": 5,
     }
+    assert "enrichment" not in pipe
 
 
-def test_the_pipe_role_polls_its_queue_and_starts_its_workflow_only(
+def test_a_pipe_without_enrichment_may_not_invoke_any_function(
+    synthetic_run: Run[Deployment],
+) -> None:
+    policy = json.loads(
+        synthetic_run.mocks.named(ROLE_POLICY, f"{SYNTHETIC_PREFIX}-drain-pipe-policy").inputs[
+            "policy"
+        ]
+    )
+    assert [statement["Sid"] for statement in policy["Statement"]] == [
+        "PollSourceQueue",
+        "StartTargetWorkflow",
+    ]
+
+
+def test_the_pipe_role_polls_its_queue_invokes_its_enrichment_and_starts_its_workflow_only(
     app: App, run: Run[Deployment]
 ) -> None:
     for spec in app.pipes:
@@ -77,6 +95,12 @@ def test_the_pipe_role_polls_its_queue_and_starts_its_workflow_only(
                     "Effect": "Allow",
                     "Action": ["sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"],
                     "Resource": [QUEUE_ARN + app.physical_name(spec.source_queue)],
+                },
+                {
+                    "Sid": "InvokeEnrichment",
+                    "Effect": "Allow",
+                    "Action": ["lambda:InvokeFunction"],
+                    "Resource": [FUNCTION_ARN + app.physical_name("claim_check")],
                 },
                 {
                     "Sid": "StartTargetWorkflow",

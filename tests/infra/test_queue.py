@@ -47,6 +47,17 @@ def test_every_queue_redrives_to_its_own_dead_letter_queue(app: App, run: Run[De
         }
 
 
+def test_ingest_messages_are_capped_so_a_batch_fits_a_synchronous_invocation(
+    app: App, run: Run[Deployment]
+) -> None:
+    ingest = queue(run, app.physical_name("ingest"))
+    assert ingest["maxMessageSize"] == 262_144
+    # 10 messages and their record fields stay under the enrichment's 6 MB invocation payload.
+    assert app.pipes[0].batch_size * ingest["maxMessageSize"] < 6_000_000
+    # SQS's own default (1 MiB) elsewhere: nothing sets it.
+    assert "maxMessageSize" not in queue(run, app.physical_name("landing-notifications"))
+
+
 def test_a_queue_without_redrive_has_no_dead_letter_queue(synthetic_run: Run[Deployment]) -> None:
     assert "redrivePolicy" not in queue(synthetic_run, f"{SYNTHETIC_PREFIX}-scratch")
     names = {r.inputs["name"] for r in synthetic_run.mocks.of_type(QUEUE)}

@@ -41,6 +41,7 @@ def test_output_values(app: App, run: Run[Deployment]) -> None:
     }
     assert set(run.resolved[outputs.FUNCTION_NAMES]) == {
         "validate",
+        "claim_check",
         "dedupe",
         "update_status",
         "enrich_batch",

@@ -156,7 +156,7 @@ def test_every_dangling_reference_is_named() -> None:
     broken = replace(
         app,
         functions=(ghost_grants, *app.functions[1:]),
-        pipes=(PipeSpec("leak", "nowhere", "ghost"),),
+        pipes=(PipeSpec("leak", "nowhere", "ghost", enrichment_function="spectre"),),
         notifications=(BucketNotificationSpec("attic", "void"),),
         workflows=(WorkflowSpec("pipeline", "Read.", Steps(("reader", "phantom"))),),
         circuit_breaker=CircuitBreakerSpec("breaker", "breaker-state"),
@@ -173,6 +173,7 @@ def test_every_dangling_reference_is_named() -> None:
         "workflow 'pipeline' names function 'phantom'",
         "pipe 'leak' names queue 'nowhere'",
         "pipe 'leak' names workflow 'ghost'",
+        "pipe 'leak' names function 'spectre'",
         "notification 'attic' -> 'void' names bucket 'attic'",
         "notification 'attic' -> 'void' names queue 'void'",
         "the circuit breaker names function 'breaker'",
