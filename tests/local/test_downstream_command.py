@@ -9,28 +9,16 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import urllib.request
 from collections.abc import Iterator
-from typing import IO
 
 import pytest
 
+from bench.chaos import stdout_lines
 from local.json_http import request_json
 
 _URL_LINE = re.compile(r"downstream listening on (http://\S+)/ingest")
 _DEADLINE_SECONDS = 60.0
-
-
-def _lines(stream: IO[str]) -> queue.Queue[str]:
-    lines: queue.Queue[str] = queue.Queue()
-
-    def pump() -> None:
-        for line in stream:
-            lines.put(line)
-
-    threading.Thread(target=pump, daemon=True).start()
-    return lines
 
 
 def _wait_for_url(lines: queue.Queue[str]) -> str:
@@ -50,7 +38,7 @@ def receiver() -> Iterator[str]:
     )
     assert process.stdout is not None
     try:
-        yield _wait_for_url(_lines(process.stdout))
+        yield _wait_for_url(stdout_lines(process.stdout))
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=_DEADLINE_SECONDS) == 0
