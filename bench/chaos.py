@@ -357,7 +357,9 @@ def produce(
         channel = _CHANNELS[inputs % len(_CHANNELS)]
         inputs += 1
         if inputs % poison_every == 0:
-            _send_poison(producer, tally, channel, inputs // poison_every)
+            # Rotate poison over the doors on its own count: ``inputs`` would pin it to one.
+            poisoned = inputs // poison_every
+            _send_poison(producer, tally, _CHANNELS[poisoned % len(_CHANNELS)], poisoned)
             continue
         size = _BULK_SIZE if channel == "bulk" else _FILE_SIZE if channel == "landing" else 1
         size = min(size, events - sent)
@@ -414,10 +416,18 @@ def recover(stack: StackProcess, downstream: DownstreamServer, tally: Tally, unt
     acknowledged events arrived; answers how many redrives it took."""
     sfn = stack.client("stepfunctions")
     redrives = 0
+    fruitless_rounds = 0
+    delivered = -1
     while time.monotonic() < until:
         _wait_quiet(sfn, until)
-        if tally.accepted <= set(downstream.received().events):
+        arrived = set(downstream.received().events)
+        if tally.accepted <= arrived:
             return redrives
+        # Work that fails again on every redrive (a Fail state re-entered) never converges.
+        fruitless_rounds = fruitless_rounds + 1 if len(arrived) == delivered else 0
+        if fruitless_rounds >= 3:
+            return redrives
+        delivered = len(arrived)
         failed = _executions(sfn, "FAILED")
         redriven = 0
         for arn in failed:
