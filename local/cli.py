@@ -1,9 +1,10 @@
 """``python -m local``: run the stack locally and operate it.
 
-``up`` serves the stack until Ctrl-C; ``demo`` brings it up, drives the sample events through the
-ingest workflow and prints results and histories. Every other command is a client of the local
-AWS endpoint (the same calls the AWS CLI makes with ``--endpoint-url``), so it works against any
-running stack.
+``up`` serves the stack until Ctrl-C; ``downstream`` serves a downstream receiver on its own (to
+outlive the stack: ``up --downstream-url`` delivers to it); ``demo`` brings the stack up, drives
+the sample events through the ingest workflow and prints results and histories. Every other
+command is a client of the local AWS endpoint (the same calls the AWS CLI makes with
+``--endpoint-url``), so it works against any running stack.
 """
 
 from __future__ import annotations
@@ -258,7 +259,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         f"-d @examples/event.json\n"
         f"  python -m local start ingest --input-file examples/envelope.json --wait\n"
         f"  aws --endpoint-url {stack.endpoint_url} stepfunctions list-state-machines\n"
-        f"Downstream peer: {env.downstream.url}/_received   "
+        f"Downstream: {args.downstream_url or env.downstream.url + '/_received'}   "
         f"Logs: {settings.state_dir / 'logs'}   Ctrl-C stops the stack."
     )
     stopped = threading.Event()
@@ -270,6 +271,32 @@ def cmd_up(args: argparse.Namespace) -> int:
     finally:
         print("\nstopping…", file=sys.stderr)
         env.stop()
+    return 0
+
+
+def cmd_downstream(args: argparse.Namespace) -> int:
+    import secrets
+
+    from local.peers.downstream import CONTROL_PATH, RECEIVED_PATH, DownstreamServer
+
+    # A receiver of its own process outlives a crash of the stack, so a crash test counts what
+    # arrived at an endpoint that did not crash with it.
+    token = args.token or os.environ.get(DOWNSTREAM_TOKEN_ENV) or secrets.token_urlsafe(24)
+    server = DownstreamServer(token, args.host, args.port, seed=args.seed)
+    server.set_fail_rate(args.fail_rate)
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    with server:
+        print(f"downstream listening on {server.ingest_url}", flush=True)
+        print(
+            f"  control: POST {server.url}{CONTROL_PATH}"
+            f"   received: GET {server.url}{RECEIVED_PATH}\n"
+            f"  deliver here: {DOWNSTREAM_TOKEN_ENV}={token} python -m local up "
+            f"--downstream-url {server.ingest_url}\n  Ctrl-C stops it.",
+            flush=True,
+        )
+        with contextlib.suppress(KeyboardInterrupt):
+            stopped.wait()
     return 0
 
 
@@ -321,6 +348,26 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(port=args.port, state_dir=Path(args.state_dir), time_scale=args.time_scale)
 
 
+def _add_downstream_command(commands: Any) -> None:
+    downstream = commands.add_parser(
+        "downstream", help="serve a downstream receiver on its own until Ctrl-C"
+    )
+    downstream.add_argument("--host", default="127.0.0.1")
+    downstream.add_argument("--port", type=int, default=0, help="0 = any free port")
+    downstream.add_argument(
+        "--token", help=f"bearer token to require ({DOWNSTREAM_TOKEN_ENV}, else a new one)"
+    )
+    downstream.add_argument("--fail-rate", type=float, default=0.0, help="share answered 503")
+    downstream.add_argument("--seed", type=int, default=0, help="seed of the fail-rate draws")
+    downstream.set_defaults(handler=cmd_downstream)
+
+
+def _add_clean_command(commands: Any) -> None:
+    clean = commands.add_parser("clean", help="forget all local state (refused while it runs)")
+    clean.add_argument("--state-dir", default=".state", help="the state directory to remove")
+    clean.set_defaults(handler=cmd_clean)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m local", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -351,9 +398,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     up.set_defaults(handler=cmd_up)
 
-    clean = commands.add_parser("clean", help="forget all local state (refused while it runs)")
-    clean.add_argument("--state-dir", default=".state", help="the state directory to remove")
-    clean.set_defaults(handler=cmd_clean)
+    _add_downstream_command(commands)
+
+    _add_clean_command(commands)
 
     demo = commands.add_parser(
         "demo", help="bring the stack up, run the sample events, show results"

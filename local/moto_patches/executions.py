@@ -3,7 +3,8 @@
 4. Finished executions move to an :class:`~local.execution_archive.ExecutionArchive` (bounded
    memory); ``DescribeExecution``, ``ListExecutions`` and ``GetExecutionHistory`` read both.
 5. ``GetExecutionHistory`` honours ``maxResults``, ``nextToken`` and ``reverseOrder``;
-   ``ListExecutions`` paginates over live and archived executions alike.
+   ``ListExecutions`` paginates over live and archived executions alike, never listing one
+   twice (its token is a position in the order, not an offset: see :func:`_list_position`).
 6. ``StartExecution`` validates names as AWS does, names unnamed executions with a UUID, and
    keeps name idempotency across archived executions (``ExecutionAlreadyExists``).
 8. moto's list of finished interpreter threads is pruned (it otherwise grows forever).
@@ -12,6 +13,7 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 import re
 import uuid
@@ -39,6 +41,8 @@ _HISTORY_PAGE_MAX = 1000
 _HISTORY_PAGE_DEFAULT = 100
 _LIST_PAGE_MAX = 1000
 _LIST_PAGE_DEFAULT = 100
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_MILLISECOND = dt.timedelta(milliseconds=1)
 
 
 def _archive_execution(execution: Any) -> None:
@@ -116,6 +120,39 @@ def _decode_token(token: str | None) -> int:
     if offset < 0:
         raise aws_error("InvalidToken", f"Invalid token: {token!r}")
     return offset
+
+
+ListPosition = tuple[int, str]
+"""Where an item sits in the ``ListExecutions`` order: start (ms since the epoch) and ARN."""
+
+
+def _list_position(item: dict[str, Any]) -> ListPosition:
+    """An item's place in the newest-first order, the same whether it is live or archived.
+
+    An offset token repeats an execution when the list changes between pages (a start pushes
+    every item one place down; a finish with a status filter adds one): the next page resumes
+    after the last item listed instead, so a start, a finish or a move to the archive cannot
+    bring an item back. Milliseconds are the precision the API shows (and survive the archive's
+    float round trip); the ARN breaks ties between executions started in the same one.
+    """
+    start: dt.datetime = item["startDate"]
+    if start.tzinfo is None:
+        start = start.replace(tzinfo=dt.UTC)
+    return (start - _EPOCH) // _MILLISECOND, str(item["executionArn"])
+
+
+def _encode_position(position: ListPosition) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"after": list(position)}).encode()).decode()
+
+
+def _decode_position(token: str) -> ListPosition:
+    try:
+        start, arn = json.loads(base64.urlsafe_b64decode(token.encode()))["after"]
+    except (ValueError, KeyError, TypeError) as error:
+        raise aws_error("InvalidToken", f"Invalid token: {token!r}") from error
+    if not isinstance(start, int) or isinstance(start, bool) or not isinstance(arn, str):
+        raise aws_error("InvalidToken", f"Invalid token: {token!r}")
+    return start, arn
 
 
 def _page_size(raw: int | None, default: int, maximum: int) -> int:
@@ -199,12 +236,15 @@ def patch_execution_api() -> None:
         if redrive_filter is not None:
             redriven = redrive_filter == "REDRIVEN"
             items = [item for item in items if (item.get("redriveCount", 0) > 0) == redriven]
-        items.sort(key=lambda item: item["startDate"], reverse=True)
-        offset = _decode_token(self._get_param("nextToken"))
+        items.sort(key=_list_position, reverse=True)
+        token = self._get_param("nextToken")
+        if token:
+            after = _decode_position(token)
+            items = [item for item in items if _list_position(item) < after]
         size = _page_size(self._get_int_param("maxResults"), _LIST_PAGE_DEFAULT, _LIST_PAGE_MAX)
-        page: dict[str, Any] = {"executions": items[offset : offset + size]}
-        if offset + size < len(items):
-            page["nextToken"] = _encode_token(offset + size)
+        page: dict[str, Any] = {"executions": items[:size]}
+        if len(items) > size:
+            page["nextToken"] = _encode_position(_list_position(items[size - 1]))
         return ActionResult(page)
 
     def get_execution_history(self: Any) -> Any:

@@ -334,3 +334,72 @@ def test_s3_sequencers_increase() -> None:
     first = moto_patches.complete_s3_record(record, "k")["s3"]["object"]["sequencer"]
     second = moto_patches.complete_s3_record(record, "k")["s3"]["object"]["sequencer"]
     assert second > first
+
+
+def _list_all(sfn: Any, machine_arn: str, between_pages: Any = None, **filters: Any) -> list[str]:
+    arns: list[str] = []
+    request: dict[str, Any] = {"stateMachineArn": machine_arn, "maxResults": 2, **filters}
+    while True:
+        page = sfn.list_executions(**request)
+        arns.extend(e["executionArn"] for e in page["executions"])
+        if "nextToken" not in page:
+            return arns
+        if between_pages is not None:
+            between_pages()
+        request["nextToken"] = page["nextToken"]
+
+
+def test_list_executions_never_repeats_one_started_between_pages(local_stack: LocalStack) -> None:
+    machine_arn = _machine(local_stack, PASS_ONLY)
+    for i in range(5):
+        _run(local_stack, machine_arn, f"before-{i}")
+    started = iter(range(100))
+
+    def start_one() -> None:
+        # A newer execution sorts first: an offset token would show page 1's last item again.
+        _run(local_stack, machine_arn, f"between-{next(started)}")
+
+    sfn = local_stack.client("stepfunctions")
+    listed = _list_all(sfn, machine_arn, start_one)
+    assert len(listed) == len(set(listed))
+    assert {arn.rsplit(":", 1)[-1] for arn in listed} >= {f"before-{i}" for i in range(5)}
+
+    succeeded = _list_all(sfn, machine_arn, start_one, statusFilter="SUCCEEDED")
+    assert len(succeeded) == len(set(succeeded))
+
+
+def test_list_executions_never_repeats_one_while_executions_finish(
+    local_stack: LocalStack,
+) -> None:
+    waiting = {"StartAt": "Hold", "States": {"Hold": {"Type": "Wait", "Seconds": 20, "End": True}}}
+    machine_arn = _machine(local_stack, waiting)
+    sfn = local_stack.client("stepfunctions")
+    stop = threading.Event()
+
+    def keep_starting() -> None:
+        # Each runs ~20 ms at the tests' time scale: executions keep moving to the archive.
+        count = 0
+        while not stop.is_set():
+            sfn.start_execution(stateMachineArn=machine_arn, name=f"churn-{count}", input="{}")
+            count += 1
+
+    for i in range(6):
+        sfn.start_execution(stateMachineArn=machine_arn, name=f"seed-{i}", input="{}")
+    starter = threading.Thread(target=keep_starting)
+    starter.start()
+    try:
+        listings = [_list_all(sfn, machine_arn) for _ in range(5)]
+        listings += [_list_all(sfn, machine_arn, statusFilter="SUCCEEDED") for _ in range(5)]
+    finally:
+        stop.set()
+        starter.join()
+    for listed in listings:
+        assert len(listed) == len(set(listed)), "an execution was listed twice"
+    assert any(len(listed) >= 6 for listed in listings)
+
+
+def test_list_executions_refuses_a_token_it_did_not_make(local_stack: LocalStack) -> None:
+    machine_arn = _machine(local_stack, PASS_ONLY)
+    sfn = local_stack.client("stepfunctions")
+    with pytest.raises(ClientError, match="InvalidToken"):
+        sfn.list_executions(stateMachineArn=machine_arn, nextToken="bm90LWEtdG9rZW4=")
