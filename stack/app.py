@@ -17,6 +17,7 @@ from stack.spec import (
     HttpMethod,
     IndexSpec,
     PipeSpec,
+    QueueGrant,
     QueueSpec,
     RouteSpec,
     SecretGrant,
@@ -126,6 +127,8 @@ def build_app(config: StackConfig | None = None) -> App:
             description="Parse and check events against the schema; split valid from rejected.",
             # A claim-checked batch is read back from staging.
             buckets=(BucketGrant("staging", Access.READ, names.STAGING_BUCKET_ENV),),
+            # Messages whose events the output has no room for go back to the queue.
+            queues=(QueueGrant("ingest", Access.WRITE, names.INGEST_QUEUE_URL_ENV),),
         ),
         FunctionSpec(
             name="claim_check",

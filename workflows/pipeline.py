@@ -114,7 +114,12 @@ def failure_path(*, catalog: bool = False) -> Catch:
 
 def screening(catch_all: Catch, *, validate_name: str) -> tuple[LambdaInvoke, LambdaInvoke]:
     """Validate, then drop what was seen before."""
-    validate = LambdaInvoke(validate_name, function="validate", catch=[catch_all])
+    validate = LambdaInvoke(
+        validate_name,
+        function="validate",
+        retry=[transient_dependency_retry()],
+        catch=[catch_all],
+    )
     dedupe = LambdaInvoke(
         "Drop duplicates",
         function="dedupe",

@@ -19,6 +19,10 @@ from functions._shared.models import NonBlankName
 # Batches travel inline up to 56 KiB below that, and no single message may be bigger: validate's
 # output carries the events plus the envelope's own fields (tracking id, counts, rejections).
 INLINE_BATCH_LIMIT_BYTES: Final = 200 * 1024
+# Messages each under that limit can still add up to more than a state holds once validate
+# accepts them all: validate keeps at most this many bytes of serialised events inline and sends
+# the messages over it back to the queue, leaving the envelope's own fields the same 56 KiB.
+INLINE_EVENTS_BUDGET_BYTES: Final = 200 * 1024
 BATCH_PREFIX: Final = "batches/"
 POINTER_KEY: Final = "batchPointer"
 

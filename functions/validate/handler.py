@@ -2,8 +2,9 @@
 
 The input is the ingest envelope, a Pipes batch of SQS records (events, lists, envelopes or S3
 notifications), or a pointer to such a batch that claim_check stored; the output is the envelope
-of ``docs/contracts.md``. Bad events and bad messages are answers, not failures; only an unusable
-input raises (:class:`InvalidEnvelopeError`).
+of ``docs/contracts.md``. Messages of a Pipes batch whose events the output has no room for go
+back to the ingest queue (named in ``requeued``). Bad events and bad messages are answers, not
+failures; only an unusable input raises (:class:`InvalidEnvelopeError`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,13 @@ from functions._shared.scaffold import ENVELOPE_REJECTED, Scaffold, dependency_f
 from functions._shared.settings import load_settings
 from functions.validate.adapters import S3BatchReader
 from functions.validate.core import validate_envelope
-from functions.validate.sources import PipeBatch, read_pipe_batch, stored_batch_pointer
+from functions.validate.requeue import QueueRequeuer
+from functions.validate.sources import (
+    REQUEUED_KEY,
+    PipeBatch,
+    read_pipe_batch,
+    stored_batch_pointer,
+)
 
 # Enough rejections in one log line to diagnose a batch without copying a huge batch into logs.
 _REJECTIONS_LOGGED: Final = 20
@@ -29,13 +36,15 @@ _REJECTIONS_LOGGED: Final = 20
 
 class ValidateSettings(BaseModel):
     staging_bucket: str = Field(alias=names.STAGING_BUCKET_ENV, min_length=1)
+    ingest_queue_url: str = Field(alias=names.INGEST_QUEUE_URL_ENV, min_length=1)
 
 
 settings = load_settings(ValidateSettings)
 batches = S3BatchReader(settings.staging_bucket)
+ingest_queue = QueueRequeuer(settings.ingest_queue_url)
 
 scaffold = Scaffold(
-    [ENVELOPE_REJECTED, dependency_failed("S3 unavailable for a stored batch; will retry")]
+    [ENVELOPE_REJECTED, dependency_failed("S3 or SQS unavailable for a batch; will retry")]
 )
 logger, metrics = scaffold.logger, scaffold.metrics
 
@@ -48,7 +57,9 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
         if pointer is not None:
             logger.info("Reading a stored batch", extra={"batchPointer": pointer.model_dump()})
             event = batches.read(pointer)
-        validated, test_events = read_pipe_batch(parse_envelope(event, PipeBatch))
+        batch = parse_envelope(event, PipeBatch)
+        validated, test_events = read_pipe_batch(batch)
+        _requeue(batch, validated)
     else:
         validated = validate_envelope(parse_envelope(event, IngestEnvelope))
     # A Pipes batch carries no tracking id until validate derives one.
@@ -56,6 +67,16 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     logger.append_keys(source=validated.source)
     _report(validated, test_events)
     return validated.to_payload()
+
+
+def _requeue(batch: PipeBatch, validated: ValidatedEnvelope) -> None:
+    requeued = set(validated.model_extra.get(REQUEUED_KEY, []) if validated.model_extra else [])
+    if not requeued:
+        return
+    # A retry after a partial send queues some of these twice; dedupe claims each event uuid
+    # once, so every event is still delivered exactly once.
+    ingest_queue.send([record.body for record in batch.root if record.message_id in requeued])
+    logger.info("Messages sent back to the queue", extra={"requeued": sorted(requeued)})
 
 
 def _report(validated: ValidatedEnvelope, test_events: int) -> None:

@@ -15,6 +15,9 @@ A batch too big to start a workflow arrives as a pointer to where claim_check st
 (:func:`stored_batch_pointer`; ``functions._shared.batch_pointer``); the handler reads the records
 back and they are judged like any other batch. A message whose body is over
 ``MAX_MESSAGE_BODY_BYTES`` is rejected alone: its events could not fit a workflow's state.
+Messages whose accepted events would take the output over ``INLINE_EVENTS_BUDGET_BYTES``
+(:mod:`functions.validate.overflow`) are left out of the envelope and named in ``requeued``,
+counted in ``counts.requeued``: the handler sends them back to the queue.
 """
 
 from __future__ import annotations
@@ -25,7 +28,12 @@ from urllib.parse import unquote_plus
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel, TypeAdapter, ValidationError
 
-from functions._shared.batch_pointer import INLINE_BATCH_LIMIT_BYTES, POINTER_KEY, BatchPointer
+from functions._shared.batch_pointer import (
+    INLINE_BATCH_LIMIT_BYTES,
+    INLINE_EVENTS_BUDGET_BYTES,
+    POINTER_KEY,
+    BatchPointer,
+)
 from functions._shared.models import (
     FieldError,
     NonBlankName,
@@ -39,10 +47,12 @@ from functions._shared.parsing import JsonTextError, loads_json, parse_envelope
 from functions._shared.pipe_batches import batch_tracking_id
 from functions._shared.validation import WHOLE_VALUE, field_errors
 from functions.validate.core import MAX_ERRORS_PER_EVENT, validate_batch
+from functions.validate.overflow import messages_over_budget
 
 QUEUE_SOURCE: Final = "queue"
 S3_SOURCE: Final = "s3"
 S3_TEST_EVENT: Final = "s3:TestEvent"
+REQUEUED_KEY: Final = "requeued"
 _OBJECT_CREATED_PREFIX: Final = "ObjectCreated:"
 
 _KEEP_EXTRA_KEYS: Final = ConfigDict(extra="allow")
@@ -311,6 +321,16 @@ def _events_envelope(tracking_id: str, received: _Received) -> ValidatedEnvelope
         index for index, item in enumerate(received.items) if not isinstance(item, _Refused)
     ]
     verdict = validate_batch([received.items[index] for index in positions])
+    rejected_positions = {positions[rejection.index] for rejection in verdict.rejected}
+    accepted_messages = [
+        received.message_ids[index] for index in positions if index not in rejected_positions
+    ]
+    requeued = messages_over_budget(
+        list(zip(accepted_messages, verdict.valid, strict=True)), INLINE_EVENTS_BUDGET_BYTES
+    )
+    # A message sent back is judged whole by a later execution: its rejections are reported
+    # there, not twice.
+    deferred = set(requeued)
     rejections = [
         rejection.model_copy(
             update={
@@ -321,18 +341,28 @@ def _events_envelope(tracking_id: str, received: _Received) -> ValidatedEnvelope
         for rejection in verdict.rejected
     ]
     rejections += _early_rejections(received)
+    rejections = [rejection for rejection in rejections if rejection.message_id not in deferred]
     rejections.sort(key=lambda rejection: rejection.index)
+    events = [
+        event
+        for event, message_id in zip(verdict.valid, accepted_messages, strict=True)
+        if message_id not in deferred
+    ]
+    received_here = sum(message_id not in deferred for message_id in received.message_ids)
+    overflow = {REQUEUED_KEY: requeued} if requeued else {}
     return ValidatedEnvelope.model_validate(
         {
             "trackingId": tracking_id,
             "source": QUEUE_SOURCE,
-            "events": verdict.valid,
+            "events": events,
             "rejected": [rejection.to_payload() for rejection in rejections],
             "duplicates": [],
+            **overflow,
             "counts": {
-                "received": len(received.items),
-                "valid": len(verdict.valid),
+                "received": received_here,
+                "valid": len(events),
                 "rejected": len(rejections),
+                **({REQUEUED_KEY: len(requeued)} if requeued else {}),
             },
         }
     )

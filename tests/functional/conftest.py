@@ -43,6 +43,7 @@ ENRICH_STATE_MACHINE_ARN = (
 MAX_INLINE_PRODUCTS = 30
 ENRICH_BATCH_SIZE = 4
 STAGING_BUCKET = "stepflow-test-staging"
+INGEST_QUEUE_URL = f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT_ID}/stepflow-test-ingest"
 
 # The same keys and TTL attribute as the tables of stack/app.py, under test names.
 TABLES = (
@@ -125,6 +126,7 @@ def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         names.MAX_INLINE_PRODUCTS_ENV: str(MAX_INLINE_PRODUCTS),
         names.ENRICH_BATCH_SIZE_ENV: str(ENRICH_BATCH_SIZE),
         names.STAGING_BUCKET_ENV: STAGING_BUCKET,
+        names.INGEST_QUEUE_URL_ENV: INGEST_QUEUE_URL,
     }
     for variable, value in settings.items():
         monkeypatch.setenv(variable, value)

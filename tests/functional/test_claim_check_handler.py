@@ -15,7 +15,13 @@ from moto import mock_aws
 from functions._shared.batch_pointer import BatchPointer
 from functions._shared.errors import InvalidEnvelopeError, TransientDependencyError
 from functions.validate.adapters import S3BatchReader
-from tests.functional.conftest import REGION, STAGING_BUCKET, FakeLambdaContext, HandlerLoader
+from tests.functional.conftest import (
+    INGEST_QUEUE_URL,
+    REGION,
+    STAGING_BUCKET,
+    FakeLambdaContext,
+    HandlerLoader,
+)
 from tests.unit.test_validate_sources import VALID_EVENTS, record
 
 
@@ -24,7 +30,12 @@ def s3(aws_environment: None) -> Iterator[Any]:
     with mock_aws():
         client = boto3.client("s3", region_name=REGION)
         client.create_bucket(Bucket=STAGING_BUCKET)
+        # validate sends back to the queue what its output has no room for.
+        boto3.client("sqs", region_name=REGION).create_queue(QueueName=INGEST_QUEUE_NAME)
         yield client
+
+
+INGEST_QUEUE_NAME = INGEST_QUEUE_URL.rsplit("/", 1)[1]
 
 
 def big_batch() -> list[dict[str, Any]]:
@@ -51,7 +62,8 @@ def test_a_big_batch_is_stored_and_validate_judges_it_from_staging(
     )
     inline = load_handler("validate").lambda_handler(records, lambda_context)
     assert validated == inline
-    assert validated["counts"] == {"received": 3, "valid": 3, "rejected": 0}
+    # 300 KB of events: the third message is over validate's budget and goes back to the queue.
+    assert validated["counts"] == {"received": 2, "valid": 2, "rejected": 0, "requeued": 1}
 
 
 def test_a_small_batch_passes_through_untouched(

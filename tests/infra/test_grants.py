@@ -62,10 +62,11 @@ def test_the_access_levels_are_exactly_their_actions() -> None:
 def test_real_functions_get_exactly_their_grants(app: App, run: Run[Deployment]) -> None:
     name = app.physical_name
     expected: dict[str, dict[str, set[str]]] = {
-        # Reads back the batches claim_check stored.
+        # Reads back the batches claim_check stored; sends back what its output has no room for.
         "validate": {
             bucket(app.bucket_name("staging")): LIST,
             bucket(app.bucket_name("staging"), "/*"): READ,
+            f"{QUEUE_ARN}{name('ingest')}": SEND,
         },
         # Stores the batches too big to start a workflow; never reads.
         "claim_check": {bucket(app.bucket_name("staging"), "/*"): WRITE},
