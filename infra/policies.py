@@ -316,20 +316,14 @@ def s3_notification_queue_policy(
     ``aws:SourceArn`` names the buckets and ``aws:SourceAccount`` pins their owner (bucket names
     are global: a bucket of the same name in another account must not reach the queue).
     """
-    return document(
-        [
-            {
-                "Sid": "AllowBucketNotifications",
-                "Effect": "Allow",
-                "Principal": {"Service": "s3.amazonaws.com"},
-                "Action": list(SQS_SEND_ACTIONS),
-                "Resource": queue_arn,
-                "Condition": {
-                    "ArnEquals": {"aws:SourceArn": list(bucket_arns)},
-                    "StringEquals": {"aws:SourceAccount": account_id},
-                },
-            }
-        ]
+    return _service_may_send(
+        "AllowBucketNotifications",
+        "s3.amazonaws.com",
+        queue_arn,
+        {
+            "ArnEquals": {"aws:SourceArn": list(bucket_arns)},
+            "StringEquals": {"aws:SourceAccount": account_id},
+        },
     )
 
 
@@ -337,15 +331,27 @@ def event_rule_dead_letter_policy(
     queue_arn: pulumi.Input[str], rule_arn: pulumi.Input[str]
 ) -> Document:
     """A queue policy that lets EventBridge keep the events of one rule it could not deliver."""
+    return _service_may_send(
+        "AllowUndeliveredRuleEvents",
+        "events.amazonaws.com",
+        queue_arn,
+        {"ArnEquals": {"aws:SourceArn": rule_arn}},
+    )
+
+
+def _service_may_send(
+    sid: str, service: str, queue_arn: pulumi.Input[str], condition: dict[str, Any]
+) -> Document:
+    """A queue policy letting an AWS service send to ``queue_arn`` under ``condition`` only."""
     return document(
         [
             {
-                "Sid": "AllowUndeliveredRuleEvents",
+                "Sid": sid,
                 "Effect": "Allow",
-                "Principal": {"Service": "events.amazonaws.com"},
+                "Principal": {"Service": service},
                 "Action": list(SQS_SEND_ACTIONS),
                 "Resource": queue_arn,
-                "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}},
+                "Condition": condition,
             }
         ]
     )
