@@ -19,6 +19,9 @@ def ensure_free(host: str, port: int) -> None:
     if port == 0:
         return
     with socket.socket() as probe:
+        # As the servers themselves bind: sockets a killed stack left in TIME_WAIT do not make
+        # the port busy, only a listener does (Linux refuses the bind then, reuse or not).
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError as error:
