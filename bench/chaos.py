@@ -411,6 +411,28 @@ def _wait_quiet(sfn: Any, until: float) -> None:
         time.sleep(0.5)
 
 
+def _queued(sqs: Any) -> int:
+    """Messages still on the way through a source queue, in flight ones included: a message a
+    poller had received when the stack was killed comes back only after its visibility timeout
+    (real time, not scaled), and its events are not lost, just not yet started."""
+    total = 0
+    for url in sqs.list_queues().get("QueueUrls", []):
+        if url.endswith("-dlq"):
+            continue
+        attributes = sqs.get_queue_attributes(
+            QueueUrl=url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        total += sum(int(value) for value in attributes.values())
+    return total
+
+
+def _wait_drained(sqs: Any, sfn: Any, until: float) -> None:
+    while time.monotonic() < until and _queued(sqs):
+        time.sleep(0.5)
+    _wait_quiet(sfn, until)
+
+
 def recover(stack: StackProcess, downstream: DownstreamServer, tally: Tally, until: float) -> int:
     """The documented recovery: redrive every FAILED execution until none is left or all of the
     acknowledged events arrived; answers how many redrives it took."""
@@ -418,8 +440,9 @@ def recover(stack: StackProcess, downstream: DownstreamServer, tally: Tally, unt
     redrives = 0
     fruitless_rounds = 0
     delivered = -1
+    sqs = stack.client("sqs")
     while time.monotonic() < until:
-        _wait_quiet(sfn, until)
+        _wait_drained(sqs, sfn, until)
         arrived = set(downstream.received().events)
         if tally.accepted <= arrived:
             return redrives
@@ -439,8 +462,7 @@ def recover(stack: StackProcess, downstream: DownstreamServer, tally: Tally, unt
         redrives += redriven
         if not redriven:
             # Nothing left to redrive: wait for pollers still draining queues, then decide.
-            time.sleep(2.0)
-            _wait_quiet(sfn, until)
+            _wait_drained(sqs, sfn, until)
             if not _executions(sfn, "FAILED") or tally.accepted <= set(
                 downstream.received().events
             ):
