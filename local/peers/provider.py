@@ -291,9 +291,6 @@ class ProviderServer(HttpPeer[ProviderControls, RequestRecord]):
             return None
         return derived_product(id_type, identifier)
 
-    def is_known(self, identifier: str) -> bool:
-        return self.product(identifier) is not None
-
     # -- failure controls -----------------------------------------------------------------
 
     def set_rate_limit(self, per_second: float | None, burst: int | None = None) -> None:
