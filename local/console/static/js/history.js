@@ -26,9 +26,7 @@ export function analyseHistory(events, executionStatus) {
   const open = new Map();
   const spans = [];
   const statuses = new Map();
-  let failedState = null;
-  let error = null;
-  let cause = null;
+  const outcome = { failedState: null, error: null, cause: null };
   for (const event of events) {
     const type = event.type;
     const details = eventDetails(event);
@@ -42,10 +40,17 @@ export function analyseHistory(events, executionStatus) {
     }
     const name = type.endsWith("StateExited") ? details.name : owner.get(event.previousEventId);
     owner.set(event.id, name);
+    if (type === "ExecutionRedriven") {
+      // What was open when the execution stopped failed then; its re-run is a span of its own.
+      for (const stack of open.values()) {
+        for (const span of stack) Object.assign(span, { end: when, status: "failed", superseded: true });
+      }
+      open.clear();
+      Object.assign(outcome, { failedState: null, error: null, cause: null });
+      continue;
+    }
     if (type === "ExecutionFailed" || type === "ExecutionTimedOut" || type === "ExecutionAborted") {
-      failedState = name || null;
-      error = details.error || type;
-      cause = details.cause || "";
+      Object.assign(outcome, { failedState: name || null, error: details.error || type, cause: details.cause || "" });
       continue;
     }
     const stack = name ? open.get(name) || [] : [];
@@ -66,14 +71,16 @@ export function analyseHistory(events, executionStatus) {
     }
   }
   const running = executionStatus === "RUNNING";
+  const rerun = new Set(spans.filter((span) => !span.superseded).map((span) => span.name));
   for (const span of spans) {
     if (span.end === null && !running) span.status = "failed";
+    if (span.superseded && rerun.has(span.name)) continue;
     statuses.set(span.name, worse(statuses.get(span.name) || "not-reached", span.status));
   }
-  if (failedState && !running) statuses.set(failedState, "failed");
+  if (outcome.failedState && !running) statuses.set(outcome.failedState, "failed");
   const start = events.length ? new Date(events[0].timestamp * 1000) : null;
   const end = !running && events.length ? new Date(events[events.length - 1].timestamp * 1000) : null;
-  return { statuses, spans, failedState, error, cause, start, end };
+  return { statuses, spans, ...outcome, start, end };
 }
 
 /** Every distinct trackingId value in a JSON document (the ids the execution carried). */

@@ -47,10 +47,9 @@ export async function executionPage(root, executionArn) {
 
   async function refresh() {
     try {
-      const [current, events] = await Promise.all([
-        sfn("DescribeExecution", { executionArn }),
-        sfnAll("GetExecutionHistory", { executionArn, maxResults: 1000 }, "events"),
-      ]);
+      // The status first: a history read after it holds at least everything up to that status.
+      const current = await sfn("DescribeExecution", { executionArn });
+      const events = await sfnAll("GetExecutionHistory", { executionArn, maxResults: 1000 }, "events");
       latest = { described: current, events };
       render();
       if (current.status === "RUNNING" && !stopped) timer = setTimeout(refresh, REFRESH_MS);
@@ -70,7 +69,7 @@ export async function executionPage(root, executionArn) {
       h("p", { class: "meta" },
         `${workflowName(current.stateMachineArn)} · started ${formatDate(current.startDate)}`,
         ended ? ` · ended ${formatDate(current.stopDate)} · ${formatDuration(ended - started)}` : " · running",
-        current.redriveCount ? ` · redriven ${current.redriveCount}×` : ""),
+        current.redriveCount ? ` · redriven ${current.redriveCount} time(s)` : ""),
       executionActions(current, refresh));
     clear(failure);
     if (current.error || current.cause) {
