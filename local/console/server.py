@@ -111,7 +111,7 @@ def api_call(targets: ConsoleTargets, method: str, path: str, body: bytes) -> An
     """Forward one call to the HTTP API's operator or status routes."""
     if targets.api_url is None:
         return _message(503, "the stack serves no HTTP API")
-    if not path.startswith(_API_PREFIXES) or ".." in path.split("/"):
+    if not path.startswith(_API_PREFIXES) or ".." in urlsplit(path).path.split("/"):
         return _message(404, f"the console does not forward /{path}")
     try:
         document = json.loads(body) if body else None
@@ -187,16 +187,18 @@ class ConsoleHandler(BaseHTTPRequestHandler):
             self.close_connection = True
             self._write(_message(error.status, str(error)))
             return
-        self._write(self._answer(method, urlsplit(self.path).path, body))
+        target = urlsplit(self.path)
+        self._write(self._answer(method, target.path, target.query, body))
 
-    def _answer(self, method: str, path: str, body: bytes) -> Answer:
+    def _answer(self, method: str, path: str, query: str, body: bytes) -> Answer:
         refusal = self._foreign_request()
         if refusal is not None:
             return refusal
         if path == "/aws/states":
             return self._step_functions(method, body)
         if path.startswith("/api/"):
-            return api_call(self.targets, method, path.removeprefix("/api/"), body)
+            forwarded = path.removeprefix("/api/") + (f"?{query}" if query else "")
+            return api_call(self.targets, method, forwarded, body)
         if method != "GET":
             return _message(405, f"{method} {path} is not served")
         return examples() if path == "/console/examples" else static_file(path)

@@ -18,18 +18,10 @@ from typing import Any
 
 import pytest
 
+from local.console.screenshots import CHROMIUM_ARGS
 from local.runtime import REPO_ROOT
 
 CHROMIUM = Path(os.environ.get("STEPFLOW_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 _STARTUP_SECONDS = 180.0
 
 
@@ -77,7 +69,9 @@ def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        launched = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=list(CHROMIUM_ARGS)
+        )
         yield launched
         launched.close()
 

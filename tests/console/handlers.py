@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
+
+_HOLD_LIMIT_SECONDS = 25.0
 
 
 class GateShutError(Exception):
@@ -23,3 +26,12 @@ def gated(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 def refuse(event: dict[str, Any], context: Any) -> None:
     raise RefusedError("the dependency refused the call")
+
+
+def held(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Runs while the hold file exists (at most 25 s), so a test sees the execution running."""
+    hold = Path(str(event["hold"]))
+    deadline = time.monotonic() + _HOLD_LIMIT_SECONDS
+    while hold.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return {**event, "released": not hold.exists()}

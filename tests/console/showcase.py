@@ -1,7 +1,8 @@
 """The stack the browser tests drive: the real one plus a showcase workflow with every shape.
 
 The showcase's default path has a Parallel whose branches hold a Map and a caught failure; the
-``gate`` path fails while a file exists, so a test can fail an execution and then redrive it.
+``gate`` path fails while a file exists, so a test can fail an execution and then redrive it;
+the ``hold`` path runs while a file exists, so a test sees an execution running.
 Run as ``python -m tests.console.showcase STATE_DIR``: it prints one JSON line with the URLs,
 serves until its stdin closes, and stops (a stack of its own process: moto is process-wide).
 """
@@ -53,10 +54,12 @@ def _showcase() -> StateMachine:
     )
     done = Succeed("Done")
     gate = LambdaInvoke("Pass the gate", function="console_gated").next(done)
+    hold = LambdaInvoke("Wait for the release", function="console_held").next(done)
     return StateMachine(
         start=Chain.start(Pass("Prepare")).next(
             Choice("Gate given?")
             .when(Condition.is_present("$.gate"), gate)
+            .when(Condition.is_present("$.hold"), hold)
             .otherwise(Chain.start(fan_out).next(done))
         ),
         timeout_seconds=300,
@@ -68,6 +71,7 @@ def showcase_app() -> App:
     functions = (
         FunctionSpec("console_gated", f"{_HANDLERS}.gated", "fails while its gate file exists"),
         FunctionSpec("console_refuse", f"{_HANDLERS}.refuse", "always refuses"),
+        FunctionSpec("console_held", f"{_HANDLERS}.held", "runs while its hold file exists"),
     )
     workflow = WorkflowSpec(SHOWCASE_WORKFLOW, "Every shape the console draws", _showcase())
     return replace(

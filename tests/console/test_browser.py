@@ -45,6 +45,17 @@ def _start_from_form(page: Any, showcase: dict[str, str], text: str, name: str) 
     expect(page.locator(".execution-header h1")).to_contain_text(name)
 
 
+def _start_held_by_file(
+    page: Any, showcase: dict[str, str], directory: Path, key: str
+) -> tuple[Path, str]:
+    """Start from the form with ``{key: <a file that exists>}``; the file and execution name."""
+    held_by = directory / key
+    held_by.touch()
+    name = f"{key}-{uuid.uuid4().hex[:8]}"
+    _start_from_form(page, showcase, json.dumps({key: str(held_by)}), name)
+    return held_by, name
+
+
 def _state(page: Any, name: str) -> Any:
     return page.locator(f'#execution-graph g[data-state="{name}"]')
 
@@ -63,13 +74,26 @@ def test_an_execution_started_from_the_form_turns_the_graph_green(
     expect(page.locator("#execution-output")).to_contain_text('"refused": true')
 
 
+def test_the_graph_of_a_running_execution_updates_live(
+    page: Any, showcase: dict[str, str], tmp_path: Path
+) -> None:
+    hold, name = _start_held_by_file(page, showcase, tmp_path, "hold")
+
+    expect(page.locator(".execution-header .badge")).to_have_text("RUNNING")
+    expect(_state(page, "Wait for the release")).to_have_attribute("data-status", "in-progress")
+    expect(_state(page, "Done")).to_have_attribute("data-status", "not-reached")
+    expect(page.get_by_role("button", name=f"Stop {name}")).to_be_visible()
+
+    hold.unlink()
+    expect(_state(page, "Done")).to_have_attribute("data-status", "succeeded")
+    expect(_state(page, "Wait for the release")).to_have_attribute("data-status", "succeeded")
+    expect(page.locator(".execution-header .badge")).to_have_text("SUCCEEDED")
+
+
 def test_a_failed_execution_shows_its_cause_and_redrives_to_success(
     page: Any, showcase: dict[str, str], tmp_path: Path
 ) -> None:
-    gate = tmp_path / "gate"
-    gate.touch()
-    name = f"gated-{uuid.uuid4().hex[:8]}"
-    _start_from_form(page, showcase, json.dumps({"gate": str(gate)}), name)
+    gate, name = _start_held_by_file(page, showcase, tmp_path, "gate")
 
     expect(page.locator(".execution-header .badge")).to_have_text("FAILED")
     expect(_state(page, "Pass the gate")).to_have_attribute("data-status", "failed")

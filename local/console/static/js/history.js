@@ -16,13 +16,36 @@ const isFailure = (type) => /(Failed|TimedOut)$/.test(type) && !/^(Execution|Map
 const isSuccess = (type) => /(Task|LambdaFunction|Activity)Succeeded$/.test(type);
 const isAttempt = (type) => /(TaskScheduled|LambdaFunctionScheduled|ActivityScheduled)$/.test(type);
 
+const CONTAINER_EVENT = /^(ParallelState|MapState|MapIteration)/;
+
+/**
+ * The state each event belongs to, by event id: a state's own Entered/Exited events name it; a
+ * Parallel's or Map's events belong to the innermost one open; any other event belongs to the
+ * state of the event before it (previousEventId).
+ */
+export function eventOwners(events) {
+  const owners = new Map();
+  const containers = [];
+  for (const event of events) {
+    const details = eventDetails(event);
+    let owner;
+    if (/State(Entered|Exited)$/.test(event.type)) owner = details.name;
+    else if (CONTAINER_EVENT.test(event.type)) owner = containers[containers.length - 1];
+    else owner = owners.get(event.previousEventId);
+    if (/^(Parallel|Map)StateEntered$/.test(event.type)) containers.push(details.name);
+    if (/^(Parallel|Map)StateExited$/.test(event.type)) containers.splice(containers.lastIndexOf(details.name), 1);
+    owners.set(event.id, owner || "");
+  }
+  return owners;
+}
+
 /**
  * {statuses: Map name -> status, spans: [{name, type, start, end, status, retries: [Date]}],
  *  failedState, error, cause, start, end} for `events` (oldest first) of an execution whose
  * DescribeExecution status is `executionStatus`.
  */
 export function analyseHistory(events, executionStatus) {
-  const owner = new Map();
+  const owners = eventOwners(events);
   const open = new Map();
   const spans = [];
   const statuses = new Map();
@@ -32,14 +55,12 @@ export function analyseHistory(events, executionStatus) {
     const details = eventDetails(event);
     const when = new Date(event.timestamp * 1000);
     if (type.endsWith("StateEntered")) {
-      owner.set(event.id, details.name);
       const span = { name: details.name, type: type.replace("StateEntered", ""), start: when, end: null, status: "in-progress", retries: [], failures: 0, lastFailed: false, attempts: 0 };
       spans.push(span);
       open.set(details.name, [...(open.get(details.name) || []), span]);
       continue;
     }
-    const name = type.endsWith("StateExited") ? details.name : owner.get(event.previousEventId);
-    owner.set(event.id, name);
+    const name = owners.get(event.id);
     if (type === "ExecutionRedriven") {
       // What was open when the execution stopped failed then; its re-run is a span of its own.
       for (const stack of open.values()) {

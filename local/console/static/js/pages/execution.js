@@ -4,7 +4,7 @@ import { api, sfn, sfnAll } from "../api.js";
 import { buildGraph } from "../asl.js";
 import { h, clear, errorMessage, formatDate, formatDuration, prettyJson, statusBadge, workflowName } from "../dom.js";
 import { STATUS_LEGEND, drawGraph } from "../graph.js";
-import { analyseHistory, eventDetails, trackingIds } from "../history.js";
+import { analyseHistory, eventDetails, eventOwners, trackingIds } from "../history.js";
 import { executionActions } from "./executions.js";
 
 const REFRESH_MS = 1000;
@@ -94,14 +94,11 @@ export async function executionPage(root, executionArn) {
   function renderEvents() {
     const { events } = latest;
     const start = events.length ? events[0].timestamp : 0;
-    const owners = new Map();
+    const owners = eventOwners(events);
     const rows = [];
     for (const event of events) {
-      const details = eventDetails(event);
-      const step = details.name && /State(Entered|Exited)$/.test(event.type) ? details.name : owners.get(event.previousEventId) || "";
-      owners.set(event.id, step);
       if (view.typeFilter && event.type !== view.typeFilter) continue;
-      rows.push(...eventRows(event, details, step, start, view.expanded, renderEvents));
+      rows.push(...eventRows(event, eventDetails(event), owners.get(event.id), start, view.expanded, renderEvents));
     }
     clear(eventsBody, rows);
   }
