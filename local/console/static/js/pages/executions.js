@@ -34,8 +34,7 @@ export async function executionsPage(root, params) {
   const status = h("div", { class: "list-status", "aria-live": "polite" });
   const body = h("tbody");
 
-  root.append(
-    startForm(() => state.machine, stateMachines),
+  root.append(h("div", { class: "executions-layout" },
     h("section", { class: "card", "aria-label": "execution list" },
       h("h2", {}, "Execution list"),
       h("div", { class: "filters" },
@@ -50,7 +49,7 @@ export async function executionsPage(root, params) {
           h("thead", {}, h("tr", {}, ["Name", "Status", "Started", "Ended", "Duration", "Actions"].map((c) => h("th", { scope: "col" }, c)))),
           body)),
       h("div", { class: "pager" }, previous, pageLabel, next)),
-  );
+    startForm(() => state.machine, stateMachines)));
 
   function reload(change) {
     Object.assign(state, change, { tokens: [undefined], page: 0 });
@@ -138,7 +137,7 @@ export function executionActions(execution, after) {
 }
 
 function startForm(currentMachine, stateMachines) {
-  const editor = h("textarea", { id: "input-editor", rows: 12, spellcheck: "false", "aria-describedby": "input-check", oninput: () => validate() }, "{}");
+  const editor = h("textarea", { id: "input-editor", rows: 14, spellcheck: "false", "aria-describedby": "input-check", oninput: () => validate() }, "{}");
   const check = h("p", { id: "input-check", "aria-live": "polite" });
   const name = h("input", { id: "execution-name", type: "text", maxlength: 80, placeholder: "optional: a name of your own" });
   const exampleSelect = h("select", { id: "example", onchange: () => useExample() }, h("option", { value: "" }, "Examples…"));
@@ -201,7 +200,7 @@ function startForm(currentMachine, stateMachines) {
   return h("details", { class: "card start", open: stateMachines.length > 0 },
     h("summary", {}, h("h2", {}, "Start an execution")),
     h("form", { onsubmit: submit },
-      h("p", { class: "muted" }, "Starts the state machine selected in the list below."),
+      h("p", { class: "muted" }, "Starts the state machine selected in the list."),
       h("label", {}, "Example input ", exampleSelect),
       h("label", { class: "block", for: "input-editor" }, "Input (JSON)"),
       editor, check,
