@@ -45,7 +45,7 @@ from local.pipes import (
     Pipes,
     lambda_enrichment,
 )
-from local.ports import ensure_free
+from local.ports import PortInUseError, ensure_free
 from local.provisioning import (
     LOCAL_ACCOUNT,
     Resources,
@@ -110,8 +110,8 @@ class LocalSettings:
     run_pipes: bool = True
     pipe_batching_window_seconds: float | None = None
     pipe_poll_wait_seconds: float = DEFAULT_POLL_WAIT_SECONDS
-    # The web console (local/console/): None means ``port + 2``, or a free port when ``port``
-    # is 0; ``serve_console=False`` leaves it off.
+    # The web console (local/console/): None means ``port + 2`` (a free port when that is
+    # busy, or when ``port`` is 0); ``serve_console=False`` leaves it off.
     console_port: int | None = None
     serve_console: bool = True
 
@@ -190,8 +190,8 @@ class LocalStack(Service):
         self._archive = ObservedArchive(state_dir / "executions.sqlite3")
         self._port = self._resolve_port()
         ensure_free(self.settings.host, self._api_port())
-        if self.settings.serve_console:
-            ensure_free(self.settings.host, self._console_port())
+        if self.settings.serve_console and self.settings.console_port is not None:
+            ensure_free(self.settings.host, self.settings.console_port)
         # moto's interpreter reaches other services through its own port.
         os.environ["MOTO_PORT"] = str(self._port)
         for key, value in _CREDENTIALS.items():
@@ -446,7 +446,13 @@ class LocalStack(Service):
     def _console_port(self) -> int:
         if self.settings.console_port is not None:
             return self.settings.console_port
-        return 0 if self.settings.port == 0 else self._port + 2
+        derived = 0 if self.settings.port == 0 else self._port + 2
+        # The console is a convenience: a busy derived port moves it, never stops the stack.
+        try:
+            ensure_free(self.settings.host, derived)
+        except PortInUseError:
+            return 0
+        return derived
 
     def _make_pipes(self, resources: Resources) -> Pipes:
         pollers = []
