@@ -13,6 +13,9 @@ import boto3
 import pytest
 from playwright.sync_api import expect
 
+from local.json_http import request_json
+from local.runtime import REPO_ROOT
+
 pytestmark = [pytest.mark.browser, pytest.mark.local]
 
 
@@ -181,3 +184,33 @@ def test_every_page_fits_a_phone_width_window(
         assert overflow <= 1
     finally:
         context.close()
+
+
+def test_an_ingest_execution_shows_its_tracking_id_and_status(
+    page: Any, showcase: dict[str, str]
+) -> None:
+    event = json.loads((REPO_ROOT / "examples" / "event.json").read_text(encoding="utf-8"))
+    event["eventHeader"]["uuid"] = str(uuid.uuid4())
+    status, accepted = request_json("POST", f"{showcase['api']}/events", event)
+    assert status == 202
+
+    page.goto(_execution_page(showcase, accepted["executionId"]))
+    expect(page.locator(".execution-header .badge")).to_have_text("SUCCEEDED")
+    tracking = page.locator("#tracking li")
+    expect(tracking).to_contain_text(accepted["trackingId"])
+    expect(tracking.locator(".badge")).to_have_text("DELIVERED")
+    expect(_state(page, "Validate events")).to_have_attribute("data-status", "succeeded")
+
+
+def test_the_console_is_usable_from_the_keyboard(page: Any, showcase: dict[str, str]) -> None:
+    page.goto(f"{showcase['console']}#/pipeline")
+    expect(page.locator("main h1")).to_have_text("Pipeline")
+    for _ in range(10):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.textContent") == "Executions":
+            break
+    page.keyboard.press("Enter")
+    expect(page.locator("main h1")).to_have_text("Executions")
+    page.locator("#status-filter").focus()
+    page.keyboard.press("ArrowDown")
+    expect(page.locator("#status-filter")).to_have_value("RUNNING")
