@@ -38,7 +38,7 @@ console-screenshots: $(STAMP) $(CHROMIUM)
 	$(BIN)/python -m local.console.screenshots
 
 ## Everything but the tests that bring the local stack up (the `local` marker, tests/conftest.py).
-test-fast: $(STAMP)
+test-fast: $(STAMP) $(CHROMIUM)
 	$(BIN)/python -m pytest -n 2 -q -m "not local"
 
 lint: $(STAMP)
