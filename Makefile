@@ -4,8 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LAMBDA_DEPS := build/lambda-deps
+CHROMIUM := /usr/bin/chromium
 
-.PHONY: install run up test test-fast lint format typecheck pr bench lambda-deps clean
+.PHONY: install run up test test-fast console-screenshots lint format typecheck pr bench lambda-deps clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -23,12 +24,21 @@ run: $(STAMP)
 up: $(STAMP)
 	$(BIN)/python -m local up
 
-## The whole test suite (what CI runs).
-test: $(STAMP)
+## The whole test suite (what CI runs); the console's browser tests need Debian's chromium.
+test: $(STAMP) $(CHROMIUM)
 	$(BIN)/python -m pytest -n 2 -q
 
+## Debian's chromium for the console's browser tests (tests/console fail, never skip, without it).
+$(CHROMIUM):
+	if [ "$$(id -u)" = 0 ]; then apt-get update && apt-get install -y chromium; \
+	else sudo apt-get update && sudo apt-get install -y chromium; fi
+
+## The console's pages as docs/console-*.png (a stack of its own, headless chromium).
+console-screenshots: $(STAMP) $(CHROMIUM)
+	$(BIN)/python -m local.console.screenshots
+
 ## Everything but the tests that bring the local stack up (the `local` marker, tests/conftest.py).
-test-fast: $(STAMP)
+test-fast: $(STAMP) $(CHROMIUM)
 	$(BIN)/python -m pytest -n 2 -q -m "not local"
 
 lint: $(STAMP)

@@ -240,6 +240,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     settings = LocalSettings(
         port=args.port,
         api_port=args.api_port,
+        console_port=args.console_port,
         state_dir=Path(args.state_dir),
         time_scale=args.time_scale,
         downstream_url=args.downstream_url,
@@ -255,6 +256,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     print(json.dumps(outputs, indent=2))
     print(
         f"\nAWS endpoint: {stack.endpoint_url}   API: {stack.api_url}\n"
+        f"Console: {stack.console_url}\n"
         f"  curl -X POST {stack.api_url}/events -H 'Content-Type: application/json' "
         f"-d @examples/event.json\n"
         f"  python -m local start ingest --input-file examples/envelope.json --wait\n"
@@ -392,6 +394,9 @@ def build_parser() -> argparse.ArgumentParser:
     up = commands.add_parser("up", help="serve the stack until Ctrl-C")
     runtime_options(up, 4566)
     up.add_argument("--api-port", type=int, default=None, help="HTTP API port (AWS port + 1)")
+    up.add_argument(
+        "--console-port", type=int, default=None, help="web console port (AWS port + 2)"
+    )
     up.add_argument(
         "--downstream-url",
         help=f"deliver to this downstream, not a built-in one (token: {DOWNSTREAM_TOKEN_ENV})",

@@ -113,6 +113,7 @@ def run_demo(*, port: int = 0, state_dir: Path | None = None, time_scale: float 
         stack = env.stack
         api = stack.api_url
         print(f"Local stack up: AWS endpoint {stack.endpoint_url}, API {api}")
+        print(f"Console (while this run lasts): {stack.console_url}")
         print(f"Peers: downstream {env.downstream.url}, provider {env.provider.url}")
         print(f"State, tables and logs: {settings.state_dir}")
 
@@ -191,6 +192,7 @@ def run_demo(*, port: int = 0, state_dir: Path | None = None, time_scale: float 
         _run_enrichment(stack, api)
         print(
             "\nInspect further while a stack is up (`make up`):\n"
+            "  the web console, printed by `make up` (http://127.0.0.1:4568/ by default)\n"
             "  .venv/bin/python -m local list ingest\n"
             "  .venv/bin/python -m local history <execution-name>\n"
             f"  aws --endpoint-url http://127.0.0.1:4566 stepfunctions list-executions "

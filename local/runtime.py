@@ -27,6 +27,7 @@ from functions._shared import names
 from local import durability, moto_patches
 from local.api_gateway import ApiGateway
 from local.clock import TimeScale
+from local.console.server import ConsoleServer, ConsoleTargets
 from local.event_rules import ExecutionStatusRules, ObservedArchive
 from local.execution_archive import ExecutionArchive
 from local.lambdas.pool import (
@@ -44,7 +45,7 @@ from local.pipes import (
     Pipes,
     lambda_enrichment,
 )
-from local.ports import ensure_free
+from local.ports import PortInUseError, ensure_free
 from local.provisioning import (
     LOCAL_ACCOUNT,
     Resources,
@@ -109,6 +110,10 @@ class LocalSettings:
     run_pipes: bool = True
     pipe_batching_window_seconds: float | None = None
     pipe_poll_wait_seconds: float = DEFAULT_POLL_WAIT_SECONDS
+    # The web console (local/console/): None means ``port + 2`` (a free port when that is
+    # busy, or when ``port`` is 0); ``serve_console=False`` leaves it off.
+    console_port: int | None = None
+    serve_console: bool = True
 
 
 def _has_visible_messages(region: str, queue_name: str) -> bool:
@@ -152,6 +157,7 @@ class LocalStack(Service):
         self._resources: Resources | None = None
         self._pipes: Pipes | None = None
         self._api: ApiGateway | None = None
+        self._console: ConsoleServer | None = None
         self._state_lock: durability.StateLock | None = None
         self._durable: durability.DurableState | None = None
         self._port = self.settings.port
@@ -184,6 +190,8 @@ class LocalStack(Service):
         self._archive = ObservedArchive(state_dir / "executions.sqlite3")
         self._port = self._resolve_port()
         ensure_free(self.settings.host, self._api_port())
+        if self.settings.serve_console and self.settings.console_port is not None:
+            ensure_free(self.settings.host, self.settings.console_port)
         # moto's interpreter reaches other services through its own port.
         os.environ["MOTO_PORT"] = str(self._port)
         for key, value in _CREDENTIALS.items():
@@ -221,6 +229,17 @@ class LocalStack(Service):
                 account_id=LOCAL_ACCOUNT,
             )
             self._api.start()
+        if self.settings.serve_console:
+            self._console = ConsoleServer(
+                ConsoleTargets(
+                    self.endpoint_url,
+                    None if self._api is None else self._api.url,
+                    self.app.config.region,
+                ),
+                host=self.settings.host,
+                port=self._console_port(),
+            )
+            self._console.start()
         return self.outputs()
 
     def stop(self) -> None:
@@ -229,6 +248,9 @@ class LocalStack(Service):
         if _running is self:
             _running = None
         # The front doors first, so nothing new arrives while the rest winds down.
+        if self._console is not None:
+            self._console.stop()
+            self._console = None
         if self._api is not None:
             self._api.stop()
             self._api = None
@@ -291,6 +313,13 @@ class LocalStack(Service):
         if self._api is None:
             raise RuntimeError("the local stack serves no API (not running, or none described)")
         return self._api.url
+
+    @property
+    def console_url(self) -> str:
+        """The web console's URL (local/console/)."""
+        if self._console is None:
+            raise RuntimeError("the local stack serves no console (not running, or turned off)")
+        return self._console.url
 
     @property
     def resources(self) -> Resources:
@@ -413,6 +442,17 @@ class LocalStack(Service):
         if self.settings.api_port is not None:
             return self.settings.api_port
         return 0 if self.settings.port == 0 else self._port + 1
+
+    def _console_port(self) -> int:
+        if self.settings.console_port is not None:
+            return self.settings.console_port
+        derived = 0 if self.settings.port == 0 else self._port + 2
+        # The console is a convenience: a busy derived port moves it, never stops the stack.
+        try:
+            ensure_free(self.settings.host, derived)
+        except PortInUseError:
+            return 0
+        return derived
 
     def _make_pipes(self, resources: Resources) -> Pipes:
         pollers = []
