@@ -28,14 +28,23 @@ def verify_moto_compatible() -> None:
     def need_assigned(module: str, code: str, *fields: str) -> None:
         # Attributes moto sets without annotating them: read where they are assigned.
         try:
-            target: Any = __import__(module, fromlist=["_"])
-            for part in code.split("."):
-                target = getattr(target, part)
-            source = inspect.getsource(target)
+            source = inspect.getsource(_resolve(module, code))
         except (ImportError, AttributeError, OSError, TypeError):
             missing.append(f"{module}.{code}")
             return
-        missing.extend(f"{module}.{code}.{name}" for name in fields if f"self.{name}" not in source)
+        missing.extend(
+            f"{module}.{code} (setting self.{name})"
+            for name in fields
+            if f"self.{name}" not in source
+        )
+
+    def need_parameters(module: str, code: str, *names: str) -> None:
+        try:
+            parameters = inspect.signature(_resolve(module, code)).parameters
+        except (ImportError, AttributeError, TypeError, ValueError):
+            missing.append(f"{module}.{code}")
+            return
+        missing.extend(f"{module}.{code}({name}=...)" for name in names if name not in parameters)
 
     def need(module: str, *attributes: str) -> None:
         try:
@@ -131,13 +140,14 @@ def verify_moto_compatible() -> None:
     need("moto.sqs.models", "sqs_backends", "SQSBackend.get_queue")
     need("moto.sqs.models", "Queue.approximate_number_of_messages")
     # 14. the Lambda API: invoke and deployments through our workers, metrics from EMF
-    need("moto.awslambda.models", *(f"LambdaBackend.{m}" for m in DEPLOYING_METHODS))
+    for method, parameters in DEPLOYING_METHODS.items():
+        need_parameters("moto.awslambda.models", f"LambdaBackend.{method}", *parameters)
     need("moto.awslambda.models", "LambdaBackend.get_function")
     need("moto.awslambda.responses", "LambdaResponse.invoke")
     need("moto.awslambda.exceptions", "LambdaClientError")
     need_assigned(
         "moto.awslambda.models",
-        "LambdaFunction",
+        "LambdaFunction.__init__",
         "function_name",
         "run_time",
         "handler",
@@ -156,3 +166,10 @@ def verify_moto_compatible() -> None:
             + ", ".join(missing)
             + ". Pin moto to the version in requirements.txt or update the patches."
         )
+
+
+def _resolve(module: str, dotted: str) -> Any:
+    target: Any = __import__(module, fromlist=["_"])
+    for part in dotted.split("."):
+        target = getattr(target, part)
+    return target

@@ -40,15 +40,16 @@ __all__ = ["LambdaService", "patch_lambda_api"]
 _log = logging.getLogger(__name__)
 
 _AWS_LAMBDA = "moto.awslambda"
-# The backend methods that change what a function runs; each is followed by a deployment.
-DEPLOYING_METHODS = (
-    "create_function",
-    "update_function_code",
-    "update_function_configuration",
-    "put_function_concurrency",
-    "delete_function_concurrency",
-    "delete_function",
-)
+# The backend methods that change what a function runs (each is followed by a deployment),
+# with the parameters the patch reads by name.
+DEPLOYING_METHODS: dict[str, tuple[str, ...]] = {
+    "create_function": ("spec",),
+    "update_function_code": ("function_name", "body"),
+    "update_function_configuration": ("function_name", "body"),
+    "put_function_concurrency": ("function_name",),
+    "delete_function_concurrency": ("function_name",),
+    "delete_function": ("function_name", "qualifier"),
+}
 
 
 class LambdaService(Protocol):

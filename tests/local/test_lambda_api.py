@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from local import moto_patches
 from local.provisioning import function_package
 from local.runtime import LocalStack
 from tests.local_lambdas.conftest import wait_until
@@ -335,3 +336,19 @@ def test_task_states_reach_zip_functions_by_integration_and_by_bare_arn(
     output = json.loads(described["output"])
     assert output["integration"] == {"greeting": "hello"}
     assert output["bare"]["event"]["integration"] == {"greeting": "hello"}
+
+
+def test_compatibility_check_names_a_function_setting_moto_no_longer_keeps(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from moto.awslambda import models
+
+    def init_without_runtime(self: Any, account_id: str, spec: dict[str, Any]) -> None:
+        self.function_name = spec["FunctionName"]  # and nothing else
+
+    monkeypatch.setattr(models.LambdaFunction, "__init__", init_without_runtime)
+    with pytest.raises(
+        RuntimeError, match=r"LambdaFunction\.__init__ \(setting self\.run_time\)"
+    ) as missing:
+        moto_patches.verify_moto_compatible()
+    assert "self.function_name" not in str(missing.value)
