@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import functools
 import inspect
+import json
 import logging
 import threading
 from collections.abc import Callable
@@ -165,6 +166,15 @@ def _invoke_response(self: Any) -> tuple[int, dict[str, str], bytes]:
     if service is None:
         raise _error(500, "ServiceException", "the local Lambda service is not running")
     payload = bytes(self.raw_body or b"")
+    if payload:
+        try:
+            json.loads(payload)
+        except ValueError as error:  # refused before anything runs, as Lambda does
+            raise _error(
+                400,
+                "InvalidRequestContentException",
+                f"Could not parse request body into json: {error}",
+            ) from error
     if invocation_type == "DryRun":
         return 204, {"status": "204"}, b""
     if invocation_type == "Event":

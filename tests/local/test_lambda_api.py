@@ -47,6 +47,7 @@ def handler(event, context):
             "function": context.function_name, "memory": context.memory_limit_in_mb}
 """
 SLEEPER = """
+import time
 def handler(event, context):
     time.sleep(event.get("seconds", 30))
     return "woke"
@@ -196,6 +197,17 @@ def test_invoking_an_unknown_function_is_resource_not_found(lambda_api: Any) -> 
     with pytest.raises(ClientError) as refused:
         lambda_api.invoke(FunctionName="no-such-function", Payload=b"{}")
     assert refused.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+def test_a_payload_that_is_not_json_is_refused_before_it_runs(
+    local_stack: LocalStack, lambda_api: Any
+) -> None:
+    echo = local_stack.app.physical_name("echo")
+    before = local_stack.pool.stats()[echo]["invocations"]
+    with pytest.raises(ClientError) as refused:
+        lambda_api.invoke(FunctionName=echo, Payload=b"{not json")
+    assert refused.value.response["Error"]["Code"] == "InvalidRequestContentException"
+    assert local_stack.pool.stats()[echo]["invocations"] == before
 
 
 # --- functions deployed through the Lambda API ----------------------------------------------
