@@ -19,6 +19,7 @@ import logging
 import os
 import socket
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -201,9 +202,6 @@ class LocalStack(Service):
         if self.settings.persist_tables:
             self._durable = durability.open_state(state_dir, LOCAL_ACCOUNT, self._archive)
         worker_configs = [self._worker_config(spec, resources) for spec in self.app.functions]
-        register_functions(
-            self.app, self.client, {c.function_name: c.environment for c in worker_configs}
-        )
         self._pool = LambdaPool(
             worker_configs,
             code_root=REPO_ROOT,
@@ -212,10 +210,15 @@ class LocalStack(Service):
             base_environment=self._worker_base_environment(),
             metrics_sink=EmfPublisher(LOCAL_ACCOUNT, self.app.config.region),
         )
+        environments = {config.function_name: config.environment for config in worker_configs}
+        # Registering only describes the functions to the Lambda API: it overlaps the INIT.
+        with ThreadPoolExecutor(1, thread_name_prefix="register-functions") as registering:
+            registered = registering.submit(register_functions, self.app, self.client, environments)
+            self._pool.start(warm=True)
+            registered.result()
         # The Lambda API (Invoke, CreateFunction...) and Task states reach the pool through it.
         self._lambda_service = LambdaDeployments(self._pool, state_dir / "functions")
         moto_patches.context().lambda_service = self._lambda_service
-        self._pool.start(warm=True)
         self._execution_status_rules.start()
         if self.settings.run_pipes and self.app.pipes:
             self._pipes = self._make_pipes(resources)

@@ -65,9 +65,11 @@ class LambdaService(Protocol):
     ) -> InvocationResult: ...
 
 
-def _error(status: int, error_type: str, message: str) -> Exception:
+def _error(status: int, error_type: str, message: str, **details: str) -> Exception:
     error: Any = moto_module(f"{_AWS_LAMBDA}.exceptions").LambdaClientError(error_type, message)
     error.code = status
+    if details:
+        error.description = json.dumps({"__type": error_type, "message": message, **details})
     return error  # type: ignore[no-any-return]
 
 
@@ -185,7 +187,13 @@ def _invoke_response(self: Any) -> tuple[int, dict[str, str], bytes]:
     try:
         result = service.invoke(name, payload, log_tail=headers.get("x-amz-log-type") == "Tail")
     except TooManyRequestsError as error:
-        raise _error(429, "TooManyRequestsException", f"Rate Exceeded. {error}") from error
+        raise _error(
+            429,
+            "TooManyRequestsException",
+            "Rate Exceeded.",
+            Reason="ReservedFunctionConcurrentInvocationLimitExceeded",
+            Type="User",
+        ) from error
     except RequestTooLargeError as error:
         raise _error(413, "RequestEntityTooLargeException", str(error)) from error
     except (FunctionNotFoundError, PoolClosedError) as error:

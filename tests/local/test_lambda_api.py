@@ -256,6 +256,9 @@ def test_reserved_concurrency_of_zero_throttles(
     with pytest.raises(ClientError) as throttled:
         invoke(lambda_api, name)
     assert throttled.value.response["Error"]["Code"] == "TooManyRequestsException"
+    assert throttled.value.response["Reason"] == (
+        "ReservedFunctionConcurrentInvocationLimitExceeded"
+    )
     lambda_api.delete_function_concurrency(FunctionName=name)
     answer, _ = invoke(lambda_api, name)
     assert "FunctionError" not in answer
