@@ -103,4 +103,13 @@ class EmfPublisher:
             if not isinstance(document, dict):
                 continue
             for namespace, datum in metric_data(document):
-                backend.put_metric_data(namespace, [datum])
+                # CloudWatch drops a bad datum; the invocation that printed it stands.
+                try:
+                    backend.put_metric_data(namespace, [datum])
+                except Exception as refused:
+                    _log.warning(
+                        "%s emitted a metric CloudWatch refuses (%s): %s",
+                        function_name,
+                        refused,
+                        datum["MetricName"],
+                    )

@@ -11,7 +11,7 @@ import zipfile
 from typing import Any
 
 from local.json_http import request_json
-from local.metrics import metric_data
+from local.metrics import EmfPublisher, metric_data
 from local.runtime import LocalStack
 
 _WINDOW = dt.timedelta(hours=1)
@@ -59,6 +59,21 @@ def test_what_is_not_emf_yields_nothing() -> None:
     assert list(metric_data(_document(service="api", Orders="many", Latency=True))) == []
     assert list(metric_data({"Orders": 1})) == []
     assert list(metric_data({"_aws": {"CloudWatchMetrics": [{"Metrics": []}]}})) == []
+
+
+def test_a_datum_cloudwatch_refuses_is_dropped_and_the_rest_is_kept() -> None:
+    from moto.cloudwatch.models import MetricDatum, cloudwatch_backends
+
+    region = "ap-southeast-4"  # a backend no stack in this process uses
+    refused = json.dumps(_document(service="api", Orders=float("nan")))
+    kept = json.dumps(_document(service="api", Orders=2))
+
+    EmfPublisher("123456789012", region)("fn", f"{refused}\n{kept}".encode())
+
+    stored = cloudwatch_backends["123456789012"][region].metric_data
+    [datum] = stored
+    assert isinstance(datum, MetricDatum)
+    assert (datum.name, datum.value) == ("Orders", 2.0)
 
 
 def _sum(cloudwatch: Any, namespace: str, name: str, dimensions: list[dict[str, str]]) -> float:
