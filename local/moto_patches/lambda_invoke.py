@@ -16,8 +16,8 @@ import functools
 import inspect
 import json
 import logging
-import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 from urllib.parse import unquote
 
@@ -41,6 +41,7 @@ __all__ = ["LambdaService", "patch_lambda_api"]
 _log = logging.getLogger(__name__)
 
 _AWS_LAMBDA = "moto.awslambda"
+_EVENT_RUNNERS = 8
 # The backend methods that change what a function runs (each is followed by a deployment),
 # with the parameters the patch reads by name.
 DEPLOYING_METHODS: dict[str, tuple[str, ...]] = {
@@ -180,9 +181,7 @@ def _invoke_response(self: Any) -> tuple[int, dict[str, str], bytes]:
     if invocation_type == "DryRun":
         return 204, {"status": "204"}, b""
     if invocation_type == "Event":
-        threading.Thread(
-            target=_invoke_event, args=(service, name, payload), name=f"event-{name}", daemon=True
-        ).start()
+        _event_queue().submit(_invoke_event, service, name, payload)
         return 202, {"status": "202"}, b""
     try:
         result = service.invoke(name, payload, log_tail=headers.get("x-amz-log-type") == "Tail")
@@ -207,6 +206,12 @@ def _invoke_response(self: Any) -> tuple[int, dict[str, str], bytes]:
     if result.log_tail:
         response_headers["x-amz-log-result"] = base64.b64encode(result.log_tail).decode()
     return 200, response_headers, result.payload
+
+
+@functools.cache
+def _event_queue() -> ThreadPoolExecutor:
+    # Lambda's internal queue for Event invocations: a flood waits here, not in a thread each.
+    return ThreadPoolExecutor(max_workers=_EVENT_RUNNERS, thread_name_prefix="lambda-event")
 
 
 def _invoke_event(service: LambdaService, function_name: str, payload: bytes) -> None:
