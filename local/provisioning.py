@@ -18,8 +18,10 @@ machine ARNs, secret ARNs).
 
 from __future__ import annotations
 
+import io
 import json
 import secrets
+import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -321,6 +323,70 @@ def create_secret(secretsmanager: Any, name: str, description: str, value: str) 
     """The secret with its value (on AWS the operator sets it; locally the runtime does)."""
     created = secretsmanager.create_secret(Name=name, Description=description, SecretString=value)
     return str(created["ARN"])
+
+
+def register_functions(
+    app: App, client: ClientFactory, environments: Mapping[str, Mapping[str, str]]
+) -> dict[str, str]:
+    """Every function in the Lambda API as infra/function.py deploys it; returns name -> ARN.
+
+    ``environments`` (by physical name) is each function's whole environment as its workers get
+    it. Each function gets its own execution role (``<function>-role``), the package
+    ``pulumi up`` would ship (so ``CodeSha256`` and ``CodeSize`` are real), its runtime and
+    architecture, handler, memory, timeout, reserved concurrency and active tracing. The
+    functions run in the runtime's worker pool; this only makes the Lambda API describe them.
+    """
+    # The very values the Pulumi program uses (imported here: they bring pulumi with them).
+    from infra.packaging import ARCHITECTURE, RUNTIME
+    from infra.policies import assume_role_policy
+
+    iam = client("iam")
+    lambda_api = client("lambda")
+    arns: dict[str, str] = {}
+    for spec in app.functions:
+        physical = app.physical_name(spec.name)
+        role = iam.create_role(
+            RoleName=f"{physical}-role",
+            Description=f"Execution role of the {physical} Lambda",
+            AssumeRolePolicyDocument=json.dumps(assume_role_policy("lambda.amazonaws.com")),
+        )
+        created = lambda_api.create_function(
+            FunctionName=physical,
+            Description=spec.description,
+            Runtime=RUNTIME,
+            Architectures=[ARCHITECTURE],
+            Role=role["Role"]["Arn"],
+            Handler=spec.handler,
+            Code={"ZipFile": function_package(spec)},
+            MemorySize=spec.memory_mb,
+            Timeout=spec.timeout_seconds,
+            Environment={"Variables": dict(environments[physical])},
+            TracingConfig={"Mode": "Active"},
+        )
+        if spec.reserved_concurrency is not None:
+            lambda_api.put_function_concurrency(
+                FunctionName=physical, ReservedConcurrentExecutions=spec.reserved_concurrency
+            )
+        arns[spec.name] = str(created["FunctionArn"])
+    return arns
+
+
+def function_package(spec: FunctionSpec) -> bytes:
+    """The zip ``pulumi up`` ships for ``spec``, byte for byte the same on every run; empty for
+    a handler outside ``functions/`` (the tests' fixtures), which has no deployment package."""
+    from infra.packaging import package_files
+
+    try:
+        files = package_files(spec)
+    except FileNotFoundError:
+        files = {}
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, path in sorted(files.items()):
+            archive.writestr(
+                zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), path.read_bytes()
+            )
+    return buffer.getvalue()
 
 
 def create_state_machine(sfn: Any, app: App, workflow: WorkflowSpec) -> str:

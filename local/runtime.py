@@ -19,6 +19,7 @@ import logging
 import os
 import socket
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from local.clock import TimeScale
 from local.console.server import ConsoleServer, ConsoleTargets
 from local.event_rules import ExecutionStatusRules, ObservedArchive
 from local.execution_archive import ExecutionArchive
+from local.lambdas.deployments import LambdaDeployments, function_name_of
 from local.lambdas.pool import (
     FunctionNotFoundError,
     InvocationResult,
@@ -38,6 +40,7 @@ from local.lambdas.pool import (
     WorkerConfig,
 )
 from local.lifecycle import Service
+from local.metrics import EmfPublisher
 from local.pipes import (
     DEFAULT_POLL_WAIT_SECONDS,
     Enrichment,
@@ -51,6 +54,7 @@ from local.provisioning import (
     Resources,
     function_arn,
     provision,
+    register_functions,
     rendered_definition,
     state_machine_arn,
 )
@@ -152,6 +156,7 @@ class LocalStack(Service):
         self.time_scale = TimeScale(self.settings.time_scale)
         self._server: Any = None
         self._pool: LambdaPool | None = None
+        self._lambda_service: LambdaDeployments | None = None
         self._archive: ObservedArchive | None = None
         self._execution_status_rules: ExecutionStatusRules | None = None
         self._resources: Resources | None = None
@@ -161,9 +166,6 @@ class LocalStack(Service):
         self._state_lock: durability.StateLock | None = None
         self._durable: durability.DurableState | None = None
         self._port = self.settings.port
-        self._functions_by_physical_name = {
-            app.physical_name(spec.name): spec for spec in app.functions
-        }
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -207,14 +209,24 @@ class LocalStack(Service):
         self._archive.observer = self._execution_status_rules.observe
         if self.settings.persist_tables:
             self._durable = durability.open_state(state_dir, LOCAL_ACCOUNT, self._archive)
+        worker_configs = [self._worker_config(spec, resources) for spec in self.app.functions]
         self._pool = LambdaPool(
-            [self._worker_config(spec, resources) for spec in self.app.functions],
+            worker_configs,
             code_root=REPO_ROOT,
             log_dir=state_dir / "logs",
             max_workers_per_function=self.settings.max_workers_per_function,
             base_environment=self._worker_base_environment(),
+            metrics_sink=EmfPublisher(LOCAL_ACCOUNT, self.app.config.region),
         )
-        self._pool.start(warm=True)
+        environments = {config.function_name: config.environment for config in worker_configs}
+        # Registering only describes the functions to the Lambda API: it overlaps the INIT.
+        with ThreadPoolExecutor(1, thread_name_prefix="register-functions") as registering:
+            registered = registering.submit(register_functions, self.app, self.client, environments)
+            self._pool.start(warm=True)
+            registered.result()
+        # The Lambda API (Invoke, CreateFunction...) and Task states reach the pool through it.
+        self._lambda_service = LambdaDeployments(self._pool, state_dir / "functions")
+        moto_patches.context().lambda_service = self._lambda_service
         self._execution_status_rules.start()
         if self.settings.run_pipes and self.app.pipes:
             self._pipes = self._make_pipes(resources)
@@ -263,6 +275,9 @@ class LocalStack(Service):
         if self._execution_status_rules is not None:
             self._execution_status_rules.close()
             self._execution_status_rules = None
+        if self._lambda_service is not None:
+            moto_patches.context().lambda_service = None
+            self._lambda_service = None
         if self._pool is not None:
             self._pool.close()
             self._pool = None
@@ -530,14 +545,14 @@ class LocalStack(Service):
         )
 
     def _dispatch(self, function_ref: str, payload: bytes) -> InvocationResult:
-        # Step Functions accepts a name, a partial ARN or a full ARN, with or without qualifier.
-        physical = function_ref.rsplit(":function:", maxsplit=1)[-1].split(":", maxsplit=1)[0]
-        spec = self._functions_by_physical_name.get(physical)
-        if spec is None or self._pool is None:
+        # Step Functions accepts a name, a partial ARN or a full ARN, with or without qualifier;
+        # the stack's functions and those created through the Lambda API alike.
+        if self._lambda_service is None:
             raise moto_patches.LambdaNotFoundError(f"Function not found: {function_ref}")
         try:
-            return self._invoke(spec, payload)
+            return self._lambda_service.invoke(function_ref, payload)
         except TooManyRequestsError as error:
+            physical = function_name_of(function_ref)
             raise moto_patches.LambdaThrottledError(
                 f"Rate Exceeded. Reserved concurrency of {physical} is exhausted"
             ) from error

@@ -17,13 +17,18 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
 from local.lambdas import worker as wire
-from local.lambdas.worker_process import WorkerExitedError, WorkerProcess, WorkerTimedOutError
+from local.lambdas.worker_process import (
+    WorkerExitedError,
+    WorkerProcess,
+    WorkerResponse,
+    WorkerTimedOutError,
+)
 
 __all__ = [
     "INIT_TIMEOUT_SECONDS",
@@ -33,6 +38,7 @@ __all__ = [
     "FunctionNotFoundError",
     "InvocationResult",
     "LambdaPool",
+    "MetricsSink",
     "PoolClosedError",
     "RequestTooLargeError",
     "TooManyRequestsError",
@@ -79,7 +85,11 @@ _DEFAULT_ACCOUNT_ID = "123456789012"  # moto's default account
 
 @dataclass(frozen=True, slots=True)
 class WorkerConfig:
-    """One function, as its deployment describes it."""
+    """One function, as its deployment describes it.
+
+    ``code_root`` is the function's package (``LAMBDA_TASK_ROOT``, the only code on its
+    ``sys.path``); ``None`` means the pool's ``code_root``.
+    """
 
     function_name: str
     handler: str
@@ -87,6 +97,7 @@ class WorkerConfig:
     timeout_seconds: float
     memory_mb: int = 128
     reserved_concurrency: int | None = None
+    code_root: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +106,7 @@ class InvocationResult:
 
     ``duration_ms`` covers the invocation only (INIT excluded, as in Lambda's REPORT line);
     ``cold_start`` is true when this invocation had to wait for a new worker's INIT.
+    ``log_tail`` is the end of the invocation's log when asked for (``LogType: Tail``).
     """
 
     payload: bytes
@@ -102,6 +114,11 @@ class InvocationResult:
     duration_ms: float
     request_id: str
     cold_start: bool
+    log_tail: bytes = b""
+
+
+# Called with a function's name and the EMF documents (one per line) an invocation printed.
+MetricsSink = Callable[[str, bytes], None]
 
 
 class TooManyRequestsError(Exception):
@@ -138,6 +155,7 @@ class _Function:
         self.timeouts = 0
         self.errors = 0
         self.throttles = 0
+        self.retired = False  # replaced by a new deployment: its workers are not reused
 
 
 def _error_payload(error_type: str, message: str) -> bytes:
@@ -178,6 +196,7 @@ class LambdaPool:
         python: str = sys.executable,
         max_workers_per_function: int = 4,
         base_environment: Mapping[str, str] | None = None,
+        metrics_sink: MetricsSink | None = None,
     ) -> None:
         if max_workers_per_function < 1:
             raise ValueError("max_workers_per_function must be at least 1")
@@ -185,31 +204,17 @@ class LambdaPool:
         self._log_dir = Path(log_dir)
         self._python = python
         self._worker_script = str(Path(wire.__file__).resolve())
+        self._max_workers_per_function = max_workers_per_function
+        self._metrics_sink = metrics_sink
         base = dict(base_environment or {})
-        region = base.get("AWS_REGION") or base.get("AWS_DEFAULT_REGION")
-        account = base.get("MOTO_ACCOUNT_ID", _DEFAULT_ACCOUNT_ID)
-        common = self._common_environment(base, region)
+        self._region = base.get("AWS_REGION") or base.get("AWS_DEFAULT_REGION")
+        self._account = base.get("MOTO_ACCOUNT_ID", _DEFAULT_ACCOUNT_ID)
+        self._common = self._common_environment(base, self._region)
         self._functions: dict[str, _Function] = {}
         for config in configs:
-            name = config.function_name
-            if name in self._functions:
-                raise ValueError(f"duplicate function name {name!r}")
-            reserved = sorted(RESERVED_ENVIRONMENT_KEYS.intersection(config.environment))
-            if reserved:
-                raise ValueError(
-                    f"function {name!r}: environment variables {reserved} are reserved by Lambda"
-                )
-            if config.reserved_concurrency is not None and config.reserved_concurrency < 0:
-                raise ValueError(f"function {name!r}: reserved_concurrency must be >= 0")
-            if config.timeout_seconds <= 0:
-                raise ValueError(f"function {name!r}: timeout_seconds must be positive")
-            limit = (
-                max_workers_per_function
-                if config.reserved_concurrency is None
-                else config.reserved_concurrency
-            )
-            arn = f"arn:aws:lambda:{region or 'us-east-1'}:{account}:function:{name}"
-            self._functions[name] = _Function(config, limit, arn, self._environment(config, common))
+            if config.function_name in self._functions:
+                raise ValueError(f"duplicate function name {config.function_name!r}")
+            self._functions[config.function_name] = self._new_function(config)
         self._registry_lock = threading.Lock()
         self._workers: set[WorkerProcess] = set()
         self._closed = False
@@ -227,8 +232,28 @@ class LambdaPool:
             env["AWS_REGION"] = env["AWS_DEFAULT_REGION"] = region
         return env
 
+    def _new_function(self, config: WorkerConfig) -> _Function:
+        name = config.function_name
+        reserved = sorted(RESERVED_ENVIRONMENT_KEYS.intersection(config.environment))
+        if reserved:
+            raise ValueError(
+                f"function {name!r}: environment variables {reserved} are reserved by Lambda"
+            )
+        if config.reserved_concurrency is not None and config.reserved_concurrency < 0:
+            raise ValueError(f"function {name!r}: reserved_concurrency must be >= 0")
+        if config.timeout_seconds <= 0:
+            raise ValueError(f"function {name!r}: timeout_seconds must be positive")
+        limit = (
+            self._max_workers_per_function
+            if config.reserved_concurrency is None
+            else config.reserved_concurrency
+        )
+        arn = f"arn:aws:lambda:{self._region or 'us-east-1'}:{self._account}:function:{name}"
+        return _Function(config, limit, arn, self._environment(config, self._common))
+
     def _environment(self, config: WorkerConfig, common: dict[str, str]) -> dict[str, str]:
-        env = {**common, **config.environment}
+        code_root = self._code_root if config.code_root is None else config.code_root
+        env = {**common, "PYTHONPATH": str(code_root), **config.environment}
         version = sys.version_info
         env.update(
             {
@@ -240,7 +265,7 @@ class LambdaPool:
                 "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
                 "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
                 "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{config.function_name}",
-                "LAMBDA_TASK_ROOT": str(self._code_root),
+                "LAMBDA_TASK_ROOT": str(code_root),
                 "LAMBDA_RUNTIME_DIR": str(Path(self._worker_script).parent),
             }
         )
@@ -248,6 +273,48 @@ class LambdaPool:
 
     def function_names(self) -> list[str]:
         return list(self._functions)
+
+    def config(self, function_name: str) -> WorkerConfig:
+        """The function's current configuration; raises :class:`FunctionNotFoundError`."""
+        function = self._functions.get(function_name)
+        if function is None:
+            raise FunctionNotFoundError(f"Function not found: {function_name}")
+        return function.config
+
+    def put_function(self, config: WorkerConfig) -> None:
+        """Add a function, or replace one with a new deployment (code or configuration).
+
+        As on Lambda, invocations in flight finish on the old deployment and the next ones get
+        new workers; the old deployment's workers are not reused. Its in-flight invocations no
+        longer count against the new concurrency limit.
+        """
+        function = self._new_function(config)
+        with self._registry_lock:
+            if self._closed:
+                raise PoolClosedError("the Lambda pool is closed")
+            previous = self._functions.get(config.function_name)
+            self._functions[config.function_name] = function
+        if previous is not None:
+            self._retire(previous)
+
+    def remove_function(self, function_name: str) -> None:
+        """Forget a function (DeleteFunction); invocations in flight finish."""
+        with self._registry_lock:
+            previous = self._functions.pop(function_name, None)
+        if previous is not None:
+            self._retire(previous)
+
+    def _retire(self, function: _Function) -> None:
+        with function.cond:
+            function.retired = True
+            idle = list(function.idle)
+            function.idle.clear()
+            function.live -= len(idle)
+            function.cond.notify_all()
+        for worker in idle:
+            worker.discard()
+        with self._registry_lock:
+            self._workers.difference_update(idle)
 
     def log_path(self, function_name: str) -> Path:
         """Where the function's workers write stdout and stderr (its CloudWatch log group)."""
@@ -299,7 +366,7 @@ class LambdaPool:
             self._closed = True
             workers = list(self._workers)
         idle: list[WorkerProcess] = []
-        for function in self._functions.values():
+        for function in list(self._functions.values()):
             with function.cond:
                 idle.extend(function.idle)
                 function.live -= len(function.idle)
@@ -330,7 +397,7 @@ class LambdaPool:
         ``cold_starts`` (INIT phases run, including by :meth:`start`), ``timeouts``, ``errors``
         (invocations with a function error, timeouts included) and ``throttles``."""
         result: dict[str, dict[str, int]] = {}
-        for name, function in self._functions.items():
+        for name, function in list(self._functions.items()):
             with function.cond:
                 result[name] = {
                     "workers": function.live,
@@ -352,8 +419,11 @@ class LambdaPool:
         *,
         request_id: str | None = None,
         wait_for_capacity: bool = True,
+        log_tail: bool = False,
     ) -> InvocationResult:
         """Invoke synchronously (``RequestResponse``); thread-safe, blocks until the result.
+
+        With ``log_tail``, the result carries the last 4 KB of the invocation's log.
 
         Handler errors, timeouts and crashes are results (``function_error="Unhandled"``), not
         exceptions; exceptions are the Invoke API's own errors: :class:`FunctionNotFoundError`,
@@ -383,7 +453,9 @@ class LambdaPool:
                 init_error = self._await_init(function, worker, request_id)
                 if init_error is not None:
                     return init_error
-            result, reusable = self._exchange(function, worker, request_id, payload, cold)
+            result, reusable = self._exchange(
+                function, worker, request_id, payload, cold, log_tail=log_tail
+            )
             return result
         finally:
             self._release(function, worker, reusable)
@@ -414,7 +486,7 @@ class LambdaPool:
             function.busy -= 1
             # Checked under the lock close() sweeps the idle lists with, so a worker can never be
             # parked after the sweep.
-            if reusable and worker is not None and not self._closed:
+            if reusable and worker is not None and not self._closed and not function.retired:
                 function.idle.append(worker)
                 function.cond.notify()
                 return
@@ -447,7 +519,7 @@ class LambdaPool:
                         str(response_write),
                         function.arn,
                     ],
-                    cwd=self._code_root,
+                    cwd=function.env["LAMBDA_TASK_ROOT"],
                     env=env,
                     stdin=subprocess.DEVNULL,
                     stdout=log,
@@ -481,7 +553,7 @@ class LambdaPool:
     ) -> InvocationResult | None:
         """None once the worker is ready, else the INIT failure as the invocation's result."""
         try:
-            status, body = worker.receive(time.monotonic() + INIT_TIMEOUT_SECONDS)
+            response = worker.receive(time.monotonic() + INIT_TIMEOUT_SECONDS)
         except WorkerTimedOutError:
             worker.kill()
             payload = _error_payload(
@@ -496,9 +568,9 @@ class LambdaPool:
                 f"{worker.exit_description()}",
             )
         else:
-            if status == wire.STATUS_READY:
+            if response.status == wire.STATUS_READY:
                 return None
-            payload = body
+            payload = response.body
         with function.cond:
             function.errors += 1
         return InvocationResult(payload, "Unhandled", 0.0, request_id, True)
@@ -510,6 +582,8 @@ class LambdaPool:
         request_id: str,
         payload: bytes,
         cold: bool,
+        *,
+        log_tail: bool,
     ) -> tuple[InvocationResult, bool]:
         """Run one invocation on ``worker``; returns the result and whether it stays warm."""
         timeout = function.config.timeout_seconds
@@ -517,9 +591,12 @@ class LambdaPool:
         deadline_ms = int((time.time() + timeout) * 1000)
         reusable = True
         timed_out = False
+        flags = wire.FLAG_LOG_TAIL if log_tail else 0
+        response = WorkerResponse(wire.STATUS_ERROR, b"")
         try:
-            worker.send(request_id.encode(), deadline_ms, payload)
-            status, body = worker.receive(started + timeout)
+            worker.send(request_id.encode(), deadline_ms, payload, flags)
+            response = worker.receive(started + timeout)
+            status, body = response.status, response.body
         except WorkerTimedOutError:
             worker.kill()
             body = _error_payload(
@@ -550,7 +627,9 @@ class LambdaPool:
             function.invocations += 1
             function.errors += failed
             function.timeouts += timed_out
+        if response.metrics and self._metrics_sink is not None:
+            self._metrics_sink(function.config.function_name, response.metrics)
         result = InvocationResult(
-            body, "Unhandled" if failed else None, duration_ms, request_id, cold
+            body, "Unhandled" if failed else None, duration_ms, request_id, cold, response.log_tail
         )
         return result, reusable

@@ -13,11 +13,14 @@ sides cannot drift apart.
 
 Wire format (stdout and stderr are the function's log, so the protocol has its own pipes):
 
-- request: ``REQUEST_HEADER`` (request id length, deadline in epoch ms, payload length), the request
-  id, then the payload bytes exactly as the caller passed them;
-- response: ``RESPONSE_HEADER`` (status, body length), then the body: the JSON the caller gets back
-  (``STATUS_OK``/``STATUS_ERROR``), nothing (``STATUS_READY``) or the init error
-  (``STATUS_INIT_ERROR``, after which the worker exits like Lambda's runtime does).
+- request: ``REQUEST_HEADER`` (request id length, deadline in epoch ms, payload length, flags), the
+  request id, then the payload bytes exactly as the caller passed them; ``FLAG_LOG_TAIL`` asks for
+  the invocation's log tail (``LogType: Tail``);
+- response: ``RESPONSE_HEADER`` (status, body length, log tail length, metrics length), then the
+  body: the JSON the caller gets back (``STATUS_OK``/``STATUS_ERROR``), nothing (``STATUS_READY``)
+  or the init error (``STATUS_INIT_ERROR``, after which the worker exits like Lambda's runtime
+  does); then the last ``LOG_TAIL_BYTES`` of the invocation's log when asked for, and the embedded
+  metric format documents (CloudWatch EMF) the invocation printed, one per line.
 """
 
 from __future__ import annotations
@@ -35,8 +38,11 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-REQUEST_HEADER = struct.Struct(">HQI")
-RESPONSE_HEADER = struct.Struct(">BI")
+REQUEST_HEADER = struct.Struct(">HQIB")
+RESPONSE_HEADER = struct.Struct(">BIII")
+FLAG_LOG_TAIL = 1
+# What Lambda returns in X-Amz-Log-Result.
+LOG_TAIL_BYTES = 4096
 
 STATUS_OK = 0
 STATUS_ERROR = 1
@@ -237,25 +243,87 @@ class _Channel:
             self._buffer += chunk
         return True
 
-    def receive(self) -> tuple[str, int, bytes] | None:
-        """The next request, or None when the pool has closed its end."""
+    def receive(self) -> tuple[str, int, bytes, int] | None:
+        """The next request (id, deadline, payload, flags), or None when the pool has closed its
+        end."""
         header_size = REQUEST_HEADER.size
         if not self._fill(header_size):
             return None
-        id_length, deadline_ms, payload_length = REQUEST_HEADER.unpack_from(self._buffer)
+        id_length, deadline_ms, payload_length, flags = REQUEST_HEADER.unpack_from(self._buffer)
         end = header_size + id_length + payload_length
         if not self._fill(end):
             return None
         request_id = self._buffer[header_size : header_size + id_length].decode()
         payload = bytes(self._buffer[header_size + id_length : end])
         del self._buffer[:end]
-        return request_id, deadline_ms, payload
+        return request_id, deadline_ms, payload, flags
 
-    def send(self, status: int, body: bytes) -> None:
-        data = memoryview(RESPONSE_HEADER.pack(status, len(body)) + body)
+    def send(self, status: int, body: bytes, log_tail: bytes = b"", metrics: bytes = b"") -> None:
+        header = RESPONSE_HEADER.pack(status, len(body), len(log_tail), len(metrics))
+        data = memoryview(header + body + log_tail + metrics)
         while data:
             written = os.write(self._write_fd, data)
             data = data[written:]
+
+
+# Every EMF document opens with its metadata object (json.dumps with either separators).
+_EMF_PREFIX = '{"_aws":'
+
+
+class _InvocationLog:
+    """What one invocation writes to stdout and stderr, as far as the caller needs it back: the
+    tail Lambda returns for ``LogType: Tail``, and the EMF documents CloudWatch would extract."""
+
+    __slots__ = ("_chunks", "_size", "active", "keep_tail", "metrics")
+
+    def __init__(self) -> None:
+        self._chunks: list[str] = []
+        self._size = 0
+        self.active = False
+        self.keep_tail = False
+        self.metrics: list[str] = []
+
+    def start(self, keep_tail: bool) -> None:
+        self._chunks.clear()
+        self._size = 0
+        self.metrics.clear()
+        self.keep_tail = keep_tail
+        self.active = True
+
+    def record(self, text: str) -> None:
+        if not self.active:
+            return
+        # Powertools Metrics (and any EMF writer) prints one whole JSON document per write.
+        if text.startswith(_EMF_PREFIX):
+            self.metrics.append(text.strip())
+        if self.keep_tail:
+            self._chunks.append(text)
+            self._size += len(text)
+            if self._size > 2 * LOG_TAIL_BYTES:  # bounded, however much the handler prints
+                kept = "".join(self._chunks)[-LOG_TAIL_BYTES:]
+                self._chunks[:] = [kept]
+                self._size = len(kept)
+
+    def finish(self) -> tuple[bytes, bytes]:
+        """The log tail (empty unless asked for) and the EMF documents, one per line."""
+        self.active = False
+        tail = "".join(self._chunks).encode(errors="replace")[-LOG_TAIL_BYTES:]
+        return (tail if self.keep_tail else b""), "\n".join(self.metrics).encode()
+
+
+class _TeeStream:
+    """A text stream that also hands every write to the invocation log."""
+
+    def __init__(self, stream: Any, log: _InvocationLog) -> None:
+        self._stream = stream
+        self._log = log
+
+    def write(self, text: str) -> int:
+        self._log.record(text)
+        return int(self._stream.write(text))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
 def _trace_header() -> str:
@@ -295,6 +363,10 @@ def _invoke(
 def serve(channel: _Channel, arn: str) -> int:
     """INIT, then the invocation loop; returns the exit status."""
     init_started = time.perf_counter()
+    # Installed before logging and the handler's imports, so every stream they keep is the tee.
+    invocation_log = _InvocationLog()
+    sys.stdout = _TeeStream(sys.stdout, invocation_log)
+    sys.stderr = _TeeStream(sys.stderr, invocation_log)
     request_filter = _setup_logging()
     task_root = os.environ.get("LAMBDA_TASK_ROOT") or os.getcwd()
     if task_root not in sys.path:
@@ -327,7 +399,8 @@ def serve(channel: _Channel, arn: str) -> int:
         request = channel.receive()
         if request is None:
             return 0
-        request_id, deadline_ms, payload = request
+        request_id, deadline_ms, payload, flags = request
+        invocation_log.start(keep_tail=bool(flags & FLAG_LOG_TAIL))
         request_filter.request_id = request_id
         env["_X_AMZN_TRACE_ID"] = _trace_header()
         write(f"START RequestId: {request_id} Version: {version}\n")
@@ -344,7 +417,8 @@ def serve(channel: _Channel, arn: str) -> int:
         # Flushed before answering so the log is complete by the time the caller sees the result.
         sys.stdout.flush()
         sys.stderr.flush()
-        channel.send(status, body)
+        log_tail, metrics = invocation_log.finish()
+        channel.send(status, body, log_tail, metrics)
 
 
 def main(argv: list[str]) -> int:

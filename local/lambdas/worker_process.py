@@ -10,11 +10,22 @@ import signal
 import subprocess
 import threading
 import time
+from dataclasses import dataclass
 
 from local.lambdas import worker as wire
 
 _READ_CHUNK = 1 << 16
 _EXIT_GRACE_SECONDS = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerResponse:
+    """One response frame: the status, the body, and what the invocation logged for the caller."""
+
+    status: int
+    body: bytes
+    log_tail: bytes = b""
+    metrics: bytes = b""
 
 
 class WorkerExitedError(Exception):
@@ -40,28 +51,38 @@ class WorkerProcess:
         self._lock = threading.Lock()
         self._closed = False
 
-    def send(self, request_id: bytes, deadline_ms: int, payload: bytes) -> None:
-        header = wire.REQUEST_HEADER.pack(len(request_id), deadline_ms, len(payload))
+    def send(self, request_id: bytes, deadline_ms: int, payload: bytes, flags: int = 0) -> None:
+        header = wire.REQUEST_HEADER.pack(len(request_id), deadline_ms, len(payload), flags)
         data = memoryview(header + request_id + payload)
         while data:
             written = os.write(self.request_fd, data)
             data = data[written:]
 
-    def receive(self, deadline: float) -> tuple[int, bytes]:
+    def receive(self, deadline: float) -> WorkerResponse:
         """One response frame; raises WorkerTimedOutError at ``deadline`` (monotonic clock)."""
         buffer = self._buffer
         header_size = wire.RESPONSE_HEADER.size
         needed = header_size
         status = -1
+        body_end = tail_end = 0
         while True:
             if len(buffer) >= needed:
                 if status < 0:
-                    status, length = wire.RESPONSE_HEADER.unpack_from(buffer)
-                    needed = header_size + length
+                    status, body_length, tail_length, metrics_length = (
+                        wire.RESPONSE_HEADER.unpack_from(buffer)
+                    )
+                    body_end = header_size + body_length
+                    tail_end = body_end + tail_length
+                    needed = tail_end + metrics_length
                     continue
-                body = bytes(buffer[header_size:needed])
+                response = WorkerResponse(
+                    status,
+                    bytes(buffer[header_size:body_end]),
+                    bytes(buffer[body_end:tail_end]),
+                    bytes(buffer[tail_end:needed]),
+                )
                 del buffer[:needed]
-                return status, body
+                return response
             remaining_ms = math.ceil((deadline - time.monotonic()) * 1000)
             if remaining_ms <= 0 or not self._poller.poll(remaining_ms):
                 raise WorkerTimedOutError

@@ -36,13 +36,18 @@ derived from LocalStack's. What it lacks for running this stack is patched here,
 13. Not a patch but a look inside: :func:`visible_sqs_messages` reads a queue's visible count
     in-process, so idle pipe pollers wait without requests (moto's server closes every
     connection: polling an empty queue over HTTP would open and close a socket per poll).
+14. The Lambda API runs functions in our workers: ``Invoke`` (``RequestResponse``, ``Event``,
+    ``DryRun``, ``LogType: Tail``) and the deployments (``CreateFunction`` and
+    ``UpdateFunctionCode`` with a Python zip, ``UpdateFunctionConfiguration``,
+    ``PutFunctionConcurrency``, ``DeleteFunction``) reach the runtime's ``lambda_service``.
 
 :func:`verify_moto_compatible` (in :mod:`.compatibility`) fails loudly, naming the missing
 piece, when a moto upgrade moves anything these patches rely on; the test suite calls it.
 
 One module a concern: :mod:`.lambda_tasks` (1), :mod:`.scaled_waits` (2),
 :mod:`.dynamodb_atomicity` (3), :mod:`.executions` (4-6, 8), :mod:`.definitions` (7, 9),
-:mod:`.hot_paths` (10), :mod:`.redrive` (11), :mod:`.s3_events` (12), :mod:`.sqs_peek` (13);
+:mod:`.hot_paths` (10), :mod:`.redrive` (11), :mod:`.s3_events` (12), :mod:`.sqs_peek` (13),
+:mod:`.lambda_invoke` (14);
 what they share is in :mod:`.patch_context` and :mod:`.execution_lookup`.
 """
 
@@ -61,6 +66,7 @@ from local.moto_patches.definitions import (
 from local.moto_patches.dynamodb_atomicity import patch_dynamodb_atomic_writes
 from local.moto_patches.executions import patch_execution_api, patch_execution_lifecycle
 from local.moto_patches.hot_paths import patch_hot_paths
+from local.moto_patches.lambda_invoke import patch_lambda_api
 from local.moto_patches.lambda_tasks import (
     InvocationOutcome,
     LambdaDispatcher,
@@ -132,6 +138,7 @@ def install(
         patch_hot_paths()
         patch_redrive()
         patch_s3_event_records()
+        patch_lambda_api()
         _enable_interpreter()
         _installed = True
 

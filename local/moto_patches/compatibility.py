@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from local.moto_patches.dynamodb_atomicity import DYNAMODB_WRITES
+from local.moto_patches.lambda_invoke import DEPLOYING_METHODS
 
 
 def verify_moto_compatible() -> None:
@@ -22,6 +24,27 @@ def verify_moto_compatible() -> None:
             annotated = any(name in getattr(k, "__annotations__", {}) for k in owner.__mro__)
             if not annotated and not hasattr(owner, name):
                 missing.append(f"{module}.{cls}.{name}")
+
+    def need_assigned(module: str, code: str, *fields: str) -> None:
+        # Attributes moto sets without annotating them: read where they are assigned.
+        try:
+            source = inspect.getsource(_resolve(module, code))
+        except (ImportError, AttributeError, OSError, TypeError):
+            missing.append(f"{module}.{code}")
+            return
+        missing.extend(
+            f"{module}.{code} (setting self.{name})"
+            for name in fields
+            if f"self.{name}" not in source
+        )
+
+    def need_parameters(module: str, code: str, *names: str) -> None:
+        try:
+            parameters = inspect.signature(_resolve(module, code)).parameters
+        except (ImportError, AttributeError, TypeError, ValueError):
+            missing.append(f"{module}.{code}")
+            return
+        missing.extend(f"{module}.{code}({name}=...)" for name in names if name not in parameters)
 
     def need(module: str, *attributes: str) -> None:
         try:
@@ -116,9 +139,37 @@ def verify_moto_compatible() -> None:
     # 13. visible SQS messages
     need("moto.sqs.models", "sqs_backends", "SQSBackend.get_queue")
     need("moto.sqs.models", "Queue.approximate_number_of_messages")
+    # 14. the Lambda API: invoke and deployments through our workers, metrics from EMF
+    for method, parameters in DEPLOYING_METHODS.items():
+        need_parameters("moto.awslambda.models", f"LambdaBackend.{method}", *parameters)
+    need("moto.awslambda.models", "LambdaBackend.get_function")
+    need("moto.awslambda.responses", "LambdaResponse.invoke")
+    need("moto.awslambda.exceptions", "LambdaClientError")
+    need_assigned(
+        "moto.awslambda.models",
+        "LambdaFunction.__init__",
+        "function_name",
+        "run_time",
+        "handler",
+        "environment_vars",
+        "timeout",
+        "memory_size",
+        "reserved_concurrency",
+    )
+    need_assigned(
+        "moto.awslambda.models", "LambdaFunction._set_function_code", "code_bytes", "code_digest"
+    )
+    need("moto.cloudwatch.models", "cloudwatch_backends", "CloudWatchBackend.put_metric_data")
     if missing:
         raise RuntimeError(
             "moto no longer has what local/moto_patches/ patches: "
             + ", ".join(missing)
             + ". Pin moto to the version in requirements.txt or update the patches."
         )
+
+
+def _resolve(module: str, dotted: str) -> Any:
+    target: Any = __import__(module, fromlist=["_"])
+    for part in dotted.split("."):
+        target = getattr(target, part)
+    return target

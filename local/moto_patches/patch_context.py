@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from local.clock import TimeScale
     from local.execution_archive import ExecutionArchive
+    from local.moto_patches.lambda_invoke import LambdaService
     from local.moto_patches.lambda_tasks import LambdaDispatcher
 
 
@@ -21,6 +22,7 @@ class PatchContext:
     dispatcher: LambdaDispatcher | None = None
     time_scale: TimeScale | None = None
     archive: ExecutionArchive | None = None
+    lambda_service: LambdaService | None = None
 
 
 def moto_module(module: str) -> Any:
