@@ -36,14 +36,32 @@ derived from LocalStack's. What it lacks for running this stack is patched here,
 13. Not a patch but a look inside: :func:`visible_sqs_messages` reads a queue's visible count
     in-process, so idle pipe pollers wait without requests (moto's server closes every
     connection: polling an empty queue over HTTP would open and close a socket per poll).
+14. JSONata is evaluated (``jsonata-python``; moto ships the engine slot empty): ``$states``,
+    variables and Step Functions' own functions are bound, not pasted into the text; failures
+    are ``States.QueryEvaluationError`` with an ``EvaluationFailed`` event naming the field
+    (``Output/a[1]/b``). String values in a definition are read with JSON's escapes.
+15. Variables take effect when their state exits (``Output`` reads the values at entry);
+    writing an outer scope's variable from a Map or Parallel fails with ``States.Runtime``;
+    ``assignedVariables`` are recorded as JSON.
+16. A ``States.*`` error inside a Map iteration or Parallel branch reaches it as itself.
+17. The context object: ``Execution.StartTime``/``State.EnteredTime`` in milliseconds with
+    ``Z``, ``Execution.RedriveCount``.
+18. ``StartSyncExecution`` runs an Express execution to its end and answers with AWS's shape
+    (``status``, ``output`` or ``error``/``cause``, ``billingDetails``); ``StartExecution`` and
+    it refuse input over 262,144 bytes at the call (``InvalidExecutionInput``).
+19. A ``Choice`` state's own ``Assign``/``Output`` apply only when its ``Default`` is taken.
 
 :func:`verify_moto_compatible` (in :mod:`.compatibility`) fails loudly, naming the missing
 piece, when a moto upgrade moves anything these patches rely on; the test suite calls it.
 
 One module a concern: :mod:`.lambda_tasks` (1), :mod:`.scaled_waits` (2),
 :mod:`.dynamodb_atomicity` (3), :mod:`.executions` (4-6, 8), :mod:`.definitions` (7, 9),
-:mod:`.hot_paths` (10), :mod:`.redrive` (11), :mod:`.s3_events` (12), :mod:`.sqs_peek` (13);
-what they share is in :mod:`.patch_context` and :mod:`.execution_lookup`.
+:mod:`.hot_paths` (10), :mod:`.redrive` (11), :mod:`.s3_events` (12), :mod:`.sqs_peek` (13),
+:mod:`.jsonata` (14), :mod:`.variables` (15), :mod:`.iteration_errors` (16),
+:mod:`.context_object` (17), :mod:`.sync_express` and :mod:`.execution_input` (18),
+:mod:`.choice_rules` (19);
+what they share is in :mod:`.patch_context`, :mod:`.execution_lookup` and
+:mod:`.interpreter_failures`.
 """
 
 from __future__ import annotations
@@ -52,15 +70,20 @@ import threading
 
 from local.clock import TimeScale
 from local.execution_archive import ExecutionArchive
+from local.moto_patches.choice_rules import patch_choice_rules
 from local.moto_patches.compatibility import verify_moto_compatible
+from local.moto_patches.context_object import patch_context_object
 from local.moto_patches.definitions import (
     dangling_transitions,
     patch_definition_validation,
     patch_program_cache,
+    patch_string_literals,
 )
 from local.moto_patches.dynamodb_atomicity import patch_dynamodb_atomic_writes
 from local.moto_patches.executions import patch_execution_api, patch_execution_lifecycle
 from local.moto_patches.hot_paths import patch_hot_paths
+from local.moto_patches.iteration_errors import patch_iteration_errors
+from local.moto_patches.jsonata import patch_jsonata
 from local.moto_patches.lambda_tasks import (
     InvocationOutcome,
     LambdaDispatcher,
@@ -81,6 +104,8 @@ from local.moto_patches.redrive import (
 from local.moto_patches.s3_events import complete_s3_record, patch_s3_event_records
 from local.moto_patches.scaled_waits import patch_waits
 from local.moto_patches.sqs_peek import visible_sqs_messages
+from local.moto_patches.sync_express import patch_sync_express
+from local.moto_patches.variables import patch_variables
 
 __all__ = [
     "InvocationOutcome",
@@ -132,6 +157,13 @@ def install(
         patch_hot_paths()
         patch_redrive()
         patch_s3_event_records()
+        patch_jsonata()
+        patch_string_literals()
+        patch_variables()
+        patch_iteration_errors()
+        patch_context_object()
+        patch_sync_express()
+        patch_choice_rules()
         _enable_interpreter()
         _installed = True
 

@@ -116,6 +116,69 @@ def verify_moto_compatible() -> None:
     # 13. visible SQS messages
     need("moto.sqs.models", "sqs_backends", "SQSBackend.get_queue")
     need("moto.sqs.models", "Queue.approximate_number_of_messages")
+    # 14. JSONata
+    string_expression = "moto.stepfunctions.parser.asl.component.common.string.string_expression"
+    need(string_expression, "StringJSONata._eval_body", "StringVariableSample._eval_body")
+    need_fields(string_expression, "StringJSONata", "expression")
+    need_fields(string_expression, "StringVariableSample", "expression", "query_language_mode")
+    need("moto.stepfunctions.parser.asl.component.common.query_language", "QueryLanguageMode")
+    need("moto.stepfunctions.parser.asl.component.eval_component", "EvalComponent")
+    need("moto.stepfunctions.parser.asl.component.state.state", "CommonStateField")
+    need_fields("moto.stepfunctions.parser.asl.eval.states", "States", "_states_data")
+    error_names = "moto.stepfunctions.parser.asl.component.common.error_name"
+    need(f"{error_names}.failure_event", "FailureEvent", "FailureEventException")
+    need(f"{error_names}.states_error_name", "StatesErrorName.from_name")
+    need(f"{error_names}.states_error_name_type", "StatesErrorNameType.StatesRuntime")
+    need(f"{error_names}.states_error_name_type", "StatesErrorNameType.StatesQueryEvaluationError")
+    need(
+        "moto.stepfunctions.parser.api",
+        "HistoryEventType.EvaluationFailed",
+        "EvaluationFailedEventDetails",
+        "TaskFailedEventDetails",
+    )
+    need("moto.stepfunctions.parser.asl.parse.preprocessor", "Preprocessor._inner_string_of")
+    need("moto.stepfunctions.parser.asl.antlt4utils.antlr4utils", "is_terminal")
+    need("moto.stepfunctions.parser.asl.antlr.runtime.ASLLexer", "ASLLexer.NULL")
+    # 15. variables
+    variable_store = "moto.stepfunctions.parser.asl.eval.variable_store"
+    need(variable_store, "VariableStore.set", "VariableStore.get_assigned_variables")
+    need(variable_store, "IllegalOuterScopeWrite")
+    need_fields(
+        variable_store, "VariableStore", "_outer_scope", "_inner_scope", "_declaration_tracing"
+    )
+    need("moto.stepfunctions.parser.asl.component.common.assign.assign_decl", "AssignDecl")
+    # 16. States.* errors inside Map iterations
+    need(
+        "moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.iteration_worker",
+        "CustomErrorName",
+    )
+    need(
+        "moto.stepfunctions.parser.asl.component.state.exec.state_parallel.branches_decl",
+        "CustomErrorName",
+    )
+    need(f"{error_names}.error_name", "ErrorName")
+    need(f"{error_names}.failure_event", "FailureEventException.get_execution_failed_event_details")
+    # 17. the context object
+    need("moto.stepfunctions.parser.asl.component.state.state", "StateData")
+    # 18. StartSyncExecution
+    need(
+        "moto.stepfunctions.parser.backend.execution",
+        "SyncExecution.to_start_sync_execution_output",
+        "Execution.start",
+    )
+    need("moto.stepfunctions.parser.models", "StepFunctionsParserBackend.describe_state_machine")
+    # 19. Choice rules
+    need(
+        "moto.stepfunctions.parser.asl.component.state.choice.state_choice",
+        "StateChoice._eval_state",
+        "StateChoice._eval_state_output",
+    )
+    need_fields(
+        "moto.stepfunctions.parser.asl.component.state.choice.state_choice",
+        "StateChoice",
+        "choices_decl",
+        "default_state",
+    )
     if missing:
         raise RuntimeError(
             "moto no longer has what local/moto_patches/ patches: "

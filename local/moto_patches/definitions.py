@@ -13,6 +13,7 @@ import pickle
 import threading
 from typing import Any
 
+from local.moto_patches.jsonata import annotate_field_paths
 from local.moto_patches.patch_context import moto_module
 
 
@@ -77,6 +78,26 @@ def patch_definition_validation() -> None:
     StepFunctionsParserBackend._validate_definition = staticmethod(validate)
 
 
+def patch_string_literals() -> None:
+    """String values in a definition mean what JSON says they mean: moto's parser keeps their
+    escapes (``"a\\"b"`` read as ``a\\"b``), so an ``Assign`` literal or a JSONata expression
+    with an escaped quote differed from AWS's."""
+    Preprocessor = moto_module("moto.stepfunctions.parser.asl.parse.preprocessor").Preprocessor
+    is_terminal = moto_module("moto.stepfunctions.parser.asl.antlt4utils.antlr4utils").is_terminal
+    ASLLexer = moto_module("moto.stepfunctions.parser.asl.antlr.runtime.ASLLexer").ASLLexer
+
+    def inner_string_of(parser_rule_context: Any) -> str | None:
+        if is_terminal(parser_rule_context, ASLLexer.NULL):
+            return None
+        text = str(parser_rule_context.getText())
+        if len(text) >= 2 and text.startswith('"') and text.endswith('"'):
+            decoded: str = json.loads(text)
+            return decoded
+        return text
+
+    Preprocessor._inner_string_of = staticmethod(inner_string_of)
+
+
 # --- 9. parse once per definition -----------------------------------------------------------
 
 _PROGRAM_CACHE_SIZE = 64
@@ -95,6 +116,7 @@ def program_for(definition: str) -> Any:
     if blob is None:
         parser = moto_module("moto.stepfunctions.parser.backend.execution_worker")
         program = parser.AmazonStateLanguageParser.parse(definition)[0]
+        annotate_field_paths(program)
         blob = pickle.dumps(program, protocol=pickle.HIGHEST_PROTOCOL)
         with _programs_lock:
             if len(_programs) >= _PROGRAM_CACHE_SIZE:

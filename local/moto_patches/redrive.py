@@ -18,6 +18,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
+from local.moto_patches.context_object import set_redrive_count
 from local.moto_patches.definitions import program_for
 from local.moto_patches.execution_lookup import (
     archived_execution,
@@ -325,6 +326,7 @@ def _start_redriven(
     )
     # $$.Execution.Input stays the execution's input; the state gets the one it had.
     env.states.reset(point.input)
+    set_redrive_count(env, redrive_count)
     program = program_for(json.dumps({**definition, "StartAt": point.state}))
     execution.exec_status = api.ExecutionStatus.RUNNING
     execution.local_redrives = (redrive_count, redrive_date)
