@@ -17,10 +17,12 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from local.history_view import format_history, format_table
+from stack.spec import StackConfig
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:4566"
 ENDPOINT_ENV = "STEPFLOW_ENDPOINT"
@@ -227,6 +229,32 @@ def cmd_history(args: argparse.Namespace) -> int:
     return 0
 
 
+def stack_config(stack: str | None) -> StackConfig | None:
+    """The description's settings from ``Pulumi.<stack>.yaml``, read by the Pulumi program's
+    own rules (:func:`infra.config.read_stack_file`); ``None``: the defaults."""
+    if stack is None:
+        return None
+    from infra.config import ConfigError, read_stack_file
+    from local.runtime import REPO_ROOT
+
+    defaults = StackConfig()
+    try:
+        deploy = read_stack_file(
+            REPO_ROOT, stack, account_id=defaults.account_id, default_region=defaults.region
+        )
+    except ConfigError as error:
+        raise CliError(f"Pulumi.{stack}.yaml: {error}") from None
+    # The local account stays: bucket names carry it, and moto serves this one account.
+    return replace(deploy.stack, account_id=defaults.account_id)
+
+
+def _configured_downstream(config: StackConfig | None) -> str | None:
+    """The stack file's downstream, when it names a real one (not the example's placeholder)."""
+    if config is None or config.downstream_url == StackConfig().downstream_url:
+        return None
+    return config.downstream_url
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     from local.durability import StateInUseError
     from local.environment import LocalEnvironment
@@ -235,15 +263,17 @@ def cmd_up(args: argparse.Namespace) -> int:
     from stack.app import build_app
     from stack.checks import check_app
 
-    app = build_app()
+    config = stack_config(args.stack)
+    app = build_app(config)
     check_app(app)  # before the peers start, not only before the runtime does
+    downstream_url = args.downstream_url or _configured_downstream(config)
     settings = LocalSettings(
         port=args.port,
         api_port=args.api_port,
         state_dir=Path(args.state_dir),
         time_scale=args.time_scale,
-        downstream_url=args.downstream_url,
-        secret_values=_downstream_secret(args.downstream_url),
+        downstream_url=downstream_url,
+        secret_values=_downstream_secret(downstream_url),
     )
     env = LocalEnvironment(app, settings)
     try:
@@ -259,7 +289,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         f"-d @examples/event.json\n"
         f"  python -m local start ingest --input-file examples/envelope.json --wait\n"
         f"  aws --endpoint-url {stack.endpoint_url} stepfunctions list-state-machines\n"
-        f"Downstream: {args.downstream_url or env.downstream.url + '/_received'}   "
+        f"Downstream: {downstream_url or env.downstream.url + '/_received'}   "
         f"Logs: {settings.state_dir / 'logs'}   Ctrl-C stops the stack."
     )
     stopped = threading.Event()
@@ -345,7 +375,12 @@ def cmd_redrive(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from local.demo import run_demo
 
-    return run_demo(port=args.port, state_dir=Path(args.state_dir), time_scale=args.time_scale)
+    return run_demo(
+        port=args.port,
+        state_dir=Path(args.state_dir),
+        time_scale=args.time_scale,
+        config=stack_config(args.stack),
+    )
 
 
 def _add_downstream_command(commands: Any) -> None:
@@ -387,6 +422,11 @@ def build_parser() -> argparse.ArgumentParser:
         )
         sub.add_argument(
             "--time-scale", type=float, default=1.0, help="multiplies Wait and Retry intervals"
+        )
+        sub.add_argument(
+            "--stack",
+            default=None,
+            help="read the settings of Pulumi.<STACK>.yaml, as `pulumi up` does (default: none)",
         )
 
     up = commands.add_parser("up", help="serve the stack until Ctrl-C")
