@@ -50,6 +50,8 @@ derived from LocalStack's. What it lacks for running this stack is patched here,
     (``status``, ``output`` or ``error``/``cause``, ``billingDetails``); ``StartExecution`` and
     it refuse input over 262,144 bytes at the call (``InvalidExecutionInput``).
 19. A ``Choice`` state's own ``Assign``/``Output`` apply only when its ``Default`` is taken.
+20. A redrive runs the definition the execution started with, and a redriven Map re-runs only
+    the iterations that did not succeed.
 
 :func:`verify_moto_compatible` (in :mod:`.compatibility`) fails loudly, naming the missing
 piece, when a moto upgrade moves anything these patches rely on; the test suite calls it.
@@ -59,7 +61,7 @@ One module a concern: :mod:`.lambda_tasks` (1), :mod:`.scaled_waits` (2),
 :mod:`.hot_paths` (10), :mod:`.redrive` (11), :mod:`.s3_events` (12), :mod:`.sqs_peek` (13),
 :mod:`.jsonata` (14), :mod:`.variables` (15), :mod:`.iteration_errors` (16),
 :mod:`.context_object` (17), :mod:`.sync_express` and :mod:`.execution_input` (18),
-:mod:`.choice_rules` (19);
+:mod:`.choice_rules` (19), :mod:`.execution_definitions` and :mod:`.map_redrive` (20);
 what they share is in :mod:`.patch_context`, :mod:`.execution_lookup` and
 :mod:`.interpreter_failures`.
 """
@@ -92,6 +94,7 @@ from local.moto_patches.lambda_tasks import (
     invoke_through_dispatcher,
     patch_lambda_invoke,
 )
+from local.moto_patches.map_redrive import patch_map_redrive
 from local.moto_patches.patch_context import PatchContext, context, moto_module
 from local.moto_patches.redrive import (
     RedrivePoint,
@@ -164,6 +167,7 @@ def install(
         patch_context_object()
         patch_sync_express()
         patch_choice_rules()
+        patch_map_redrive()
         _enable_interpreter()
         _installed = True
 

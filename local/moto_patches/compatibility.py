@@ -179,6 +179,19 @@ def verify_moto_compatible() -> None:
         "choices_decl",
         "default_state",
     )
+    # 20. Map redrive and the started definition
+    iteration_worker = (
+        "moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.iteration_worker"
+    )
+    need(iteration_worker, "IterationWorker._eval_job")
+    need_fields(iteration_worker, "IterationWorker", "_work_name")
+    need_fields(
+        "moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.job",
+        "Job",
+        "job_index",
+        "job_output",
+    )
+    need_fields(execution, "Execution", "state_machine")
     if missing:
         raise RuntimeError(
             "moto no longer has what local/moto_patches/ patches: "

@@ -20,6 +20,7 @@ import uuid
 from typing import Any
 
 from local.execution_archive import ArchivedExecution
+from local.moto_patches.execution_definitions import remember_definition
 from local.moto_patches.execution_input import check_execution_input
 from local.moto_patches.execution_lookup import (
     archived_events,
@@ -194,7 +195,9 @@ def patch_execution_api() -> None:
                 )
         # moto appends the new execution to the machine's list inside: see executions_lock.
         with executions_lock:
-            return original_start(self, state_machine_arn, name, execution_input, trace_header)
+            execution = original_start(self, state_machine_arn, name, execution_input, trace_header)
+        remember_definition(execution.exec_arn, execution.state_machine.definition)
+        return execution
 
     StepFunctionsParserBackend.start_execution = start_execution
 
