@@ -31,6 +31,11 @@ class Run:
         return [event for event in self.events if event["type"] == event_type]
 
 
+def jsonata_definition(start: str, states: dict[str, Any]) -> dict[str, Any]:
+    """A definition whose states use JSONata unless they say otherwise."""
+    return {"QueryLanguage": "JSONata", "StartAt": start, "States": states}
+
+
 def create_machine(stack: LocalStack, definition: dict[str, Any], **options: Any) -> str:
     created = stack.client("stepfunctions").create_state_machine(
         name=f"fidelity-{uuid.uuid4().hex[:10]}",

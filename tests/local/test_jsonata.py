@@ -12,11 +12,11 @@ import re
 from typing import Any
 
 from local.runtime import LocalStack
-from tests.local.state_machine_runs import run_definition
+from tests.local.state_machine_runs import jsonata_definition, run_definition
 
 
 def _jsonata(states: dict[str, Any], start: str) -> dict[str, Any]:
-    return {"QueryLanguage": "JSONata", "StartAt": start, "States": states}
+    return jsonata_definition(start, states)
 
 
 def test_the_guides_jsonpath_to_jsonata_conversion_gives_the_same_result(

@@ -13,7 +13,7 @@ import json
 from typing import Any
 
 from local.runtime import LocalStack
-from tests.local.state_machine_runs import create_machine, history, run_machine
+from tests.local.state_machine_runs import create_machine, history, jsonata_definition, run_machine
 
 # An item marked "fail" fails until the execution is redriven; the others give n x 10.
 _FIRST_ATTEMPT_FAILS = (
@@ -33,10 +33,9 @@ def _after_last_redrive(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def test_a_redriven_map_reruns_only_its_failed_iterations(local_stack: LocalStack) -> None:
-    definition = {
-        "QueryLanguage": "JSONata",
-        "StartAt": "Each",
-        "States": {
+    definition = jsonata_definition(
+        "Each",
+        {
             "Each": {
                 "Type": "Map",
                 "MaxConcurrency": 1,
@@ -51,7 +50,7 @@ def test_a_redriven_map_reruns_only_its_failed_iterations(local_stack: LocalStac
                 "End": True,
             }
         },
-    }
+    )
     # One at a time: 0 and 1 succeed, 2 fails, and the Map stops before 3 starts.
     items = [{"n": 1}, {"n": 2}, {"n": 3, "fail": True}, {"n": 4}]
     first = run_machine(local_stack, create_machine(local_stack, definition), {"items": items})

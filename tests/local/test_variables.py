@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from local.runtime import LocalStack
-from tests.local.state_machine_runs import run_definition
+from tests.local.state_machine_runs import jsonata_definition, run_definition
 
 
 def _inner(start: str, states: dict[str, Any]) -> dict[str, Any]:
@@ -21,10 +21,9 @@ def _inner(start: str, states: dict[str, Any]) -> dict[str, Any]:
 def test_assign_and_output_read_the_values_from_state_entry(local_stack: LocalStack) -> None:
     # "Evaluation order": all of a state's expressions see the variables as they were when it
     # was entered; its assignments take effect as it exits (so x and y swap).
-    definition = {
-        "QueryLanguage": "JSONata",
-        "StartAt": "Set",
-        "States": {
+    definition = jsonata_definition(
+        "Set",
+        {
             "Set": {"Type": "Pass", "Assign": {"x": 1, "y": 2}, "Next": "Swap"},
             "Swap": {
                 "Type": "Pass",
@@ -38,7 +37,7 @@ def test_assign_and_output_read_the_values_from_state_entry(local_stack: LocalSt
                 "End": True,
             },
         },
-    }
+    )
     run = run_definition(local_stack, definition)
     assert run.status == "SUCCEEDED", run.described
     assert run.output == {"x": 2, "y": 1, "in": {"xSeenBySwap": 1}}
@@ -94,10 +93,9 @@ def test_a_map_iteration_reads_outer_variables_and_keeps_its_own(local_stack: Lo
             "Return": {"Type": "Pass", "Output": "{% $scaled %}", "End": True},
         },
     )
-    definition = {
-        "QueryLanguage": "JSONata",
-        "StartAt": "Init",
-        "States": {
+    definition = jsonata_definition(
+        "Init",
+        {
             "Init": {"Type": "Pass", "Assign": {"factor": 10}, "Next": "Each"},
             "Each": {
                 "Type": "Map",
@@ -109,7 +107,7 @@ def test_a_map_iteration_reads_outer_variables_and_keeps_its_own(local_stack: Lo
             "Total": {"Type": "Pass", "Output": {"total": "{% $total %}"}, "Next": "Leak"},
             "Leak": {"Type": "Pass", "Output": "{% $scaled %}", "End": True},
         },
-    }
+    )
     run = run_definition(local_stack, definition, {"items": [1, 2, 3]})
     total_exited = [
         event["stateExitedEventDetails"]["output"]
@@ -136,10 +134,9 @@ def test_parallel_branches_read_outer_variables_and_keep_their_own(
             }
         },
     )
-    definition = {
-        "QueryLanguage": "JSONata",
-        "StartAt": "Init",
-        "States": {
+    definition = jsonata_definition(
+        "Init",
+        {
             "Init": {"Type": "Pass", "Assign": {"who": "María"}, "Next": "Both"},
             "Both": {"Type": "Parallel", "Branches": [branch, branch], "Next": "Check"},
             "Check": {
@@ -151,7 +148,7 @@ def test_parallel_branches_read_outer_variables_and_keep_their_own(
                 "End": True,
             },
         },
-    }
+    )
     run = run_definition(local_stack, definition)
     assert run.status == "SUCCEEDED", run.described
     assert run.output == {"results": ["hello María", "hello María"], "leaked": False}
@@ -193,10 +190,9 @@ def test_a_states_error_inside_a_map_iteration_reaches_the_map_as_itself(
 ) -> None:
     # "Error names" (concepts-error-handling.html): States.QueryEvaluationError is matched by
     # name in a Catch like any other; inside a Map it used to fail the Map with another error.
-    definition = {
-        "QueryLanguage": "JSONata",
-        "StartAt": "Each",
-        "States": {
+    definition = jsonata_definition(
+        "Each",
+        {
             "Each": {
                 "Type": "Map",
                 "Items": "{% $states.input.items %}",
@@ -224,7 +220,7 @@ def test_a_states_error_inside_a_map_iteration_reaches_the_map_as_itself(
             },
             "Caught": {"Type": "Succeed"},
         },
-    }
+    )
     run = run_definition(local_stack, definition, {"items": [{"present": 1}]})
     assert run.status == "SUCCEEDED", run.described
     assert run.output["Error"] == "States.QueryEvaluationError"
@@ -233,10 +229,9 @@ def test_a_states_error_inside_a_map_iteration_reaches_the_map_as_itself(
 
 def test_a_matched_choice_rule_assigns_its_own_variables(local_stack: LocalStack) -> None:
     # Choice rules carry their own Assign and Output; the state's own apply when Default is taken.
-    definition = {
-        "QueryLanguage": "JSONata",
-        "StartAt": "Size",
-        "States": {
+    definition = jsonata_definition(
+        "Size",
+        {
             "Size": {
                 "Type": "Choice",
                 "Choices": [
@@ -256,7 +251,7 @@ def test_a_matched_choice_rule_assigns_its_own_variables(local_stack: LocalStack
                 "End": True,
             },
         },
-    }
+    )
     big = run_definition(local_stack, definition, {"n": 5, "extra": True})
     small = run_definition(local_stack, definition, {"n": 1})
     assert big.output == {"size": "big", "in": {"n": 5}}
