@@ -13,7 +13,9 @@ derived from LocalStack's. What it lacks for running this stack is patched here,
    ``ListExecutions`` paginates over live and archived executions alike.
 6. ``StartExecution`` validates names as AWS does, names unnamed executions with a UUID, and keeps
    name idempotency across archived executions (``ExecutionAlreadyExists``).
-7. ``CreateStateMachine`` rejects a ``Next``/``Default``/``StartAt`` naming a missing state.
+7. ``CreateStateMachine`` rejects a ``Next``/``Default``/``StartAt`` naming a missing state, a
+   state without exactly one of ``Next`` and ``End``, and text that is not strict JSON, in
+   AWS's words (``SCHEMA_VALIDATION_FAILED: ...``).
 8. moto's list of finished interpreter threads is pruned (it otherwise grows forever).
 9. Each definition is parsed once: executions get their own copy of the parsed program
    (parsing with ANTLR costs ~9 ms, unpickling a copy ~0.1 ms; sharing one program between
@@ -52,6 +54,9 @@ derived from LocalStack's. What it lacks for running this stack is patched here,
 19. A ``Choice`` state's own ``Assign``/``Output`` apply only when its ``Default`` is taken.
 20. A redrive runs the definition the execution started with, and a redriven Map re-runs only
     the iterations that did not succeed.
+21. A ``Wait`` longer than 99,999,999 seconds fails at once (``States.Runtime``).
+22. An invalid ``TimeoutSecondsPath``/``HeartbeatSecondsPath`` fails the task once
+    (``TaskFailed``, then one ``ExecutionFailed``).
 
 :func:`verify_moto_compatible` (in :mod:`.compatibility`) fails loudly, naming the missing
 piece, when a moto upgrade moves anything these patches rely on; the test suite calls it.
@@ -61,7 +66,8 @@ One module a concern: :mod:`.lambda_tasks` (1), :mod:`.scaled_waits` (2),
 :mod:`.hot_paths` (10), :mod:`.redrive` (11), :mod:`.s3_events` (12), :mod:`.sqs_peek` (13),
 :mod:`.jsonata` (14), :mod:`.variables` (15), :mod:`.iteration_errors` (16),
 :mod:`.context_object` (17), :mod:`.sync_express` and :mod:`.execution_input` (18),
-:mod:`.choice_rules` (19), :mod:`.execution_definitions` and :mod:`.map_redrive` (20);
+:mod:`.choice_rules` (19), :mod:`.execution_definitions` and :mod:`.map_redrive` (20),
+:mod:`.wait_limits` (21), :mod:`.task_timeouts` (22);
 what they share is in :mod:`.patch_context`, :mod:`.execution_lookup` and
 :mod:`.interpreter_failures`.
 """
@@ -108,7 +114,9 @@ from local.moto_patches.s3_events import complete_s3_record, patch_s3_event_reco
 from local.moto_patches.scaled_waits import patch_waits
 from local.moto_patches.sqs_peek import visible_sqs_messages
 from local.moto_patches.sync_express import patch_sync_express
+from local.moto_patches.task_timeouts import patch_task_timeouts
 from local.moto_patches.variables import patch_variables
+from local.moto_patches.wait_limits import patch_wait_limits
 
 __all__ = [
     "InvocationOutcome",
@@ -168,6 +176,8 @@ def install(
         patch_sync_express()
         patch_choice_rules()
         patch_map_redrive()
+        patch_wait_limits()
+        patch_task_timeouts()
         _enable_interpreter()
         _installed = True
 

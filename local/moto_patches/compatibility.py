@@ -192,6 +192,19 @@ def verify_moto_compatible() -> None:
         "job_output",
     )
     need_fields(execution, "Execution", "state_machine")
+    # 21. Wait limits
+    need(
+        "moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function",
+        "WaitFunction._eval_body",
+        "WaitFunction._get_wait_seconds",
+    )
+    # 22. TimeoutSecondsPath / HeartbeatSecondsPath
+    timeouts = "moto.stepfunctions.parser.asl.component.common.timeouts"
+    need(f"{timeouts}.timeout", "TimeoutSecondsPath._eval_seconds")
+    need(f"{timeouts}.heartbeat", "HeartbeatSecondsPath._eval_seconds")
+    need_fields(f"{timeouts}.timeout", "TimeoutSecondsPath", "string_sampler")
+    need_fields(f"{timeouts}.heartbeat", "HeartbeatSecondsPath", "string_sampler")
+    need("moto.stepfunctions.parser.asl.utils.json_path", "NoSuchJsonPathError")
     if missing:
         raise RuntimeError(
             "moto no longer has what local/moto_patches/ patches: "

@@ -1,6 +1,11 @@
-"""Patches 7 and 9: what happens to a state machine's definition.
+r"""Patches 7 and 9: what happens to a state machine's definition.
 
-7. ``CreateStateMachine`` rejects a ``Next``/``Default``/``StartAt`` naming a missing state.
+7. ``CreateStateMachine`` rejects a ``Next``/``Default``/``StartAt`` naming a missing state, a
+   state that needs exactly one of ``Next`` and ``End`` and has neither or both (moto accepted
+   it and failed the execution), and text that is not strict JSON (moto's parser accepted
+   illegal escapes such as ``\q``). Refusals are ``InvalidDefinition`` in AWS's words:
+   ``Invalid State Machine Definition: 'SCHEMA_VALIDATION_FAILED: ... at /States/A'``, with
+   ``MISSING_TRANSITION_TARGET`` and ``INVALID_JSON_DESCRIPTION`` for those two kinds.
 9. Each definition is parsed once: executions get their own copy of the parsed program
    (parsing with ANTLR costs ~9 ms, unpickling a copy ~0.1 ms; sharing one program between
    concurrent executions is unsafe, the interpreter keeps per-execution state on it).
@@ -10,6 +15,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import re
 import threading
 from typing import Any
 
@@ -45,6 +51,51 @@ def dangling_transitions(definition: dict[str, Any]) -> list[str]:
     return problems
 
 
+# States that go on to another (or end the execution): exactly one of Next and End.
+_TRANSITIONING_TYPES = frozenset({"Task", "Pass", "Wait", "Parallel", "Map"})
+
+
+def transition_fields_problems(definition: dict[str, Any]) -> list[str]:
+    """Each state that needs exactly one of ``Next`` and ``End`` and has none or both.
+
+    >>> transition_fields_problems({"StartAt": "A", "States": {"A": {"Type": "Pass"}}})
+    ["State 'A' must have exactly one of the fields Next and End at /States/A"]
+    """
+    problems: list[str] = []
+
+    def check_scope(scope: dict[str, Any], pointer: str) -> None:
+        for state_name, state in (scope.get("States") or {}).items():
+            if not isinstance(state, dict):
+                continue
+            at = f"{pointer}/States/{state_name}"
+            has_next, has_end = "Next" in state, state.get("End") is True
+            if state.get("Type") in _TRANSITIONING_TYPES and has_next == has_end:
+                problems.append(
+                    f"State '{state_name}' must have exactly one of the fields Next and End at {at}"
+                )
+            for index, branch in enumerate(state.get("Branches") or []):
+                check_scope(branch, f"{at}/Branches[{index}]")
+            processor_field = "ItemProcessor" if "ItemProcessor" in state else "Iterator"
+            if isinstance(state.get(processor_field), dict):
+                check_scope(state[processor_field], f"{at}/{processor_field}")
+
+    check_scope(definition, "")
+    return problems
+
+
+def _aws_refusal(problems: list[str]) -> Exception:
+    return _invalid_definition(f"Invalid State Machine Definition: '{', '.join(problems)}'")
+
+
+def _parser_detail(message: str) -> str:
+    """moto's parser refusal without its Python wrapping (exception names, the definition)."""
+    detail = message.removeprefix("ASLParserException ").strip()
+    wrapped = re.match(r"Error=\w+ Args=\[(.*)\] in definition", detail, re.S)
+    if wrapped:
+        detail = wrapped.group(1).strip().strip("'\"")
+    return detail
+
+
 def _invalid_definition(message: str) -> Exception:
     # moto's own InvalidDefinition sets ``code`` where its serialiser reads ``TYPE``, so clients
     # saw an empty error code; this one carries the name boto3 and the AWS CLI match on.
@@ -64,16 +115,21 @@ def patch_definition_validation() -> None:
 
     def validate(definition: str) -> None:
         try:
+            parsed = json.loads(definition)
+        except json.JSONDecodeError as error:
+            detail = f"{error.msg} at line {error.lineno}, column {error.colno}"
+            raise _aws_refusal([f"INVALID_JSON_DESCRIPTION: {detail}"]) from error
+        if not isinstance(parsed, dict):
+            raise _aws_refusal(["SCHEMA_VALIDATION_FAILED: The definition must be an object at /"])
+        problems = [f"SCHEMA_VALIDATION_FAILED: {p}" for p in transition_fields_problems(parsed)]
+        problems += [f"MISSING_TRANSITION_TARGET: {p}" for p in dangling_transitions(parsed)]
+        if problems:
+            raise _aws_refusal(problems)
+        try:
             original(definition=definition)
         except MotoInvalidDefinition as error:
-            raise _invalid_definition(str(error.message)) from error
-        try:
-            parsed = json.loads(definition)
-        except json.JSONDecodeError:
-            return  # moto's own check has already reported it
-        problems = dangling_transitions(parsed) if isinstance(parsed, dict) else []
-        if problems:
-            raise _invalid_definition("; ".join(problems))
+            detail = _parser_detail(str(error.message))
+            raise _aws_refusal([f"SCHEMA_VALIDATION_FAILED: {detail}"]) from error
 
     StepFunctionsParserBackend._validate_definition = staticmethod(validate)
 
