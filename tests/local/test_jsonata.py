@@ -8,10 +8,11 @@ names another.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from typing import Any
 
-from local.runtime import LocalStack
+from local.runtime import REPO_ROOT, LocalStack
 from tests.local.state_machine_runs import jsonata_definition, run_definition
 
 
@@ -270,3 +271,17 @@ def test_eval_is_refused_and_functions_are_not_json(local_stack: LocalStack) -> 
         run = run_definition(local_stack, definition)
         assert run.described["error"] == "States.QueryEvaluationError", expression
         assert run.of_type("EvaluationFailed"), expression
+
+
+def test_the_readme_example_gives_what_the_readme_shows(local_stack: LocalStack) -> None:
+    examples = REPO_ROOT / "examples"
+    definition = json.loads((examples / "jsonata-order.asl.json").read_text(encoding="utf-8"))
+    order = json.loads((examples / "order.json").read_text(encoding="utf-8"))
+    run = run_definition(local_stack, definition, order)
+    assert run.status == "SUCCEEDED", run.described
+    output = run.output
+    assert {key: output[key] for key in ("customer", "lines", "total")} == {
+        "customer": "María",
+        "lines": 2,
+        "total": 94.5,  # 2 x 40 + 25 = 105, at least 100: 10% off
+    }
