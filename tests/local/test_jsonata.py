@@ -12,7 +12,7 @@ import json
 import re
 from typing import Any
 
-from local.runtime import REPO_ROOT, LocalStack
+from local.runtime import REPO_ROOT, LocalStack, function_arn
 from tests.local.state_machine_runs import jsonata_definition, run_definition
 
 
@@ -285,3 +285,32 @@ def test_the_readme_example_gives_what_the_readme_shows(local_stack: LocalStack)
         "lines": 2,
         "total": 94.5,  # 2 x 40 + 25 = 105, at least 100: 10% off
     }
+
+
+def test_a_task_takes_arguments_and_shapes_its_result_in_jsonata(local_stack: LocalStack) -> None:
+    # "Arguments" replaces Parameters, and Output/Assign read the task's result from
+    # $states.result (here the Lambda integration's answer: Payload, StatusCode, ...).
+    definition = jsonata_definition(
+        "Call",
+        {
+            "Call": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke",
+                "Arguments": {
+                    "FunctionName": function_arn(local_stack.app, "echo"),
+                    "Payload": {"greeting": "{% 'hello ' & $states.input.name %}"},
+                },
+                "Assign": {"status": "{% $states.result.StatusCode %}"},
+                "Output": "{% $states.result.Payload %}",
+                "Next": "Done",
+            },
+            "Done": {
+                "Type": "Pass",
+                "Output": {"echoed": "{% $states.input.greeting %}", "status": "{% $status %}"},
+                "End": True,
+            },
+        },
+    )
+    run = run_definition(local_stack, definition, {"name": "María"})
+    assert run.status == "SUCCEEDED", run.described
+    assert run.output == {"echoed": "hello María", "status": 200}
