@@ -12,6 +12,9 @@ import json
 import re
 from typing import Any
 
+import pytest
+
+from local import moto_patches
 from local.runtime import REPO_ROOT, LocalStack, function_arn
 from tests.local.state_machine_runs import jsonata_definition, run_definition
 
@@ -314,3 +317,11 @@ def test_a_task_takes_arguments_and_shapes_its_result_in_jsonata(local_stack: Lo
     run = run_definition(local_stack, definition, {"name": "María"})
     assert run.status == "SUCCEEDED", run.described
     assert run.output == {"echoed": "hello María", "status": 200}
+
+
+def test_the_moto_guard_names_a_moved_jsonata_internal(monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto.stepfunctions.parser.asl.component.common.string import string_expression
+
+    monkeypatch.delattr(string_expression, "StringJSONata")
+    with pytest.raises(RuntimeError, match="StringJSONata"):
+        moto_patches.verify_moto_compatible()
