@@ -285,12 +285,20 @@ def patch_jsonata() -> None:
     def variable_sample_body(self: Any, env: Any) -> None:
         # A variable read (``$name.path``) in either query language; only JSONata sees $states.
         bindings = variable_bindings(env)
-        if self.query_language_mode == QueryLanguageMode.JSONata:
+        jsonata = self.query_language_mode == QueryLanguageMode.JSONata
+        if jsonata:
             bindings = {"states": _states_binding(env), **bindings}
         try:
             env.stack.append(evaluate(self.expression, bindings))
         except QueryEvaluationError as error:
-            _raise_evaluation_failed(env, self, str(error))
+            if jsonata:
+                _raise_evaluation_failed(env, self, str(error))
+            # A JSONPath state has no JSONata error: a path with no value is States.Runtime.
+            cause = (
+                f"The JSONPath '{self.expression}' specified for the field "
+                f"'{env.next_field_name}' could not be found in the variables in scope"
+            )
+            raise states_failure(env, "States.Runtime", "TaskFailed", {"cause": cause}) from error
 
     string_expression.StringJSONata._eval_body = jsonata_body
     string_expression.StringVariableSample._eval_body = variable_sample_body

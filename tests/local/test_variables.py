@@ -256,3 +256,17 @@ def test_a_matched_choice_rule_assigns_its_own_variables(local_stack: LocalStack
     small = run_definition(local_stack, definition, {"n": 1})
     assert big.output == {"size": "big", "in": {"n": 5}}
     assert small.output == {"size": "small", "in": {"n": 1}}
+
+
+def test_a_jsonpath_state_reading_an_unset_variable_fails_with_states_runtime(
+    local_stack: LocalStack,
+) -> None:
+    definition = {
+        "StartAt": "Read",
+        "States": {"Read": {"Type": "Pass", "Parameters": {"x.$": "$neverAssigned"}, "End": True}},
+    }
+    run = run_definition(local_stack, definition)
+    assert run.described["error"] == "States.Runtime"
+    assert "'$neverAssigned'" in run.described["cause"]
+    assert "'x.$'" in run.described["cause"]
+    assert not run.of_type("EvaluationFailed")
