@@ -5,7 +5,8 @@ r"""Patches 7 and 9: what happens to a state machine's definition.
    it and failed the execution), and text that is not strict JSON (moto's parser accepted
    illegal escapes such as ``\q``). Refusals are ``InvalidDefinition`` in AWS's words:
    ``Invalid State Machine Definition: 'SCHEMA_VALIDATION_FAILED: ... at /States/A'``, with
-   ``MISSING_TRANSITION_TARGET`` and ``INVALID_JSON_DESCRIPTION`` for those two kinds.
+   ``MISSING_TRANSITION_TARGET`` and ``INVALID_JSON_DESCRIPTION`` for those two kinds. A JSONata
+   expression that does not parse is refused too (moto left it to fail each execution).
 9. Each definition is parsed once: executions get their own copy of the parsed program
    (parsing with ANTLR costs ~9 ms, unpickling a copy ~0.1 ms; sharing one program between
    concurrent executions is unsafe, the interpreter keeps per-execution state on it).
@@ -19,7 +20,7 @@ import re
 import threading
 from typing import Any
 
-from local.moto_patches.jsonata import annotate_field_paths
+from local.moto_patches.jsonata import annotate_field_paths, syntax_error
 from local.moto_patches.patch_context import moto_module
 
 
@@ -130,6 +131,14 @@ def patch_definition_validation() -> None:
         except MotoInvalidDefinition as error:
             detail = _parser_detail(str(error.message))
             raise _aws_refusal([f"SCHEMA_VALIDATION_FAILED: {detail}"]) from error
+        problems = [
+            f"SCHEMA_VALIDATION_FAILED: The JSONata expression '{site.expression}' is not "
+            f"valid: {reason} at state '{site.state}', field '{site.field}'"
+            for site in annotate_field_paths(program_for(definition))
+            if (reason := syntax_error(site.expression)) is not None
+        ]
+        if problems:
+            raise _aws_refusal(problems)
 
     StepFunctionsParserBackend._validate_definition = staticmethod(validate)
 

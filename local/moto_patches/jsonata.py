@@ -24,6 +24,7 @@ import random
 import threading
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from local.moto_patches.interpreter_failures import states_failure
@@ -218,10 +219,20 @@ def _field_of(node: Any) -> str | None:
     return next((field for field in _FIELD_PREFIXES if name.startswith(field)), None)
 
 
-def annotate_field_paths(program: Any) -> None:
+@dataclass(frozen=True)
+class JSONataSite:
+    """Where a JSONata expression is written: its state and the field within it."""
+
+    state: str
+    field: str
+    expression: str
+
+
+def annotate_field_paths(program: Any) -> list[JSONataSite]:
     """Name on each JSONata expression of ``program`` the field it is written in, as AWS names
     it in a failure's cause: relative to its state, ``/`` before each object key, ``[i]`` for
-    each array index (``Arguments/Input/pushLocation``, ``Assign/x``, ``Output/a[0]``)."""
+    each array index (``Arguments/Input/pushLocation``, ``Assign/x``, ``Output/a[0]``).
+    Returns every expression with where it is."""
     EvalComponent = moto_module(
         "moto.stepfunctions.parser.asl.component.eval_component"
     ).EvalComponent
@@ -229,13 +240,14 @@ def annotate_field_paths(program: Any) -> None:
         "moto.stepfunctions.parser.asl.component.state.state"
     ).CommonStateField
     seen: set[int] = set()
+    sites: list[JSONataSite] = []
 
-    def visit(node: Any, path: str) -> None:
+    def visit(node: Any, path: str, state: str) -> None:
         if id(node) in seen:
             return
         seen.add(id(node))
         if isinstance(node, CommonStateField):
-            path = ""
+            path, state = "", str(node.name)
         elif isinstance(node, EvalComponent):
             if any(type(node).__name__.startswith(kind) for kind in _BINDINGS):
                 path = f"{path}/{node.identifier}"
@@ -243,23 +255,38 @@ def annotate_field_paths(program: Any) -> None:
                 path = _field_of(node) or ""
         if type(node).__name__ == "StringJSONata":
             node.local_field_path = path
+            sites.append(JSONataSite(state, path, str(node.expression)))
         for value in vars(node).values() if hasattr(node, "__dict__") else ():
-            visit_value(value, path, node)
+            visit_value(value, path, state, node)
 
-    def visit_value(value: Any, path: str, owner: Any) -> None:
+    def visit_value(value: Any, path: str, state: str, owner: Any) -> None:
         if isinstance(value, list | tuple):
             indexed = type(owner).__name__.endswith("ValueArray")
             for index, item in enumerate(value):
-                visit_value(item, f"{path}[{index}]" if indexed else path, owner)
+                visit_value(item, f"{path}[{index}]" if indexed else path, state, owner)
         elif isinstance(value, dict):
             for item in value.values():
-                visit_value(item, path, owner)
+                visit_value(item, path, state, owner)
         elif isinstance(value, EvalComponent) or type(value).__module__.startswith(
             "moto.stepfunctions.parser.asl.component"
         ):
-            visit(value, path)
+            visit(value, path, state)
 
-    visit(program, "")
+    visit(program, "", "")
+    return sites
+
+
+def syntax_error(expression: str) -> str | None:
+    """Why ``expression`` is not JSONata, or ``None`` when it parses.
+
+    >>> syntax_error("1 +")
+    'Unexpected end of expression'
+    """
+    try:
+        _expression(expression)
+    except QueryEvaluationError as error:
+        return str(error.__cause__ or error)
+    return None
 
 
 def _states_binding(env: Any) -> dict[str, Any]:

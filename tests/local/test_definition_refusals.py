@@ -57,3 +57,15 @@ def test_an_illegal_escape_is_refused(local_stack: LocalStack) -> None:
     )
     message = _refusal(local_stack, definition)
     assert message.startswith("Invalid State Machine Definition: 'INVALID_JSON_DESCRIPTION: ")
+
+
+def test_a_jsonata_expression_that_does_not_parse_is_refused(local_stack: LocalStack) -> None:
+    definition = {
+        "QueryLanguage": "JSONata",
+        "StartAt": "P",
+        "States": {"P": {"Type": "Pass", "Output": {"total": "{% $sum([1, 2] %}"}, "End": True}},
+    }
+    message = _refusal(local_stack, json.dumps(definition))
+    assert message.startswith("Invalid State Machine Definition: 'SCHEMA_VALIDATION_FAILED: ")
+    assert "'$sum([1, 2]'" in message
+    assert "state 'P', field 'Output/total'" in message
