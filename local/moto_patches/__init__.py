@@ -42,7 +42,8 @@ derived from LocalStack's. What it lacks for running this stack is patched here,
     variables and Step Functions' own functions are bound, not pasted into the text; failures
     are ``States.QueryEvaluationError`` with an ``EvaluationFailed`` event naming the field
     (``Output/a[1]/b``). String values in a definition are read with JSON's escapes.
-15. Variables take effect when their state exits (``Output`` reads the values at entry);
+15. Variables take effect when their state exits (``Output`` reads the values at entry); a
+    Distributed Map's child workflow reads no outer variable;
     writing an outer scope's variable from a Map or Parallel fails with ``States.Runtime``;
     ``assignedVariables`` are recorded as JSON.
 16. A ``States.*`` error inside a Map iteration or Parallel branch reaches it as itself.

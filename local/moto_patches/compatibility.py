@@ -147,6 +147,11 @@ def verify_moto_compatible() -> None:
         variable_store, "VariableStore", "_outer_scope", "_inner_scope", "_declaration_tracing"
     )
     need("moto.stepfunctions.parser.asl.component.common.assign.assign_decl", "AssignDecl")
+    need(
+        "moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor"
+        ".distributed_item_processor_worker",
+        "DistributedItemProcessorWorker._eval_job",
+    )
     # 16. States.* errors inside Map iterations
     need(
         "moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.iteration_worker",

@@ -5,7 +5,8 @@
   (so ``"Assign": {"x": "{% $y %}", "y": "{% $x %}"}`` swaps them). moto wrote each value at
   once, so ``Output`` saw the new ones.
 - A Map iteration or Parallel branch reads the variables of the scopes around it; what it
-  assigns stays inside (moto already keeps the scopes). Assigning a variable of an outer scope
+  assigns stays inside (moto already keeps the scopes). A Distributed Map's child workflow runs
+  apart and reads none of them (moto let it read them all). Assigning a variable of an outer scope
   from inside fails the state with ``States.Runtime``; moto raised a bare exception there, which
   its Map turned into an unrelated error about custom error names.
 - The values a state assigned are recorded on its ``...StateExited`` event as JSON text
@@ -66,6 +67,18 @@ def patch_variables() -> None:
                 env, "States.Runtime", "TaskFailed", {"cause": error.message}
             ) from error
 
+    distributed = moto_module(
+        "moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor"
+        ".distributed_item_processor_worker"
+    ).DistributedItemProcessorWorker
+    original_distributed_job = distributed._eval_job
+
+    def distributed_job(self: Any, env: Any, job: Any) -> None:
+        # The job's store was made for it alone (a copy of the outer values): empty it.
+        env.variable_store._outer_scope.clear()
+        original_distributed_job(self, env, job)
+
+    distributed._eval_job = distributed_job
     VariableStore.set = stage
     VariableStore.get_assigned_variables = assigned_variables
     AssignDecl._eval_body = assign

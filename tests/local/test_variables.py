@@ -270,3 +270,32 @@ def test_a_jsonpath_state_reading_an_unset_variable_fails_with_states_runtime(
     assert "'$neverAssigned'" in run.described["cause"]
     assert "'x.$'" in run.described["cause"]
     assert not run.of_type("EvaluationFailed")
+
+
+def test_a_distributed_map_child_workflow_reads_no_outer_variable(local_stack: LocalStack) -> None:
+    # "Variable scope": a Distributed Map's child workflow cannot reference outer variables;
+    # an inline Map's iterations can.
+    def each(mode: str) -> dict[str, Any]:
+        processor = {"Mode": mode} | (
+            {"ExecutionType": "STANDARD"} if mode == "DISTRIBUTED" else {}
+        )
+        return {
+            "Type": "Map",
+            "Items": "{% [1, 2] %}",
+            "ItemProcessor": {
+                "ProcessorConfig": processor,
+                **_inner(
+                    "See", {"See": {"Type": "Pass", "Output": "{% $exists($outer) %}", "End": True}}
+                ),
+            },
+            "End": True,
+        }
+
+    for mode, sees in (("INLINE", True), ("DISTRIBUTED", False)):
+        definition = jsonata_definition(
+            "Init",
+            {"Init": {"Type": "Pass", "Assign": {"outer": 1}, "Next": "Each"}, "Each": each(mode)},
+        )
+        run = run_definition(local_stack, definition)
+        assert run.status == "SUCCEEDED", run.described
+        assert run.output == [sees, sees], mode
