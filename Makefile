@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LAMBDA_DEPS := build/lambda-deps
 CHROMIUM := /usr/bin/chromium
+# The Pulumi stack whose Pulumi.<stack>.yaml configures `make up` and `make run` too.
+STACK ?= dev
 
 .PHONY: install run up test test-fast console-screenshots lint format typecheck pr bench lambda-deps clean
 
@@ -18,11 +20,11 @@ install: $(STAMP)
 
 ## Bring the stack up on the local runtime, drive the sample events end to end, print results and histories.
 run: $(STAMP)
-	$(BIN)/python -m local demo
+	$(BIN)/python -m local demo --stack $(STACK)
 
 ## Serve the stack on the local runtime until Ctrl-C.
 up: $(STAMP)
-	$(BIN)/python -m local up
+	$(BIN)/python -m local up --stack $(STACK)
 
 ## The whole test suite (what CI runs); the console's browser tests need Debian's chromium.
 test: $(STAMP) $(CHROMIUM)

@@ -8,7 +8,8 @@ preview with the key's name instead of surfacing later as an AWS validation erro
 
 :func:`parse_config` does the work from any source of values, so the preflight
 (:mod:`infra.preflight`) reads ``Pulumi.<stack>.yaml`` with the very same rules before anything
-exists.
+exists, and :func:`read_stack_file` is how the local runtime (``python -m local up --stack dev``)
+reads the same file, so one file configures both backends.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Final, TypeVar
 
 import pulumi
@@ -111,6 +113,21 @@ def read_config() -> DeployConfig:
         stack=pulumi.get_stack(),
         account_id=aws.get_caller_identity().account_id,
     )
+
+
+def read_stack_file(
+    root: Path, stack: str, *, account_id: str, default_region: str
+) -> DeployConfig:
+    """``<root>/Pulumi.<stack>.yaml`` read with :func:`parse_config`'s rules, as ``pulumi up``
+    would read it; ``default_region`` stands in for a missing ``aws:region`` (or file).
+    """
+    import yaml  # type: ignore[import-untyped]  # PyYAML ships no stubs
+
+    from infra.preflight import stack_values  # preflight imports this module: import late
+
+    project = str(yaml.safe_load((root / "Pulumi.yaml").read_text(encoding="utf-8"))["name"])
+    values = stack_values(root / f"Pulumi.{stack}.yaml", default_region)
+    return parse_config(values.get, project=project, stack=stack, account_id=account_id)
 
 
 def parse_config(

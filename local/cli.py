@@ -17,10 +17,12 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from local.history_view import format_history, format_table
+from stack.spec import StackConfig
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:4566"
 ENDPOINT_ENV = "STEPFLOW_ENDPOINT"
@@ -227,6 +229,32 @@ def cmd_history(args: argparse.Namespace) -> int:
     return 0
 
 
+def stack_config(stack: str | None) -> StackConfig | None:
+    """The description's settings from ``Pulumi.<stack>.yaml``, read by the Pulumi program's
+    own rules (:func:`infra.config.read_stack_file`); ``None``: the defaults."""
+    if stack is None:
+        return None
+    from infra.config import ConfigError, read_stack_file
+    from local.runtime import REPO_ROOT
+
+    defaults = StackConfig()
+    try:
+        deploy = read_stack_file(
+            REPO_ROOT, stack, account_id=defaults.account_id, default_region=defaults.region
+        )
+    except ConfigError as error:
+        raise CliError(f"Pulumi.{stack}.yaml: {error}") from None
+    # The local account stays: bucket names carry it, and moto serves this one account.
+    return replace(deploy.stack, account_id=defaults.account_id)
+
+
+def _configured_downstream(config: StackConfig | None) -> str | None:
+    """The stack file's downstream, when it names a real one (not the example's placeholder)."""
+    if config is None or config.downstream_url == StackConfig().downstream_url:
+        return None
+    return config.downstream_url
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     from local.durability import StateInUseError
     from local.environment import LocalEnvironment
@@ -235,16 +263,18 @@ def cmd_up(args: argparse.Namespace) -> int:
     from stack.app import build_app
     from stack.checks import check_app
 
-    app = build_app()
+    config = stack_config(args.stack)
+    app = build_app(config)
     check_app(app)  # before the peers start, not only before the runtime does
+    downstream_url = args.downstream_url or _configured_downstream(config)
     settings = LocalSettings(
         port=args.port,
         api_port=args.api_port,
         console_port=args.console_port,
         state_dir=Path(args.state_dir),
         time_scale=args.time_scale,
-        downstream_url=args.downstream_url,
-        secret_values=_downstream_secret(args.downstream_url),
+        downstream_url=downstream_url,
+        secret_values=_downstream_secret(downstream_url),
     )
     env = LocalEnvironment(app, settings)
     try:
@@ -261,7 +291,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         f"-d @examples/event.json\n"
         f"  python -m local start ingest --input-file examples/envelope.json --wait\n"
         f"  aws --endpoint-url {stack.endpoint_url} stepfunctions list-state-machines\n"
-        f"Downstream: {args.downstream_url or env.downstream.url + '/_received'}   "
+        f"Downstream: {downstream_url or env.downstream.url + '/_received'}   "
         f"Logs: {settings.state_dir / 'logs'}   Ctrl-C stops the stack."
     )
     stopped = threading.Event()
@@ -347,7 +377,12 @@ def cmd_redrive(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from local.demo import run_demo
 
-    return run_demo(port=args.port, state_dir=Path(args.state_dir), time_scale=args.time_scale)
+    return run_demo(
+        port=args.port,
+        state_dir=Path(args.state_dir),
+        time_scale=args.time_scale,
+        config=stack_config(args.stack),
+    )
 
 
 def _add_downstream_command(commands: Any) -> None:
@@ -370,29 +405,22 @@ def _add_clean_command(commands: Any) -> None:
     clean.set_defaults(handler=cmd_clean)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m local", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    endpoint = os.environ.get(ENDPOINT_ENV, DEFAULT_ENDPOINT)
+def _add_runtime_options(sub: argparse.ArgumentParser, port: int) -> None:
+    sub.add_argument("--port", type=int, default=port, help=f"endpoint port ({port}; 0 = any free)")
+    sub.add_argument("--state-dir", default=".state", help="where tables, histories and logs live")
+    sub.add_argument(
+        "--time-scale", type=float, default=1.0, help="multiplies Wait and Retry intervals"
+    )
+    sub.add_argument(
+        "--stack",
+        default=None,
+        help="read the settings of Pulumi.<STACK>.yaml, as `pulumi up` does (default: none)",
+    )
 
-    def client_command(name: str, help_text: str) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help_text)
-        sub.add_argument("--endpoint", default=endpoint, help=f"local AWS endpoint ({endpoint})")
-        return sub
 
-    def runtime_options(sub: argparse.ArgumentParser, port: int) -> None:
-        sub.add_argument(
-            "--port", type=int, default=port, help=f"endpoint port ({port}; 0 = any free)"
-        )
-        sub.add_argument(
-            "--state-dir", default=".state", help="where tables, histories and logs live"
-        )
-        sub.add_argument(
-            "--time-scale", type=float, default=1.0, help="multiplies Wait and Retry intervals"
-        )
-
+def _add_up_command(commands: Any) -> None:
     up = commands.add_parser("up", help="serve the stack until Ctrl-C")
-    runtime_options(up, 4566)
+    _add_runtime_options(up, 4566)
     up.add_argument("--api-port", type=int, default=None, help="HTTP API port (AWS port + 1)")
     up.add_argument(
         "--console-port", type=int, default=None, help="web console port (AWS port + 2)"
@@ -403,6 +431,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     up.set_defaults(handler=cmd_up)
 
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m local", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    endpoint = os.environ.get(ENDPOINT_ENV, DEFAULT_ENDPOINT)
+
+    def client_command(name: str, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text)
+        sub.add_argument("--endpoint", default=endpoint, help=f"local AWS endpoint ({endpoint})")
+        return sub
+
+    _add_up_command(commands)
+
     _add_downstream_command(commands)
 
     _add_clean_command(commands)
@@ -410,7 +451,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser(
         "demo", help="bring the stack up, run the sample events, show results"
     )
-    runtime_options(demo, 0)
+    _add_runtime_options(demo, 0)
     demo.set_defaults(handler=cmd_demo)
 
     start = client_command("start", "start an execution of a workflow")

@@ -26,6 +26,7 @@ from local.history_view import format_history, format_table
 from local.json_http import request_json
 from local.runtime import REPO_ROOT, LocalSettings, LocalStack
 from stack.app import build_app
+from stack.spec import StackConfig
 
 EXAMPLES = REPO_ROOT / "examples"
 _WAIT_SECONDS = 120.0
@@ -101,14 +102,20 @@ def _show_ingest(
         print(format_history(_history(stack, execution_arn)))
 
 
-def run_demo(*, port: int = 0, state_dir: Path | None = None, time_scale: float = 1.0) -> int:
+def run_demo(
+    *,
+    port: int = 0,
+    state_dir: Path | None = None,
+    time_scale: float = 1.0,
+    config: StackConfig | None = None,
+) -> int:
     settings = LocalSettings(
         port=port,
         state_dir=state_dir or REPO_ROOT / ".state",
         time_scale=time_scale,
         pipe_batching_window_seconds=0.5,
     )
-    app = build_app()
+    app = build_app(config)
     with LocalEnvironment(app, settings) as env:
         stack = env.stack
         api = stack.api_url

@@ -319,7 +319,12 @@ class LocalStack(Service):
             region_name=self.app.config.region,
             aws_access_key_id=_CREDENTIALS["AWS_ACCESS_KEY_ID"],
             aws_secret_access_key=_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-            config=Config(retries={"max_attempts": 2, "mode": "standard"}, max_pool_connections=64),
+            # inject_host_prefix off: StartSyncExecution's "sync-" prefix cannot go before an IP.
+            config=Config(
+                retries={"max_attempts": 2, "mode": "standard"},
+                max_pool_connections=64,
+                inject_host_prefix=False,
+            ),
         )
 
     @property

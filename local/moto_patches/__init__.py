@@ -13,7 +13,9 @@ derived from LocalStack's. What it lacks for running this stack is patched here,
    ``ListExecutions`` paginates over live and archived executions alike.
 6. ``StartExecution`` validates names as AWS does, names unnamed executions with a UUID, and keeps
    name idempotency across archived executions (``ExecutionAlreadyExists``).
-7. ``CreateStateMachine`` rejects a ``Next``/``Default``/``StartAt`` naming a missing state.
+7. ``CreateStateMachine`` rejects a ``Next``/``Default``/``StartAt`` naming a missing state, a
+   state without exactly one of ``Next`` and ``End``, and text that is not strict JSON, in
+   AWS's words (``SCHEMA_VALIDATION_FAILED: ...``).
 8. moto's list of finished interpreter threads is pruned (it otherwise grows forever).
 9. Each definition is parsed once: executions get their own copy of the parsed program
    (parsing with ANTLR costs ~9 ms, unpickling a copy ~0.1 ms; sharing one program between
@@ -40,6 +42,26 @@ derived from LocalStack's. What it lacks for running this stack is patched here,
     ``DryRun``, ``LogType: Tail``) and the deployments (``CreateFunction`` and
     ``UpdateFunctionCode`` with a Python zip, ``UpdateFunctionConfiguration``,
     ``PutFunctionConcurrency``, ``DeleteFunction``) reach the runtime's ``lambda_service``.
+15. JSONata is evaluated (``jsonata-python``; moto ships the engine slot empty): ``$states``,
+    variables and Step Functions' own functions are bound, not pasted into the text; failures
+    are ``States.QueryEvaluationError`` with an ``EvaluationFailed`` event naming the field
+    (``Output/a[1]/b``). String values in a definition are read with JSON's escapes.
+16. Variables take effect when their state exits (``Output`` reads the values at entry); a
+    Distributed Map's child workflow reads no outer variable;
+    writing an outer scope's variable from a Map or Parallel fails with ``States.Runtime``;
+    ``assignedVariables`` are recorded as JSON.
+17. A ``States.*`` error inside a Map iteration or Parallel branch reaches it as itself.
+18. The context object: ``Execution.StartTime``/``State.EnteredTime`` in milliseconds with
+    ``Z``, ``Execution.RedriveCount``.
+19. ``StartSyncExecution`` runs an Express execution to its end and answers with AWS's shape
+    (``status``, ``output`` or ``error``/``cause``, ``billingDetails``); ``StartExecution`` and
+    it refuse input over 262,144 bytes at the call (``InvalidExecutionInput``).
+20. A ``Choice`` state's own ``Assign``/``Output`` apply only when its ``Default`` is taken.
+21. A redrive runs the definition the execution started with, and a redriven Map re-runs only
+    the iterations that did not succeed.
+22. A ``Wait`` longer than 99,999,999 seconds fails at once (``States.Runtime``).
+23. An invalid ``TimeoutSecondsPath``/``HeartbeatSecondsPath`` fails the task once
+    (``TaskFailed``, then one ``ExecutionFailed``).
 
 :func:`verify_moto_compatible` (in :mod:`.compatibility`) fails loudly, naming the missing
 piece, when a moto upgrade moves anything these patches rely on; the test suite calls it.
@@ -47,8 +69,13 @@ piece, when a moto upgrade moves anything these patches rely on; the test suite 
 One module a concern: :mod:`.lambda_tasks` (1), :mod:`.scaled_waits` (2),
 :mod:`.dynamodb_atomicity` (3), :mod:`.executions` (4-6, 8), :mod:`.definitions` (7, 9),
 :mod:`.hot_paths` (10), :mod:`.redrive` (11), :mod:`.s3_events` (12), :mod:`.sqs_peek` (13),
-:mod:`.lambda_invoke` (14);
-what they share is in :mod:`.patch_context` and :mod:`.execution_lookup`.
+:mod:`.lambda_invoke` (14),
+:mod:`.jsonata` (15), :mod:`.variables` (16), :mod:`.iteration_errors` (17),
+:mod:`.context_object` (18), :mod:`.sync_express` and :mod:`.execution_input` (19),
+:mod:`.choice_rules` (20), :mod:`.execution_definitions` and :mod:`.map_redrive` (21),
+:mod:`.wait_limits` (22), :mod:`.task_timeouts` (23);
+what they share is in :mod:`.patch_context`, :mod:`.execution_lookup` and
+:mod:`.interpreter_failures`.
 """
 
 from __future__ import annotations
@@ -57,15 +84,20 @@ import threading
 
 from local.clock import TimeScale
 from local.execution_archive import ExecutionArchive
+from local.moto_patches.choice_rules import patch_choice_rules
 from local.moto_patches.compatibility import verify_moto_compatible
+from local.moto_patches.context_object import patch_context_object
 from local.moto_patches.definitions import (
     dangling_transitions,
     patch_definition_validation,
     patch_program_cache,
+    patch_string_literals,
 )
 from local.moto_patches.dynamodb_atomicity import patch_dynamodb_atomic_writes
 from local.moto_patches.executions import patch_execution_api, patch_execution_lifecycle
 from local.moto_patches.hot_paths import patch_hot_paths
+from local.moto_patches.iteration_errors import patch_iteration_errors
+from local.moto_patches.jsonata import patch_jsonata
 from local.moto_patches.lambda_invoke import patch_lambda_api
 from local.moto_patches.lambda_tasks import (
     InvocationOutcome,
@@ -75,6 +107,7 @@ from local.moto_patches.lambda_tasks import (
     invoke_through_dispatcher,
     patch_lambda_invoke,
 )
+from local.moto_patches.map_redrive import patch_map_redrive
 from local.moto_patches.patch_context import PatchContext, context, moto_module
 from local.moto_patches.redrive import (
     RedrivePoint,
@@ -87,6 +120,10 @@ from local.moto_patches.redrive import (
 from local.moto_patches.s3_events import complete_s3_record, patch_s3_event_records
 from local.moto_patches.scaled_waits import patch_waits
 from local.moto_patches.sqs_peek import visible_sqs_messages
+from local.moto_patches.sync_express import patch_sync_express
+from local.moto_patches.task_timeouts import patch_task_timeouts
+from local.moto_patches.variables import patch_variables
+from local.moto_patches.wait_limits import patch_wait_limits
 
 __all__ = [
     "InvocationOutcome",
@@ -139,6 +176,16 @@ def install(
         patch_redrive()
         patch_s3_event_records()
         patch_lambda_api()
+        patch_jsonata()
+        patch_string_literals()
+        patch_variables()
+        patch_iteration_errors()
+        patch_context_object()
+        patch_sync_express()
+        patch_choice_rules()
+        patch_map_redrive()
+        patch_wait_limits()
+        patch_task_timeouts()
         _enable_interpreter()
         _installed = True
 

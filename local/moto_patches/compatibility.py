@@ -160,6 +160,100 @@ def verify_moto_compatible() -> None:
         "moto.awslambda.models", "LambdaFunction._set_function_code", "code_bytes", "code_digest"
     )
     need("moto.cloudwatch.models", "cloudwatch_backends", "CloudWatchBackend.put_metric_data")
+    # 15. JSONata
+    string_expression = "moto.stepfunctions.parser.asl.component.common.string.string_expression"
+    need(string_expression, "StringJSONata._eval_body", "StringVariableSample._eval_body")
+    need_fields(string_expression, "StringJSONata", "expression")
+    need_fields(string_expression, "StringVariableSample", "expression", "query_language_mode")
+    need("moto.stepfunctions.parser.asl.component.common.query_language", "QueryLanguageMode")
+    need("moto.stepfunctions.parser.asl.component.eval_component", "EvalComponent")
+    need("moto.stepfunctions.parser.asl.component.state.state", "CommonStateField")
+    need_fields("moto.stepfunctions.parser.asl.eval.states", "States", "_states_data")
+    error_names = "moto.stepfunctions.parser.asl.component.common.error_name"
+    need(f"{error_names}.failure_event", "FailureEvent", "FailureEventException")
+    need(f"{error_names}.states_error_name", "StatesErrorName.from_name")
+    need(f"{error_names}.states_error_name_type", "StatesErrorNameType.StatesRuntime")
+    need(f"{error_names}.states_error_name_type", "StatesErrorNameType.StatesQueryEvaluationError")
+    need(
+        "moto.stepfunctions.parser.api",
+        "HistoryEventType.EvaluationFailed",
+        "EvaluationFailedEventDetails",
+        "TaskFailedEventDetails",
+    )
+    need("moto.stepfunctions.parser.asl.parse.preprocessor", "Preprocessor._inner_string_of")
+    need("moto.stepfunctions.parser.asl.antlt4utils.antlr4utils", "is_terminal")
+    need("moto.stepfunctions.parser.asl.antlr.runtime.ASLLexer", "ASLLexer.NULL")
+    # 16. variables
+    variable_store = "moto.stepfunctions.parser.asl.eval.variable_store"
+    need(variable_store, "VariableStore.set", "VariableStore.get_assigned_variables")
+    need(variable_store, "IllegalOuterScopeWrite")
+    need_fields(
+        variable_store, "VariableStore", "_outer_scope", "_inner_scope", "_declaration_tracing"
+    )
+    need("moto.stepfunctions.parser.asl.component.common.assign.assign_decl", "AssignDecl")
+    need(
+        "moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor"
+        ".distributed_item_processor_worker",
+        "DistributedItemProcessorWorker._eval_job",
+    )
+    # 17. States.* errors inside Map iterations
+    need(
+        "moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.iteration_worker",
+        "CustomErrorName",
+    )
+    need(
+        "moto.stepfunctions.parser.asl.component.state.exec.state_parallel.branches_decl",
+        "CustomErrorName",
+    )
+    need(f"{error_names}.error_name", "ErrorName")
+    need(f"{error_names}.failure_event", "FailureEventException.get_execution_failed_event_details")
+    # 18. the context object
+    need("moto.stepfunctions.parser.asl.component.state.state", "StateData")
+    # 19. StartSyncExecution
+    need(
+        "moto.stepfunctions.parser.backend.execution",
+        "SyncExecution.to_start_sync_execution_output",
+        "Execution.start",
+    )
+    need("moto.stepfunctions.parser.models", "StepFunctionsParserBackend.describe_state_machine")
+    # 20. Choice rules
+    need(
+        "moto.stepfunctions.parser.asl.component.state.choice.state_choice",
+        "StateChoice._eval_state",
+        "StateChoice._eval_state_output",
+    )
+    need_fields(
+        "moto.stepfunctions.parser.asl.component.state.choice.state_choice",
+        "StateChoice",
+        "choices_decl",
+        "default_state",
+    )
+    # 21. Map redrive and the started definition
+    iteration_worker = (
+        "moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.iteration_worker"
+    )
+    need(iteration_worker, "IterationWorker._eval_job")
+    need_fields(iteration_worker, "IterationWorker", "_work_name")
+    need_fields(
+        "moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.job",
+        "Job",
+        "job_index",
+        "job_output",
+    )
+    need_fields(execution, "Execution", "state_machine")
+    # 22. Wait limits
+    need(
+        "moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function",
+        "WaitFunction._eval_body",
+        "WaitFunction._get_wait_seconds",
+    )
+    # 23. TimeoutSecondsPath / HeartbeatSecondsPath
+    timeouts = "moto.stepfunctions.parser.asl.component.common.timeouts"
+    need(f"{timeouts}.timeout", "TimeoutSecondsPath._eval_seconds")
+    need(f"{timeouts}.heartbeat", "HeartbeatSecondsPath._eval_seconds")
+    need_fields(f"{timeouts}.timeout", "TimeoutSecondsPath", "string_sampler")
+    need_fields(f"{timeouts}.heartbeat", "HeartbeatSecondsPath", "string_sampler")
+    need("moto.stepfunctions.parser.asl.utils.json_path", "NoSuchJsonPathError")
     if missing:
         raise RuntimeError(
             "moto no longer has what local/moto_patches/ patches: "

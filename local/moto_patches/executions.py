@@ -20,6 +20,8 @@ import uuid
 from typing import Any
 
 from local.execution_archive import ArchivedExecution
+from local.moto_patches.execution_definitions import remember_definition
+from local.moto_patches.execution_input import check_execution_input
 from local.moto_patches.execution_lookup import (
     archived_events,
     archived_execution,
@@ -101,7 +103,9 @@ def patch_execution_lifecycle() -> None:
 
     def terminated(self: Any) -> None:
         original(self)
-        _archive_execution(self.execution)
+        # A synchronous Express execution is answered, not kept (AWS lists none of them).
+        if not getattr(self.execution, "local_unlisted", False):
+            _archive_execution(self.execution)
 
     BaseExecutionWorkerCommunication.terminated = terminated
 
@@ -177,6 +181,7 @@ def patch_execution_api() -> None:
         execution_input: str | None = None,
         trace_header: str | None = None,
     ) -> Any:
+        check_execution_input(execution_input)
         name = name or str(uuid.uuid4())
         if not _EXECUTION_NAME.match(name):
             raise aws_error("InvalidName", f"Invalid Name: '{name}'")
@@ -190,7 +195,9 @@ def patch_execution_api() -> None:
                 )
         # moto appends the new execution to the machine's list inside: see executions_lock.
         with executions_lock:
-            return original_start(self, state_machine_arn, name, execution_input, trace_header)
+            execution = original_start(self, state_machine_arn, name, execution_input, trace_header)
+        remember_definition(execution.exec_arn, execution.state_machine.definition)
+        return execution
 
     StepFunctionsParserBackend.start_execution = start_execution
 

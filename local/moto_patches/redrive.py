@@ -3,7 +3,9 @@
 A FAILED, TIMED_OUT or ABORTED Standard execution, live or archived, re-runs from the top-level
 state it did not finish (for a failure inside a Map or Parallel, that Map or Parallel), with the
 input that state was entered with, under the same execution ARN; the new events follow the old
-ones in the same history after an ``ExecutionRedriven`` event.
+ones in the same history after an ``ExecutionRedriven`` event. It runs the definition the
+execution started with (:mod:`.execution_definitions`), and a Map re-runs only the iterations
+that did not succeed (:mod:`.map_redrive`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
+from local.moto_patches.context_object import set_redrive_count
 from local.moto_patches.definitions import program_for
+from local.moto_patches.execution_definitions import started_definition
 from local.moto_patches.execution_lookup import (
     archived_execution,
     archived_history,
@@ -26,6 +30,7 @@ from local.moto_patches.execution_lookup import (
     live_execution,
     status_text,
 )
+from local.moto_patches.map_redrive import reuse_iterations, succeeded_iterations
 from local.moto_patches.patch_context import executions_lock, moto_module
 
 _REDRIVABLE_STATUSES = frozenset({"FAILED", "TIMED_OUT", "ABORTED"})
@@ -56,8 +61,8 @@ def redrive_point(
 
     That is the last top-level state entered and never exited since the last redrive: the one
     that failed, timed out or was running when the execution was stopped. A failure inside a
-    ``Map`` or ``Parallel`` leaves that ``Map`` or ``Parallel`` unexited, so it is re-run whole
-    (AWS re-runs only the failed iterations or branches; the rest is the same work again).
+    ``Map`` or ``Parallel`` leaves that ``Map`` or ``Parallel`` unexited, so it is re-run (a
+    Map's succeeded iterations are reused, see :mod:`.map_redrive`; a Parallel re-runs whole).
     State names are unique in a whole state machine, so nested states never pass for top-level
     ones. When no state is left open, the last one entered is re-run; with none entered at
     all, the execution restarts from ``StartAt`` with its own input.
@@ -256,10 +261,11 @@ def redrive_execution(backend: Any, execution_arn: str, client_token: str | None
             reason = f"its history holds {len(attempt.history)} events"
         if reason is not None:
             raise _not_redrivable(execution_arn, reason)
-        # The definition the machine holds now: moto keeps no copy per execution (archived
-        # executions have only their ARN), so an update between failure and redrive shows.
-        definition = json.loads(machine.definition)
+        definition = json.loads(_definition_of(attempt, machine))
         point = redrive_point(definition, attempt.history, json.loads(attempt.input))
+        if (definition["States"].get(point.state) or {}).get("Type") == "Map":
+            reused = succeeded_iterations(attempt.history, point.state)
+            reuse_iterations(execution_arn, point.state, reused)
         _start_redriven(
             backend,
             machine=machine,
@@ -271,6 +277,17 @@ def redrive_execution(backend: Any, execution_arn: str, client_token: str | None
         )
         _remember_redrive(execution_arn, client_token, now)
         return now
+
+
+def _definition_of(attempt: _Attempt, machine: Any) -> str:
+    """The definition the execution started with; the machine's current one when no longer
+    known (an execution older than this process)."""
+    remembered = started_definition(attempt.arn)
+    if remembered is not None:
+        return remembered
+    if attempt.live is not None:
+        return str(attempt.live.state_machine.definition)
+    return str(machine.definition)
 
 
 def _start_redriven(
@@ -325,6 +342,7 @@ def _start_redriven(
     )
     # $$.Execution.Input stays the execution's input; the state gets the one it had.
     env.states.reset(point.input)
+    set_redrive_count(env, redrive_count)
     program = program_for(json.dumps({**definition, "StartAt": point.state}))
     execution.exec_status = api.ExecutionStatus.RUNNING
     execution.local_redrives = (redrive_count, redrive_date)

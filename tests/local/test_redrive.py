@@ -22,6 +22,7 @@ from botocore.exceptions import ClientError
 
 from local.moto_patches.redrive import RedrivePoint, redrive_point, redrive_summary
 from local.runtime import LocalStack, function_arn
+from tests.local.state_machine_runs import history
 
 _ROLE = "arn:aws:iam::123456789012:role/test"
 
@@ -86,11 +87,7 @@ def _start(stack: LocalStack, machine: str, payload: dict[str, Any]) -> str:
 
 
 def _history(stack: LocalStack, execution_arn: str) -> list[dict[str, Any]]:
-    events: list[dict[str, Any]] = []
-    paginator = stack.client("stepfunctions").get_paginator("get_execution_history")
-    for page in paginator.paginate(executionArn=execution_arn):
-        events.extend(page["events"])
-    return events
+    return history(stack, execution_arn)
 
 
 def _stop_in(stack: LocalStack, execution_arn: str, state: str, **reason: str) -> None:

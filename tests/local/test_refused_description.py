@@ -14,11 +14,11 @@ from local import cli
 from local.runtime import LocalSettings, LocalStack
 from stack.app import build_app
 from stack.checks import DescriptionError
-from stack.spec import App, WorkflowGrant
+from stack.spec import App, StackConfig, WorkflowGrant
 
 
-def _dangling() -> App:
-    app = build_app()
+def _dangling(config: StackConfig | None = None) -> App:
+    app = build_app(config)
     api = app.function("api")
     broken = replace(api, workflows=(*api.workflows, WorkflowGrant("reports", "REPORTS_ARN")))
     return replace(app, functions=tuple(broken if f.name == "api" else f for f in app.functions))
