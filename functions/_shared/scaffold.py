@@ -1,6 +1,8 @@
 """The one entry-point scaffold of every Lambda: Powertools Logger, Tracer and Metrics around the
 handler, the correlation id, and the table that says how each failure is counted and logged.
 
+The Tracer (and the X-Ray SDK, ~200 ms) is made by the first invocation, where tracing is on.
+
 A failure always leaves the invocation unchanged: the workflows route on the exception's class
 name (:mod:`functions._shared.errors`), so the table only decides the metric and the log line.
 Its rows are tried in order, like ``except`` clauses; an error no row names passes silently.
@@ -23,12 +25,16 @@ from dataclasses import dataclass, field
 from functools import wraps
 from typing import Any, TypeVar, cast
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions._shared.errors import InvalidEnvelopeError, TransientDependencyError
-from functions._shared.observability import CORRELATION_ID_PATH, metrics_namespace
+from functions._shared.observability import (
+    CORRELATION_ID_PATH,
+    metrics_namespace,
+    tracing_enabled,
+)
 
 HandlerT = TypeVar("HandlerT", bound=Callable[[Any, LambdaContext], Any])
 
@@ -68,7 +74,7 @@ def step_failures(*, unavailable: str) -> tuple[Failure, ...]:
 
 
 class Scaffold:
-    """One Lambda's Logger, Tracer and Metrics, and its failure table.
+    """One Lambda's Logger and Metrics (its Tracer: see :meth:`entry`), and its failure table.
 
     ``correlation_id_path`` is a JMESPath into the event; by default the envelope's tracking id.
     """
@@ -82,7 +88,6 @@ class Scaffold:
         self.failures = tuple(failures)
         self.correlation_id_path = correlation_id_path
         self.logger = Logger()
-        self.tracer = Tracer()
         self.metrics = Metrics(namespace=metrics_namespace())
 
     @contextmanager
@@ -98,15 +103,27 @@ class Scaffold:
         """``work`` as the Lambda's handler: Powertools' decorators (a cold-start metric, the
         correlation id, state cleared between invocations) around the failure table."""
 
+        @self.metrics.log_metrics(capture_cold_start_metric=True)
+        @wraps(work)
+        def measured(event: Any, context: LambdaContext) -> Any:
+            with self.failures_reported():
+                return work(event, context)
+
+        traced: Callable[[Any, LambdaContext], Any] | None = None
+
         @self.logger.inject_lambda_context(
             correlation_id_path=self.correlation_id_path, clear_state=True
         )
-        @self.tracer.capture_lambda_handler
-        @self.metrics.log_metrics(capture_cold_start_metric=True)
         @wraps(work)
         def lambda_handler(event: Any, context: LambdaContext) -> Any:
-            with self.failures_reported():
-                return work(event, context)
+            nonlocal traced
+            if traced is None:
+                traced = measured
+                if tracing_enabled():
+                    from aws_lambda_powertools import Tracer
+
+                    traced = Tracer().capture_lambda_handler(measured)
+            return traced(event, context)
 
         return cast(HandlerT, lambda_handler)
 
