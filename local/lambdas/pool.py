@@ -11,6 +11,7 @@ Invoke API gives it, so Step Functions ``Retry``/``Catch`` match on ``errorType`
 from __future__ import annotations
 
 import logging
+import math
 import os
 import subprocess
 import sys
@@ -138,6 +139,10 @@ class _Function:
         self.timeouts = 0
         self.errors = 0
         self.throttles = 0
+        # What Lambda bills: each invocation's duration rounded up to the millisecond, and
+        # (since 2025-08-01) each INIT phase.
+        self.billed_ms = 0
+        self.init_ms = 0
 
 
 def _error_payload(error_type: str, message: str) -> bytes:
@@ -328,7 +333,9 @@ class LambdaPool:
     def stats(self) -> dict[str, dict[str, int]]:
         """Per function: ``workers`` (running or starting), ``busy``, ``invocations`` (accepted),
         ``cold_starts`` (INIT phases run, including by :meth:`start`), ``timeouts``, ``errors``
-        (invocations with a function error, timeouts included) and ``throttles``."""
+        (invocations with a function error, timeouts included), ``throttles``, ``billed_ms``
+        (the invocations' durations, each rounded up to the millisecond as Lambda bills them),
+        ``init_ms`` (the INIT phases' durations, likewise) and the configured ``memory_mb``."""
         result: dict[str, dict[str, int]] = {}
         for name, function in self._functions.items():
             with function.cond:
@@ -340,6 +347,9 @@ class LambdaPool:
                     "timeouts": function.timeouts,
                     "errors": function.errors,
                     "throttles": function.throttles,
+                    "billed_ms": function.billed_ms,
+                    "init_ms": function.init_ms,
+                    "memory_mb": function.config.memory_mb,
                 }
         return result
 
@@ -480,8 +490,9 @@ class LambdaPool:
         self, function: _Function, worker: WorkerProcess, request_id: str
     ) -> InvocationResult | None:
         """None once the worker is ready, else the INIT failure as the invocation's result."""
+        started = time.monotonic()
         try:
-            status, body = worker.receive(time.monotonic() + INIT_TIMEOUT_SECONDS)
+            status, body = worker.receive(started + INIT_TIMEOUT_SECONDS)
         except WorkerTimedOutError:
             worker.kill()
             payload = _error_payload(
@@ -497,6 +508,8 @@ class LambdaPool:
             )
         else:
             if status == wire.STATUS_READY:
+                with function.cond:
+                    function.init_ms += math.ceil((time.monotonic() - started) * 1000)
                 return None
             payload = body
         with function.cond:
@@ -548,6 +561,7 @@ class LambdaPool:
         failed = status != wire.STATUS_OK
         with function.cond:
             function.invocations += 1
+            function.billed_ms += math.ceil(duration_ms)
             function.errors += failed
             function.timeouts += timed_out
         result = InvocationResult(

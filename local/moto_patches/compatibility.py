@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from local.moto_patches.dynamodb_atomicity import DYNAMODB_WRITES
+from local.moto_patches.request_meter import DYNAMODB_METERED
 
 
 def verify_moto_compatible() -> None:
@@ -116,6 +117,13 @@ def verify_moto_compatible() -> None:
     # 13. visible SQS messages
     need("moto.sqs.models", "sqs_backends", "SQSBackend.get_queue")
     need("moto.sqs.models", "Queue.approximate_number_of_messages")
+    # 14. the request meter
+    need("moto.moto_server.werkzeug_app", "DomainDispatcherApplication.__call__")
+    need(
+        "moto.dynamodb.models",
+        *(f"DynamoDBBackend.{m}" for m in (*DYNAMODB_METERED, "transact_write_items")),
+    )
+    need("moto.dynamodb.models.dynamo_type", "Item.size")
     if missing:
         raise RuntimeError(
             "moto no longer has what local/moto_patches/ patches: "

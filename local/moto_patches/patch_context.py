@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,8 @@ class PatchContext:
     dispatcher: LambdaDispatcher | None = None
     time_scale: TimeScale | None = None
     archive: ExecutionArchive | None = None
+    # What the running stack reports of its Lambdas, pipes and API (served with the meter).
+    usage: Callable[[], dict[str, Any]] | None = None
 
 
 def moto_module(module: str) -> Any:

@@ -32,7 +32,7 @@ def test_importing_a_handler_with_tracing_off_loads_neither_xray_nor_boto3(funct
 
     assert done.returncode == 0, done.stderr
     loaded = set(json.loads(done.stdout.splitlines()[-1]))
-    assert module.split(".")[0] in loaded
+    assert module.split(".", maxsplit=1)[0] in loaded
     assert loaded.isdisjoint({"aws_xray_sdk", "boto3"})
 
 
