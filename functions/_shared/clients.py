@@ -1,5 +1,5 @@
 """boto3 clients made on first use: importing a handler opens nothing (and requests that never
-reach AWS do not even import boto3 or botocore), and tests inject their own."""
+reach AWS do not even import boto3), and tests inject their own."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ class LazyClient:
     """An adapter's ``client`` attribute: the client given to its constructor, else one made on
     first use and kept.
 
-    ``config``: the keyword arguments of the client's ``botocore.config.Config``. The given
-    client lives in the attribute of the same name with a leading underscore, which the
-    constructor must set (``None`` for "make one").
+    ``config``: the client's ``botocore.config.Config`` arguments. The given client lives in
+    the attribute of the same name with a leading underscore, which the constructor must set
+    (``None`` for "make one").
 
     Example::
 

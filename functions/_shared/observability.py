@@ -4,11 +4,7 @@ applies them)."""
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from typing import Final
-
-from aws_lambda_powertools.shared import constants
-from aws_lambda_powertools.shared.functions import strtobool
 
 from functions._shared import names
 
@@ -24,13 +20,3 @@ def metrics_namespace() -> str:
     missing variable should not fail an invocation that did its work.
     """
     return os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or names.METRICS_NAMESPACE
-
-
-def tracing_enabled(environ: Mapping[str, str] = os.environ) -> bool:
-    """Powertools' rule, checked before a Tracer exists (making one imports the X-Ray SDK):
-    in Lambda, unless ``POWERTOOLS_TRACE_DISABLED`` or SAM or Chalice local."""
-    if strtobool(environ.get(constants.TRACER_DISABLED_ENV, "false")):
-        return False
-    if environ.get(constants.SAM_LOCAL_ENV) or environ.get(constants.CHALICE_LOCAL_ENV):
-        return False
-    return bool(environ.get(constants.LAMBDA_TASK_ROOT_ENV))

@@ -1,8 +1,6 @@
 """The one entry-point scaffold of every Lambda: Powertools Logger, Tracer and Metrics around the
 handler, the correlation id, and the table that says how each failure is counted and logged.
 
-The Tracer (and the X-Ray SDK, ~200 ms) is made by the first invocation, where tracing is on.
-
 A failure always leaves the invocation unchanged: the workflows route on the exception's class
 name (:mod:`functions._shared.errors`), so the table only decides the metric and the log line.
 Its rows are tried in order, like ``except`` clauses; an error no row names passes silently.
@@ -25,16 +23,12 @@ from dataclasses import dataclass, field
 from functools import wraps
 from typing import Any, TypeVar, cast
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions._shared.errors import InvalidEnvelopeError, TransientDependencyError
-from functions._shared.observability import (
-    CORRELATION_ID_PATH,
-    metrics_namespace,
-    tracing_enabled,
-)
+from functions._shared.observability import CORRELATION_ID_PATH, metrics_namespace
 
 HandlerT = TypeVar("HandlerT", bound=Callable[[Any, LambdaContext], Any])
 
@@ -109,21 +103,17 @@ class Scaffold:
             with self.failures_reported():
                 return work(event, context)
 
-        traced: Callable[[Any, LambdaContext], Any] | None = None
+        traced: list[Callable[[Any, LambdaContext], Any]] = []
 
         @self.logger.inject_lambda_context(
             correlation_id_path=self.correlation_id_path, clear_state=True
         )
         @wraps(work)
         def lambda_handler(event: Any, context: LambdaContext) -> Any:
-            nonlocal traced
-            if traced is None:
-                traced = measured
-                if tracing_enabled():
-                    from aws_lambda_powertools import Tracer
-
-                    traced = Tracer().capture_lambda_handler(measured)
-            return traced(event, context)
+            if not traced:  # not at import: a Tracer loads the X-Ray SDK even when disabled
+                off = Tracer._is_tracer_disabled()
+                traced.append(measured if off else Tracer().capture_lambda_handler(measured))
+            return traced[0](event, context)
 
         return cast(HandlerT, lambda_handler)
 

@@ -6,23 +6,25 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import aws_lambda_powertools
 import pytest
+from aws_lambda_powertools import Tracer
 
+from functions._shared import scaffold
 from functions._shared.scaffold import Scaffold
 from tests.functional.conftest import FakeLambdaContext
 
 
-class RecordingTracer:
-    """Stands in for Powertools' Tracer: counts how often it is made and what it wraps."""
+class RecordingTracer(Tracer):
+    """Powertools' Tracer with its own rule for when to trace; counts how often it is made
+    and the invocations it wraps."""
 
     made = 0
     traced_calls = 0
 
-    def __init__(self) -> None:
+    def __init__(self) -> None:  # no X-Ray provider: nothing to send traces to here
         type(self).made += 1
 
-    def capture_lambda_handler(
+    def capture_lambda_handler(  # type: ignore[override]
         self, handler: Callable[[Any, Any], Any]
     ) -> Callable[[Any, Any], Any]:
         def traced(event: Any, context: Any) -> Any:
@@ -35,7 +37,7 @@ class RecordingTracer:
 @pytest.fixture
 def recording_tracer(monkeypatch: pytest.MonkeyPatch) -> type[RecordingTracer]:
     RecordingTracer.made = RecordingTracer.traced_calls = 0
-    monkeypatch.setattr(aws_lambda_powertools, "Tracer", RecordingTracer)
+    monkeypatch.setattr(scaffold, "Tracer", RecordingTracer)
     return RecordingTracer
 
 
@@ -56,6 +58,7 @@ def test_on_aws_one_tracer_traces_every_invocation(
 ) -> None:
     monkeypatch.setenv("LAMBDA_TASK_ROOT", "/var/task")
     monkeypatch.delenv("POWERTOOLS_TRACE_DISABLED", raising=False)
+    monkeypatch.delenv("AWS_SAM_LOCAL", raising=False)
     handler = _echo_handler()
 
     assert recording_tracer.made == 0  # nothing at import (cold start)
@@ -65,13 +68,24 @@ def test_on_aws_one_tracer_traces_every_invocation(
     assert (recording_tracer.made, recording_tracer.traced_calls) == (1, 3)
 
 
-def test_with_tracing_disabled_no_tracer_is_made(
+@pytest.mark.parametrize(
+    "environment",
+    [
+        {"LAMBDA_TASK_ROOT": "/var/task", "POWERTOOLS_TRACE_DISABLED": "true"},
+        {"LAMBDA_TASK_ROOT": "/var/task", "AWS_SAM_LOCAL": "true"},
+        {},
+    ],
+)
+def test_where_tracing_is_off_no_tracer_is_made(
+    environment: dict[str, str],
     monkeypatch: pytest.MonkeyPatch,
     recording_tracer: type[RecordingTracer],
     lambda_context: FakeLambdaContext,
 ) -> None:
-    monkeypatch.setenv("LAMBDA_TASK_ROOT", "/var/task")
-    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+    for variable in ("LAMBDA_TASK_ROOT", "POWERTOOLS_TRACE_DISABLED", "AWS_SAM_LOCAL"):
+        monkeypatch.delenv(variable, raising=False)
+    for variable, value in environment.items():
+        monkeypatch.setenv(variable, value)
     handler = _echo_handler()
 
     assert handler({"trackingId": "trk-1"}, lambda_context) == {"echo": "trk-1"}

@@ -10,7 +10,6 @@ import sys
 import pytest
 
 from bench.cold_start import REPO_ROOT, environment_for, function_folders
-from functions._shared.observability import tracing_enabled
 
 _LOADED_TOP_LEVEL_MODULES = (
     "import json, sys, {module}\n"
@@ -34,19 +33,3 @@ def test_importing_a_handler_with_tracing_off_loads_neither_xray_nor_boto3(funct
     loaded = set(json.loads(done.stdout.splitlines()[-1]))
     assert module.split(".", maxsplit=1)[0] in loaded
     assert loaded.isdisjoint({"aws_xray_sdk", "boto3"})
-
-
-@pytest.mark.parametrize(
-    ("environment", "traced"),
-    [
-        ({"LAMBDA_TASK_ROOT": "/var/task"}, True),
-        ({"LAMBDA_TASK_ROOT": "/var/task", "POWERTOOLS_TRACE_DISABLED": "1"}, False),
-        ({"LAMBDA_TASK_ROOT": "/var/task", "POWERTOOLS_TRACE_DISABLED": "false"}, True),
-        ({"LAMBDA_TASK_ROOT": "/var/task", "AWS_SAM_LOCAL": "true"}, False),
-        ({}, False),
-    ],
-)
-def test_tracing_is_on_where_powertools_would_trace(
-    environment: dict[str, str], traced: bool
-) -> None:
-    assert tracing_enabled(environment) is traced
