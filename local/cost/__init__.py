@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from local.cost.bill import DEPLOYED_ARCHITECTURE, CostLine, CostReport, WorkflowCost, price
 from local.cost.prices import PRICES, Price
 from local.cost.table import format_report
-from local.cost.usage import Usage, read_usage
+from local.cost.usage import Baseline, Usage, baseline, read_usage
 
 if TYPE_CHECKING:
     from local.runtime import LocalStack
@@ -26,11 +26,13 @@ if TYPE_CHECKING:
 __all__ = [
     "DEPLOYED_ARCHITECTURE",
     "PRICES",
+    "Baseline",
     "CostLine",
     "CostReport",
     "Price",
     "Usage",
     "WorkflowCost",
+    "baseline",
     "format_report",
     "price",
     "read_usage",
@@ -38,9 +40,11 @@ __all__ = [
 ]
 
 
-def report(source: str | LocalStack, *, region: str = "us-east-1") -> CostReport:
+def report(
+    source: str | LocalStack, *, region: str = "us-east-1", since: Baseline | None = None
+) -> CostReport:
     """What the stack running at ``source`` (its AWS endpoint URL, or the stack itself) did
-    since it started, priced."""
+    since it started, or ``since`` a :func:`baseline` of it, priced."""
     if isinstance(source, str):
-        return price(read_usage(source, region=region))
-    return price(read_usage(source.endpoint_url, region=source.app.config.region))
+        return price(read_usage(source, region=region, since=since))
+    return price(read_usage(source.endpoint_url, region=source.app.config.region, since=since))

@@ -83,7 +83,7 @@ def price(usage: Usage, *, architecture: str = DEPLOYED_ARCHITECTURE) -> CostRep
     gb_second = PRICES[f"lambda_gb_second_{architecture}"]
     lines = [
         *_step_functions(usage.workflows),
-        *_lambda(usage.lambdas, gb_second),
+        *_lambda(usage.lambdas, gb_second, architecture),
         CostLine(
             "DynamoDB",
             "write request units",
@@ -161,25 +161,35 @@ def _step_functions(workflows: list[WorkflowUsage] | tuple[WorkflowUsage, ...]) 
     ]
 
 
-def _gb_seconds(function: LambdaUsage) -> float:
-    return (function.billed_ms + function.init_ms) / 1000 * function.memory_mb / 1024
+def _gb_seconds(milliseconds: int, function: LambdaUsage) -> float:
+    return milliseconds / 1000 * function.memory_mb / 1024
 
 
 def _lambda_dollars(function: LambdaUsage, gb_second: Price) -> float:
+    milliseconds = function.billed_ms + function.init_ms
     return function.requests * PRICES["lambda_request"].dollars + (
-        _gb_seconds(function) * gb_second.dollars
+        _gb_seconds(milliseconds, function) * gb_second.dollars
     )
 
 
-def _lambda(functions: tuple[LambdaUsage, ...], gb_second: Price) -> list[CostLine]:
+def _lambda(
+    functions: tuple[LambdaUsage, ...], gb_second: Price, architecture: str
+) -> list[CostLine]:
     return [
         CostLine(
             "Lambda", "requests", sum(f.requests for f in functions), PRICES["lambda_request"]
         ),
         CostLine(
             "Lambda",
-            f"GB-seconds ({gb_second.unit}, INIT included)",
-            sum(_gb_seconds(f) for f in functions),
+            f"GB-seconds of invocations ({architecture})",
+            sum(_gb_seconds(f.billed_ms, f) for f in functions),
+            gb_second,
+        ),
+        # Billed since 2025-08-01; locally every worker's INIT, the pool's first ones included.
+        CostLine(
+            "Lambda",
+            f"GB-seconds of INIT ({architecture})",
+            sum(_gb_seconds(f.init_ms, f) for f in functions),
             gb_second,
         ),
     ]

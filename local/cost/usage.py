@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from local.cost.histories import accepted_events, billed_transitions, lambda_invocations
@@ -71,12 +71,51 @@ class Usage:
         return sum(workflow.executions for workflow in self.workflows)
 
 
-def read_usage(endpoint: str, *, region: str) -> Usage:
-    """Everything the runtime at ``endpoint`` did since it started."""
+@dataclass(frozen=True)
+class Baseline:
+    """The counts at a moment: usage read ``since`` it holds only what came after (executions
+    started after it, counts less the baseline's)."""
+
+    served: dict[str, Any]
+    taken: datetime
+
+
+def baseline(endpoint: str) -> Baseline:
+    """The counts of the runtime at ``endpoint`` now."""
+    return Baseline(_served(endpoint), datetime.now(UTC))
+
+
+def read_usage(endpoint: str, *, region: str, since: Baseline | None = None) -> Usage:
+    """What the runtime at ``endpoint`` did since it started, or ``since`` a baseline."""
+    served = _served(endpoint)
+    if since is not None:
+        served = _minus(served, since.served)
+    sfn = unmetered_client(endpoint, region, "stepfunctions")
+    return usage_from(served, _workflow_usage(sfn, None if since is None else since.taken))
+
+
+def _served(endpoint: str) -> dict[str, Any]:
     status, served = request_json("GET", endpoint.rstrip("/") + USAGE_PATH)
     if status != 200 or not isinstance(served, dict):
         raise RuntimeError(f"{endpoint} serves no usage (HTTP {status}): is it a local stack?")
-    return usage_from(served, _workflow_usage(unmetered_client(endpoint, region, "stepfunctions")))
+    return served
+
+
+def _minus(now: Any, before: Any) -> Any:
+    """Counts less the earlier counts: numbers subtract, configuration (``memory_mb``) and
+    names stay, request rows pair up by service and operation."""
+    if isinstance(now, dict):
+        earlier = before if isinstance(before, dict) else {}
+        return {
+            key: value if key == "memory_mb" else _minus(value, earlier.get(key))
+            for key, value in now.items()
+        }
+    if isinstance(now, list):
+        rows = {(row["service"], row["operation"]): row for row in before or []}
+        return [_minus(row, rows.get((row["service"], row["operation"]))) for row in now]
+    if isinstance(now, int | float) and not isinstance(now, bool):
+        return now - (before if isinstance(before, int | float) else 0)
+    return now
 
 
 def usage_from(served: dict[str, Any], workflows: list[WorkflowUsage]) -> Usage:
@@ -125,21 +164,25 @@ def unmetered_client(endpoint: str, region: str, service: str) -> Any:
     )
 
 
-def _workflow_usage(sfn: Any) -> list[WorkflowUsage]:
+def _workflow_usage(sfn: Any, started_after: datetime | None) -> list[WorkflowUsage]:
     workflows = []
     for page in sfn.get_paginator("list_state_machines").paginate():
         for machine in page["stateMachines"]:
-            workflows.append(_one_workflow(sfn, machine))
+            workflows.append(_one_workflow(sfn, machine, started_after))
     return sorted(workflows, key=lambda workflow: workflow.workflow)
 
 
-def _one_workflow(sfn: Any, machine: dict[str, Any]) -> WorkflowUsage:
+def _one_workflow(
+    sfn: Any, machine: dict[str, Any], started_after: datetime | None
+) -> WorkflowUsage:
     executions = transitions = events = 0
     duration_ms = 0.0
     invocations: Counter[str] = Counter()
     arn = machine["stateMachineArn"]
     for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=arn):
         for execution in page["executions"]:
+            if started_after is not None and execution["startDate"] <= started_after:
+                continue
             executions += 1
             duration_ms += _duration_ms(execution)
             history = [

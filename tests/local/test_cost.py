@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from local.cli import main
-from local.cost import format_report, price, report
+from local.cost import baseline, format_report, price, report
 from local.cost.histories import billed_transitions, lambda_invocations
 from local.cost.usage import usage_from
 from local.json_http import request_json
@@ -206,3 +206,22 @@ def test_the_report_prices_every_workflow_and_reading_it_is_not_metered(
     assert "per million events" in printed
     # The same served usage prices the same without the stack.
     assert format_report(price(usage_from(before, []))).count("Lambda") >= 1
+
+
+def test_a_report_since_a_baseline_prices_only_what_came_after(local_stack: LocalStack) -> None:
+    _run(local_stack, "ingest", _envelope(2))
+    since = baseline(local_stack.endpoint_url)
+    history = _run(local_stack, "ingest", _envelope(3))
+
+    priced = report(local_stack, since=since)
+
+    ingest = next(w for w in priced.workflows if w.workflow.endswith("-ingest"))
+    assert (ingest.executions, ingest.events) == (1, 3)
+    assert ingest.transitions == billed_transitions(history)
+    assert priced.events == 3
+    lambda_requests = sum(
+        line.quantity
+        for line in priced.lines
+        if (line.service, line.item) == ("Lambda", "requests")
+    )
+    assert lambda_requests == sum(lambda_invocations(history).values())

@@ -53,10 +53,10 @@ def test_each_service_is_priced_from_what_was_counted() -> None:
 
     assert lines[("Step Functions", "Standard state transitions")] == pytest.approx(44 * 0.000025)
     assert lines[("Lambda", "requests")] == pytest.approx(4 * 0.2e-6)
-    # (400 + 600) ms at 1 GB on arm64.
-    gb_seconds = next(line for line in bill.lines if line.item.startswith("GB-seconds"))
-    assert gb_seconds.quantity == pytest.approx(1.0)
-    assert gb_seconds.dollars == pytest.approx(0.0000133334)
+    # 400 ms of invocations and 600 ms of INIT, at 1 GB on arm64.
+    invocations = lines[("Lambda", "GB-seconds of invocations (arm64)")]
+    assert invocations == pytest.approx(0.4 * 0.0000133334)
+    assert lines[("Lambda", "GB-seconds of INIT (arm64)")] == pytest.approx(0.6 * 0.0000133334)
     assert lines[("S3", "PUT, COPY, POST, LIST requests")] == pytest.approx(4 * 0.005 / 1000)
     assert lines[("S3", "GET and other requests")] == pytest.approx(5 * 0.0004 / 1000)
     assert lines[("SQS", "requests (64 KiB chunks)")] == pytest.approx(3 * 0.4e-6)
@@ -98,8 +98,8 @@ def test_x86_functions_cost_more_and_express_bills_requests_and_duration() -> No
     assert lines[("Step Functions", "Express requests")].quantity == 10
     # 1,234 ms rounds up to 1,300 ms, at 64 MB.
     assert lines[("Step Functions", "Express GB-seconds")].quantity == pytest.approx(1.3 / 16)
-    gb_seconds = next(line for line in bill.lines if line.item.startswith("GB-seconds"))
-    assert gb_seconds.dollars == pytest.approx(0.0000166667)
+    lambda_seconds = [line for line in bill.lines if line.item.startswith("GB-seconds of")]
+    assert sum(line.dollars for line in lambda_seconds) == pytest.approx(0.0000166667)
     assert bill.per_million_events() is None  # no events accepted
 
 
