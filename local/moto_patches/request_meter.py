@@ -126,7 +126,9 @@ def _read_body(environ: dict[str, Any]) -> bytes:
     import io
 
     length = int(environ.get("CONTENT_LENGTH") or 0)
-    body: bytes = environ["wsgi.input"].read(length) if length else b""
+    if not length:  # nothing to read, or a stream of unknown length moto must read itself
+        return b""
+    body: bytes = environ["wsgi.input"].read(length)
     environ["wsgi.input"] = io.BytesIO(body)
     return body
 
