@@ -19,6 +19,7 @@ from local.cost.usage import usage_from
 from local.json_http import request_json
 from local.moto_patches import USAGE_PATH
 from local.runtime import REPO_ROOT, LocalStack
+from tests.local_lambdas.conftest import wait_until
 
 pytestmark = pytest.mark.local
 
@@ -78,9 +79,23 @@ def _envelope(events: int) -> dict[str, Any]:
     return {"trackingId": f"trk-cost-{uuid.uuid4().hex[:12]}", "source": "cli", "events": fresh}
 
 
+def _ingest_quiet(stack: LocalStack) -> bool:
+    """No ingest execution running and nothing queued for one (earlier tests may leave some)."""
+    sfn, sqs = stack.client("stepfunctions"), stack.client("sqs")
+    running = sfn.list_executions(
+        stateMachineArn=stack.state_machine_arn("ingest"), statusFilter="RUNNING", maxResults=1
+    )["executions"]
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=stack.queue_url("ingest"),
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return not running and not any(int(count) for count in attributes.values())
+
+
 def test_an_ingest_execution_bills_its_histories_transitions_and_invocations(
     local_stack: LocalStack,
 ) -> None:
+    wait_until(lambda: _ingest_quiet(local_stack), "earlier ingest traffic to finish", 120)
     before = _served(local_stack)
     history = _run(local_stack, "ingest", _envelope(5))
     after = _served(local_stack)
