@@ -8,7 +8,7 @@ CHROMIUM := /usr/bin/chromium
 # The Pulumi stack whose Pulumi.<stack>.yaml configures `make up` and `make run` too.
 STACK ?= dev
 
-.PHONY: install run up test test-fast console-screenshots lint format typecheck pr bench lambda-deps clean
+.PHONY: install run up test test-fast console-screenshots lint format typecheck pr bench bench-cost lambda-deps clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,10 @@ pr: lint typecheck test
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.executions
+
+## Dollars per million events for a realistic mix, per intake design (bench/cost.py).
+bench-cost: $(STAMP)
+	$(BIN)/python -m bench.cost
 
 ## The project's Lambda layer, needed before `pulumi preview`/`up`: the wheels of every pin in
 ## functions/requirements.txt that the Powertools layer lacks (infra/dependency_layer.py),

@@ -374,6 +374,18 @@ def cmd_redrive(args: argparse.Namespace) -> int:
     return 0 if described["status"] == "SUCCEEDED" else 1
 
 
+def cmd_cost(args: argparse.Namespace) -> int:
+    from local.cost import format_report, report
+    from stack.app import build_app
+
+    try:
+        priced = report(args.endpoint, region=build_app().config.region)
+    except (OSError, RuntimeError) as error:
+        raise CliError(f"cannot read the usage of {args.endpoint}: {error}") from None
+    print(format_report(priced))
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from local.demo import run_demo
 
@@ -482,6 +494,10 @@ def build_parser() -> argparse.ArgumentParser:
     redrive.add_argument("--wait", action="store_true", help="wait and print the result")
     redrive.add_argument("--timeout", type=float, default=120.0, help="seconds to --wait")
     redrive.set_defaults(handler=cmd_redrive)
+
+    client_command("cost", "price what the running stack did, at AWS list prices").set_defaults(
+        handler=cmd_cost
+    )
 
     history = client_command("history", "print an execution's history")
     history.add_argument("execution", help="execution ARN or name")

@@ -252,6 +252,7 @@ class LocalStack(Service):
                 port=self._console_port(),
             )
             self._console.start()
+        moto_patches.context().usage = self.usage
         return self.outputs()
 
     def stop(self) -> None:
@@ -259,6 +260,8 @@ class LocalStack(Service):
         global _running  # noqa: PLW0603
         if _running is self:
             _running = None
+        if moto_patches.context().usage == self.usage:
+            moto_patches.context().usage = None
         # The front doors first, so nothing new arrives while the rest winds down.
         if self._console is not None:
             self._console.stop()
@@ -373,6 +376,15 @@ class LocalStack(Service):
     def pipe_stats(self) -> dict[str, dict[str, int]]:
         """Per pipe: messages received and deleted, batches started, failures (see PipePoller)."""
         return self._pipes.stats() if self._pipes is not None else {}
+
+    def usage(self) -> dict[str, Any]:
+        """What the stack's Lambdas (:meth:`LambdaPool.stats`), pipes (:meth:`pipe_stats`) and
+        API did since it started: what :mod:`local.cost` prices besides the endpoint's requests."""
+        return {
+            "lambda": self._pool.stats() if self._pool is not None else {},
+            "pipes": self.pipe_stats(),
+            "api": self._api.stats() if self._api is not None else {},
+        }
 
     def outputs(self) -> dict[str, Any]:
         """The stack outputs, under the same keys the Pulumi program exports."""

@@ -3,29 +3,33 @@ reach AWS do not even import boto3), and tests inject their own."""
 
 from __future__ import annotations
 
-from typing import Any, overload
+from collections.abc import Mapping
+from typing import Any, Final, overload
+
+STANDARD_RETRIES: Final[Mapping[str, Any]] = {"mode": "standard", "max_attempts": 4}
 
 
 class LazyClient:
     """An adapter's ``client`` attribute: the client given to its constructor, else one made on
     first use and kept.
 
-    The given client lives in the attribute of the same name with a leading underscore, which
-    the constructor must set (``None`` for "make one").
+    ``config``: the client's ``botocore.config.Config`` arguments. The given client lives in
+    the attribute of the same name with a leading underscore, which the constructor must set
+    (``None`` for "make one").
 
     Example::
 
         class DynamoDbClaimStore:
-            client = LazyClient("dynamodb")
+            client = LazyClient("dynamodb", {"retries": STANDARD_RETRIES})
 
             def __init__(self, table_name: str, client: Any | None = None) -> None:
                 self.table_name = table_name
                 self._client = client
     """
 
-    def __init__(self, service: str, config: Any = None) -> None:
+    def __init__(self, service: str, config: Mapping[str, Any] | None = None) -> None:
         self.service = service
-        self.config = config
+        self.config = dict(config or {})
         self._slot = ""
 
     def __set_name__(self, owner: type, name: str) -> None:
@@ -43,7 +47,8 @@ class LazyClient:
         client = getattr(instance, self._slot)
         if client is None:
             import boto3
+            from botocore.config import Config
 
-            client = boto3.client(self.service, config=self.config)
+            client = boto3.client(self.service, config=Config(**self.config))
             setattr(instance, self._slot, client)
         return client

@@ -10,22 +10,22 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Final
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-
 CONDITIONAL_CHECK_FAILED: Final = "ConditionalCheckFailedException"
-
-_SERIALIZER: Final = TypeSerializer()
-_DESERIALIZER: Final = TypeDeserializer()
 
 
 def to_attribute_value(value: Any) -> dict[str, Any]:
     """A plain JSON value as a DynamoDB attribute value (floats go through ``Decimal``)."""
-    return dict(_SERIALIZER.serialize(_decimals_for_floats(value)))
+    from boto3.dynamodb.types import TypeSerializer  # boto3: not at cold start
+
+    return dict(TypeSerializer().serialize(_decimals_for_floats(value)))
 
 
 def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
     """A DynamoDB item as plain JSON values: numbers become ``int`` when whole, else ``float``."""
-    return {key: _plain(_DESERIALIZER.deserialize(value)) for key, value in item.items()}
+    from boto3.dynamodb.types import TypeDeserializer
+
+    deserializer = TypeDeserializer()
+    return {key: _plain(deserializer.deserialize(value)) for key, value in item.items()}
 
 
 def _decimals_for_floats(value: Any) -> Any:

@@ -9,12 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.utilities import parameters
-from aws_lambda_powertools.utilities.parameters.exceptions import (
-    GetParameterError,
-    TransformParameterError,
-)
-
 from functions._shared.aws_errors import is_transient_failure
 from functions._shared.errors import ConfigurationError, TransientDependencyError
 
@@ -33,6 +27,13 @@ def secret_field(
 
         token = secret_field("stepflow-dev-downstream", "token", max_age_seconds=300)
     """
+    # Imports boto3: not at cold start.
+    from aws_lambda_powertools.utilities import parameters
+    from aws_lambda_powertools.utilities.parameters.exceptions import (
+        GetParameterError,
+        TransformParameterError,
+    )
+
     try:
         value: Any = parameters.get_secret(
             secret_name, transform="json", max_age=max_age_seconds, force_fetch=refresh

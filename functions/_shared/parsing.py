@@ -11,7 +11,6 @@ import re
 from itertools import accumulate
 from typing import Any, Final, TypeVar
 
-from aws_lambda_powertools.utilities.parser import parse
 from pydantic import BaseModel, ValidationError
 
 from functions._shared.errors import InvalidEnvelopeError
@@ -34,6 +33,9 @@ def parse_envelope(event: Any, model: type[EnvelopeT]) -> EnvelopeT:
 
         envelope = parse_envelope({"trackingId": "trk-1", "events": []}, IngestEnvelope)
     """
+    # Not at cold start (~35 ms).
+    from aws_lambda_powertools.utilities.parser import parse
+
     try:
         return parse(event=event, model=model)
     except ValidationError as error:

@@ -68,7 +68,7 @@ def step_failures(*, unavailable: str) -> tuple[Failure, ...]:
 
 
 class Scaffold:
-    """One Lambda's Logger, Tracer and Metrics, and its failure table.
+    """One Lambda's Logger and Metrics (its Tracer: see :meth:`entry`), and its failure table.
 
     ``correlation_id_path`` is a JMESPath into the event; by default the envelope's tracking id.
     """
@@ -82,7 +82,6 @@ class Scaffold:
         self.failures = tuple(failures)
         self.correlation_id_path = correlation_id_path
         self.logger = Logger()
-        self.tracer = Tracer()
         self.metrics = Metrics(namespace=metrics_namespace())
 
     @contextmanager
@@ -98,15 +97,23 @@ class Scaffold:
         """``work`` as the Lambda's handler: Powertools' decorators (a cold-start metric, the
         correlation id, state cleared between invocations) around the failure table."""
 
+        @self.metrics.log_metrics(capture_cold_start_metric=True)
+        @wraps(work)
+        def measured(event: Any, context: LambdaContext) -> Any:
+            with self.failures_reported():
+                return work(event, context)
+
+        traced: list[Callable[[Any, LambdaContext], Any]] = []
+
         @self.logger.inject_lambda_context(
             correlation_id_path=self.correlation_id_path, clear_state=True
         )
-        @self.tracer.capture_lambda_handler
-        @self.metrics.log_metrics(capture_cold_start_metric=True)
         @wraps(work)
         def lambda_handler(event: Any, context: LambdaContext) -> Any:
-            with self.failures_reported():
-                return work(event, context)
+            if not traced:  # not at import: a Tracer loads the X-Ray SDK even when disabled
+                off = Tracer._is_tracer_disabled()
+                traced.append(measured if off else Tracer().capture_lambda_handler(measured))
+            return traced[0](event, context)
 
         return cast(HandlerT, lambda_handler)
 

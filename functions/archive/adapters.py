@@ -6,12 +6,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Final
 
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from functions._shared import aws_errors
 from functions._shared.aws_errors import error_code
-from functions._shared.clients import LazyClient
+from functions._shared.clients import STANDARD_RETRIES, LazyClient
 from functions.archive.core import CopyRequest, ObjectHead
 
 # CopyObject copies up to 5 GB in one request; above that only a multipart copy can.
@@ -22,7 +21,6 @@ BUNDLE_CONTENT_TYPE: Final = "application/x-ndjson"
 # which a retry re-reads.
 _ALSO_TRANSIENT: Final = frozenset({"PreconditionFailed"})
 _MISSING_CODES: Final = frozenset({"404", "NoSuchKey", "NotFound"})
-_CLIENT_CONFIG: Final = Config(retries={"mode": "standard", "max_attempts": 4})
 
 
 @contextmanager
@@ -67,7 +65,7 @@ class S3ArchiveStore:
         store.head("stepflow-dev-archive", "bundles/ab/ab12....ndjson.gz")
     """
 
-    client = LazyClient("s3", _CLIENT_CONFIG)
+    client = LazyClient("s3", {"retries": STANDARD_RETRIES})
 
     def __init__(
         self,

@@ -8,11 +8,10 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Final
 
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from functions._shared.aws_errors import error_code, s3_errors_translated
-from functions._shared.clients import LazyClient
+from functions._shared.clients import STANDARD_RETRIES, LazyClient
 from functions.bundle.core import (
     DEFAULT_PART_SIZE,
     READ_SIZE,
@@ -30,7 +29,6 @@ _PRECONDITION_CODES: Final = frozenset({"PreconditionFailed", "412"})
 # Uploading part n while part n+1 is compressed hides the network behind the CPU; more parts in
 # flight would only hold more memory (each is DEFAULT_PART_SIZE bytes).
 _PARTS_IN_FLIGHT: Final = 2
-_CLIENT_CONFIG: Final = Config(retries={"mode": "standard", "max_attempts": 4})
 
 
 class S3StoredObject:
@@ -137,7 +135,7 @@ class S3BundleStore:
         bundle_envelope(envelope, store, store, landing_bucket="stepflow-dev-landing")
     """
 
-    client = LazyClient("s3", _CLIENT_CONFIG)
+    client = LazyClient("s3", {"retries": STANDARD_RETRIES})
 
     def __init__(
         self,

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from botocore.config import Config
-
 from functions._shared.aws_errors import s3_errors_translated
-from functions._shared.clients import LazyClient
+from functions._shared.clients import STANDARD_RETRIES, LazyClient
 
 BATCH_CONTENT_TYPE: Final = "application/json"
-_CLIENT_CONFIG: Final = Config(retries={"mode": "standard", "max_attempts": 4})
 
 
 class S3BatchStore:
@@ -25,7 +22,7 @@ class S3BatchStore:
         S3BatchStore("stepflow-dev-staging-123456789012-us-east-1").put("batches/ab.json", b"[]")
     """
 
-    client = LazyClient("s3", _CLIENT_CONFIG)
+    client = LazyClient("s3", {"retries": STANDARD_RETRIES})
 
     def __init__(self, bucket: str, client: Any | None = None) -> None:
         self._bucket = bucket

@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from typing import Any, Final
 
 import urllib3
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from functions._shared import names
@@ -292,7 +291,7 @@ class S3BundleSource:
     """
 
     client = LazyClient(
-        "s3", Config(connect_timeout=3, read_timeout=20, retries={"mode": "standard"})
+        "s3", {"connect_timeout": 3, "read_timeout": 20, "retries": {"mode": "standard"}}
     )
 
     def __init__(self, client: Any | None = None) -> None:

@@ -13,7 +13,6 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 import urllib3
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from functions._shared import names
@@ -22,7 +21,7 @@ from functions._shared.aws_errors import (
     s3_errors_translated,
     transient_errors_translated,
 )
-from functions._shared.clients import LazyClient
+from functions._shared.clients import STANDARD_RETRIES, LazyClient
 from functions._shared.dynamodb import to_attribute_value
 from functions._shared.errors import CatalogSourceError, ConfigurationError
 from functions._shared.http_client import describe_error, lambda_pool, read_capped
@@ -46,9 +45,7 @@ MAX_BATCH_FILE_BYTES: Final = MAX_BATCH_SIZE * (MAX_LINE_BYTES + 1) + 1024
 
 _MISSING_OBJECT_CODES: Final = frozenset({"NoSuchKey", "404", "NotFound"})
 _DENIED_CODES: Final = frozenset({"AccessDenied", "403", "AllAccessDisabled"})
-_S3_CONFIG: Final = Config(
-    connect_timeout=3, read_timeout=20, retries={"mode": "standard", "max_attempts": 4}
-)
+_S3_CONFIG: Final = {"connect_timeout": 3, "read_timeout": 20, "retries": STANDARD_RETRIES}
 
 
 # -- S3: catalogs and batch files -------------------------------------------------------------

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from functions._shared.aws_errors import error_code, s3_errors_translated
 from functions._shared.batch_pointer import BatchPointer
-from functions._shared.clients import LazyClient
+from functions._shared.clients import STANDARD_RETRIES, LazyClient
 from functions._shared.errors import InvalidEnvelopeError
 from functions._shared.parsing import JsonTextError, loads_json
 
 _MISSING_CODES: Final = frozenset({"404", "NoSuchKey", "NotFound"})
-_CLIENT_CONFIG: Final = Config(retries={"mode": "standard", "max_attempts": 4})
 
 
 class S3BatchReader:
@@ -31,7 +29,7 @@ class S3BatchReader:
         records = reader.read(pointer)  # the JSON array of SQS records claim_check stored
     """
 
-    client = LazyClient("s3", _CLIENT_CONFIG)
+    client = LazyClient("s3", {"retries": STANDARD_RETRIES})
 
     def __init__(self, bucket: str, client: Any | None = None) -> None:
         self.bucket = bucket

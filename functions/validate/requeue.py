@@ -5,17 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any, Final
 
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from functions._shared.aws_errors import error_code
-from functions._shared.clients import LazyClient
+from functions._shared.clients import STANDARD_RETRIES, LazyClient
 from functions._shared.errors import TransientDependencyError
 
 # SendMessageBatch takes at most 10 entries of at most 262,144 bytes together.
 _MAX_ENTRIES: Final = 10
 _MAX_BATCH_BYTES: Final = 262_144
-_CLIENT_CONFIG: Final = Config(retries={"mode": "standard", "max_attempts": 4})
 
 
 class QueueRequeuer:
@@ -30,7 +28,7 @@ class QueueRequeuer:
         .send([body_of_m2, body_of_m3])
     """
 
-    client = LazyClient("sqs", _CLIENT_CONFIG)
+    client = LazyClient("sqs", {"retries": STANDARD_RETRIES})
 
     def __init__(self, queue_url: str, client: Any | None = None) -> None:
         self.queue_url = queue_url

@@ -11,6 +11,7 @@ Invoke API gives it, so Step Functions ``Retry``/``Catch`` match on ``errorType`
 from __future__ import annotations
 
 import logging
+import math
 import os
 import subprocess
 import sys
@@ -156,6 +157,10 @@ class _Function:
         self.errors = 0
         self.throttles = 0
         self.retired = False  # replaced by a new deployment: its workers are not reused
+        # What Lambda bills: each invocation's duration rounded up to the millisecond, and
+        # (since 2025-08-01) each INIT phase.
+        self.billed_ms = 0
+        self.init_ms = 0
 
 
 def _error_payload(error_type: str, message: str) -> bytes:
@@ -395,7 +400,9 @@ class LambdaPool:
     def stats(self) -> dict[str, dict[str, int]]:
         """Per function: ``workers`` (running or starting), ``busy``, ``invocations`` (accepted),
         ``cold_starts`` (INIT phases run, including by :meth:`start`), ``timeouts``, ``errors``
-        (invocations with a function error, timeouts included) and ``throttles``."""
+        (invocations with a function error, timeouts included), ``throttles``, ``billed_ms``
+        (the invocations' durations, each rounded up to the millisecond as Lambda bills them),
+        ``init_ms`` (the INIT phases' durations, likewise) and the configured ``memory_mb``."""
         result: dict[str, dict[str, int]] = {}
         for name, function in list(self._functions.items()):
             with function.cond:
@@ -407,6 +414,9 @@ class LambdaPool:
                     "timeouts": function.timeouts,
                     "errors": function.errors,
                     "throttles": function.throttles,
+                    "billed_ms": function.billed_ms,
+                    "init_ms": function.init_ms,
+                    "memory_mb": function.config.memory_mb,
                 }
         return result
 
@@ -552,8 +562,9 @@ class LambdaPool:
         self, function: _Function, worker: WorkerProcess, request_id: str
     ) -> InvocationResult | None:
         """None once the worker is ready, else the INIT failure as the invocation's result."""
+        started = time.monotonic()
         try:
-            response = worker.receive(time.monotonic() + INIT_TIMEOUT_SECONDS)
+            response = worker.receive(started + INIT_TIMEOUT_SECONDS)
         except WorkerTimedOutError:
             worker.kill()
             payload = _error_payload(
@@ -569,6 +580,8 @@ class LambdaPool:
             )
         else:
             if response.status == wire.STATUS_READY:
+                with function.cond:
+                    function.init_ms += math.ceil((time.monotonic() - started) * 1000)
                 return None
             payload = response.body
         with function.cond:
@@ -625,6 +638,7 @@ class LambdaPool:
         failed = status != wire.STATUS_OK
         with function.cond:
             function.invocations += 1
+            function.billed_ms += math.ceil(duration_ms)
             function.errors += failed
             function.timeouts += timed_out
         if response.metrics and self._metrics_sink is not None:

@@ -62,6 +62,9 @@ derived from LocalStack's. What it lacks for running this stack is patched here,
 22. A ``Wait`` longer than 99,999,999 seconds fails at once (``States.Runtime``).
 23. An invalid ``TimeoutSecondsPath``/``HeartbeatSecondsPath`` fails the task once
     (``TaskFailed``, then one ``ExecutionFailed``).
+24. Every request the endpoint serves is metered as AWS bills it (requests per service and
+    operation with their sizes, DynamoDB capacity units from moto's items), and the counts are
+    served at ``GET /_stepflow/usage`` for :mod:`local.cost`.
 
 :func:`verify_moto_compatible` (in :mod:`.compatibility`) fails loudly, naming the missing
 piece, when a moto upgrade moves anything these patches rely on; the test suite calls it.
@@ -73,7 +76,7 @@ One module a concern: :mod:`.lambda_tasks` (1), :mod:`.scaled_waits` (2),
 :mod:`.jsonata` (15), :mod:`.variables` (16), :mod:`.iteration_errors` (17),
 :mod:`.context_object` (18), :mod:`.sync_express` and :mod:`.execution_input` (19),
 :mod:`.choice_rules` (20), :mod:`.execution_definitions` and :mod:`.map_redrive` (21),
-:mod:`.wait_limits` (22), :mod:`.task_timeouts` (23);
+:mod:`.wait_limits` (22), :mod:`.task_timeouts` (23), :mod:`.request_meter` (24);
 what they share is in :mod:`.patch_context`, :mod:`.execution_lookup` and
 :mod:`.interpreter_failures`.
 """
@@ -117,6 +120,12 @@ from local.moto_patches.redrive import (
     redrive_point,
     redrive_summary,
 )
+from local.moto_patches.request_meter import (
+    METER_AGENT,
+    USAGE_PATH,
+    metered_usage,
+    patch_request_meter,
+)
 from local.moto_patches.s3_events import complete_s3_record, patch_s3_event_records
 from local.moto_patches.scaled_waits import patch_waits
 from local.moto_patches.sqs_peek import visible_sqs_messages
@@ -126,6 +135,8 @@ from local.moto_patches.variables import patch_variables
 from local.moto_patches.wait_limits import patch_wait_limits
 
 __all__ = [
+    "METER_AGENT",
+    "USAGE_PATH",
     "InvocationOutcome",
     "LambdaDispatcher",
     "LambdaNotFoundError",
@@ -137,6 +148,7 @@ __all__ = [
     "dangling_transitions",
     "install",
     "invoke_through_dispatcher",
+    "metered_usage",
     "redrive_execution",
     "redrive_fields",
     "redrive_point",
@@ -186,6 +198,7 @@ def install(
         patch_map_redrive()
         patch_wait_limits()
         patch_task_timeouts()
+        patch_request_meter()
         _enable_interpreter()
         _installed = True
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from local.moto_patches.dynamodb_atomicity import DYNAMODB_WRITES
 from local.moto_patches.lambda_invoke import DEPLOYING_METHODS
+from local.moto_patches.request_meter import DYNAMODB_METERED
 
 
 def verify_moto_compatible() -> None:
@@ -254,6 +255,13 @@ def verify_moto_compatible() -> None:
     need_fields(f"{timeouts}.timeout", "TimeoutSecondsPath", "string_sampler")
     need_fields(f"{timeouts}.heartbeat", "HeartbeatSecondsPath", "string_sampler")
     need("moto.stepfunctions.parser.asl.utils.json_path", "NoSuchJsonPathError")
+    # 24. the request meter
+    need("moto.moto_server.werkzeug_app", "DomainDispatcherApplication.__call__")
+    need(
+        "moto.dynamodb.models",
+        *(f"DynamoDBBackend.{m}" for m in (*DYNAMODB_METERED, "transact_write_items")),
+    )
+    need("moto.dynamodb.models.dynamo_type", "Item.size")
     if missing:
         raise RuntimeError(
             "moto no longer has what local/moto_patches/ patches: "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,8 @@ class PatchContext:
     time_scale: TimeScale | None = None
     archive: ExecutionArchive | None = None
     lambda_service: LambdaService | None = None
+    # What the running stack reports of its Lambdas, pipes and API (served with the meter).
+    usage: Callable[[], dict[str, Any]] | None = None
 
 
 def moto_module(module: str) -> Any:
