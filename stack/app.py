@@ -89,6 +89,9 @@ def build_app(config: StackConfig | None = None) -> App:
         BucketSpec(name="landing"),
         BucketSpec(name="staging", expire_after_days=7),
         BucketSpec(name="archive", versioned=True),
+        # Rejected inputs, verbatim, until an operator resolves them: no expiry (staging's 7 days
+        # could drop one before anyone looked), see functions/_shared/quarantine.py.
+        BucketSpec(name="quarantine"),
     )
     queues = (
         QueueSpec(
@@ -125,8 +128,11 @@ def build_app(config: StackConfig | None = None) -> App:
             name="validate",
             handler="functions.validate.handler.lambda_handler",
             description="Parse and check events against the schema; split valid from rejected.",
-            # A claim-checked batch is read back from staging.
-            buckets=(BucketGrant("staging", Access.READ, names.STAGING_BUCKET_ENV),),
+            # A claim-checked batch is read back from staging; rejected messages are kept.
+            buckets=(
+                BucketGrant("staging", Access.READ, names.STAGING_BUCKET_ENV),
+                BucketGrant("quarantine", Access.WRITE, names.QUARANTINE_BUCKET_ENV),
+            ),
             # Messages whose events the output has no room for go back to the queue.
             queues=(QueueGrant("ingest", Access.WRITE, names.INGEST_QUEUE_URL_ENV),),
         ),
@@ -185,6 +191,7 @@ def build_app(config: StackConfig | None = None) -> App:
             buckets=(
                 BucketGrant("staging", Access.READ_WRITE, names.STAGING_BUCKET_ENV),
                 BucketGrant("landing", Access.READ, names.LANDING_BUCKET_ENV),
+                BucketGrant("quarantine", Access.WRITE, names.QUARANTINE_BUCKET_ENV),
             ),
         ),
         FunctionSpec(

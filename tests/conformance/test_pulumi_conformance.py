@@ -66,7 +66,7 @@ def test_the_description_holds_what_the_stack_is_known_to_hold(app: App) -> None
         },
         "tables": {"dedupe", "status", "circuit", "enrichment-status", "products", "idempotency"},
         "queues": {"ingest", "landing-notifications"},
-        "buckets": {"landing", "staging", "archive"},
+        "buckets": {"landing", "staging", "archive", "quarantine"},
         "secrets": {"downstream", "provider"},
         "workflows": {"ingest", "aggregate", "enrich"},
         "pipes": {"ingest", "aggregate"},
