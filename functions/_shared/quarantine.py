@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -40,10 +41,16 @@ TRACKING_ID_META: Final = "tracking-id"
 MESSAGE_ID_META: Final = "message-id"
 ORIGIN_META: Final = "origin"
 """Where the input came in: the source queue's ARN, or ``s3://bucket/key`` of a landed object."""
+LEFT_OUT_LINES_META: Final = "left-out-lines"
+"""A landed object whose other lines were bundled: the numbers (from 1) of the lines left out,
+comma-separated; ``left-out-total`` says how many there were (more than listed, at times)."""
+LEFT_OUT_TOTAL_META: Final = "left-out-total"
 
 # Under S3's 2 KB of user metadata with the other fields and their names.
-MAX_REASON_META_CHARS: Final = 1200
+MAX_REASON_META_CHARS: Final = 900
 MAX_ID_META_CHARS: Final = 256
+# Enough of the reasons to act on; the status record holds them all.
+_REASONS_LISTED: Final = 10
 _CLIENT_CONFIG: Final = Config(retries={"mode": "standard", "max_attempts": 4})
 
 
@@ -69,6 +76,26 @@ class RejectedInput:
     tracking_id: str
     message_id: str | None = None
     origin: str | None = None
+    left_out_lines: tuple[int, ...] = ()
+    """Only these lines of ``body`` were rejected (the others were delivered); empty: all."""
+    left_out_total: int = 0
+
+
+def rejection_reason(rejections: Sequence[Mapping[str, Any]]) -> str:
+    """The reasons of ``rejections`` in one line, each as ``events.<index>.<field>: <reason>``.
+
+    >>> rejection_reason([{"index": 2, "errors": [{"field": "$", "reason": "is not JSON"}]}])
+    'events.2: is not JSON'
+    """
+    parts: list[str] = []
+    for rejection in rejections:
+        for error in rejection.get("errors", []):
+            field = str(error.get("field", "$"))
+            where = f"events.{rejection.get('index')}" + ("" if field == "$" else f".{field}")
+            parts.append(f"{where}: {error.get('reason', '')}")
+    listed = "; ".join(parts[:_REASONS_LISTED])
+    more = len(parts) - _REASONS_LISTED
+    return listed + (f"; and {more} more" if more > 0 else "")
 
 
 def quarantine_key(source: QuarantineSource, input_id: str, at: datetime) -> str:
@@ -108,6 +135,9 @@ def metadata_of(item: RejectedInput) -> dict[str, str]:
         metadata[MESSAGE_ID_META] = _ascii(item.message_id, MAX_ID_META_CHARS)
     if item.origin is not None:
         metadata[ORIGIN_META] = _ascii(item.origin, MAX_ID_META_CHARS)
+    if item.left_out_lines:
+        metadata[LEFT_OUT_LINES_META] = ",".join(str(number) for number in item.left_out_lines)
+        metadata[LEFT_OUT_TOTAL_META] = str(max(item.left_out_total, len(item.left_out_lines)))
     return metadata
 
 
@@ -166,6 +196,9 @@ class QuarantineBucket:
         """Keep the object ``bucket/key`` (only while its ETag is ``etag``) as ``item``'s body."""
         target = quarantine_key(item.source, item.input_id, at)
         with s3_errors_translated(f"quarantine of s3://{bucket}/{key} to s3://{self.bucket}"):
+            # CopySourceIfMatch closes the race on S3; the HEAD makes emulators that ignore it
+            # (moto) refuse a replaced object too.
+            self.client.head_object(Bucket=bucket, Key=key, IfMatch=f'"{etag}"')
             self.client.copy_object(
                 Bucket=self.bucket,
                 Key=target,

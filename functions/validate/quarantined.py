@@ -13,28 +13,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from functions._shared.models import ValidatedEnvelope
-from functions._shared.quarantine import QUARANTINE_KEY_FIELD, QuarantineSource, RejectedInput
+from functions._shared.quarantine import (
+    QUARANTINE_KEY_FIELD,
+    QuarantineSource,
+    RejectedInput,
+    rejection_reason,
+)
 
 SOURCE_ARN_FIELD: Final = "eventSourceARN"
-# Enough of the reasons to act on; the status record holds them all.
-_REASONS_LISTED: Final = 10
-
-
-def rejection_reason(rejections: Sequence[Mapping[str, Any]]) -> str:
-    """The reasons of ``rejections`` in one line, each as ``events.<index>.<field>: <reason>``.
-
-    >>> rejection_reason([{"index": 2, "errors": [{"field": "$", "reason": "is not JSON"}]}])
-    'events.2: is not JSON'
-    """
-    parts: list[str] = []
-    for rejection in rejections:
-        for error in rejection.get("errors", []):
-            field = str(error.get("field", "$"))
-            where = f"events.{rejection.get('index')}" + ("" if field == "$" else f".{field}")
-            parts.append(f"{where}: {error.get('reason', '')}")
-    listed = "; ".join(parts[:_REASONS_LISTED])
-    more = len(parts) - _REASONS_LISTED
-    return listed + (f"; and {more} more" if more > 0 else "")
 
 
 def rejected_messages(
