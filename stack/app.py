@@ -107,6 +107,13 @@ def build_app(config: StackConfig | None = None) -> App:
             visibility_timeout_seconds=60,
             max_receive_count=config.max_receive_count,
         ),
+        # Outcome events EventBridge could not deliver, and update_status invocations that
+        # failed on them: kept as long as SQS allows, for an operator to replay.
+        QueueSpec(
+            name="execution-outcomes-dlq",
+            message_retention_seconds=1_209_600,
+            max_receive_count=0,
+        ),
     )
     secrets = (
         SecretSpec(
@@ -163,6 +170,13 @@ def build_app(config: StackConfig | None = None) -> App:
                 TableGrant("status", Access.READ_WRITE, names.STATUS_TABLE_ENV),
                 TableGrant(
                     "enrichment-status", Access.READ_WRITE, names.ENRICHMENT_STATUS_TABLE_ENV
+                ),
+            ),
+            # Lambda sends an outcome event whose invocation failed for good there, with this
+            # function's role (the on-failure destination of its asynchronous invocations).
+            queues=(
+                QueueGrant(
+                    "execution-outcomes-dlq", Access.WRITE, names.EXECUTION_OUTCOMES_DLQ_URL_ENV
                 ),
             ),
         ),

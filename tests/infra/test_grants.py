@@ -73,7 +73,8 @@ def test_real_functions_get_exactly_their_grants(app: App, run: Run[Deployment])
         # Stores the batches too big to start a workflow; never reads.
         "claim_check": {bucket(app.bucket_name("staging"), "/*"): WRITE},
         "dedupe": {},
-        "update_status": {},
+        # The on-failure destination of its asynchronous invocations (the outcome rule's).
+        "update_status": {f"{QUEUE_ARN}{name('execution-outcomes-dlq')}": SEND},
         "bundle": {
             bucket(app.bucket_name("staging")): LIST,
             bucket(app.bucket_name("staging"), "/*"): READ | WRITE,
