@@ -12,6 +12,7 @@ nothing is left to redrive. The report counts at the receiver.
     python -m bench.chaos                         # 2,000 events
     python -m bench.chaos --events 10000
     python -m bench.chaos --no-401-window         # what today's code promises without parking
+    python -m bench.chaos --poison-every 10       # poison through every door in a short run
 """
 
 from __future__ import annotations
@@ -577,6 +578,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=2000)
     parser.add_argument("--no-401-window", action="store_true")
     parser.add_argument("--no-kill", action="store_true")
+    parser.add_argument(
+        "--poison-every", type=int, default=_POISON_EVERY, help="one input in N is poison"
+    )
     parser.add_argument("--deadline", type=float, default=3600.0, help="seconds for the run")
     arguments = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="stepflow-chaos-") as work:
@@ -585,6 +589,7 @@ def main(argv: list[str] | None = None) -> int:
             Path(work),
             window_401=not arguments.no_401_window,
             kill=not arguments.no_kill,
+            poison_every=arguments.poison_every,
             deadline_seconds=arguments.deadline,
             say=lambda line: print(line, flush=True),
         )
