@@ -12,6 +12,7 @@ nothing is left to redrive. The report counts at the receiver.
     python -m bench.chaos                         # 2,000 events
     python -m bench.chaos --events 10000
     python -m bench.chaos --no-401-window         # what today's code promises without parking
+    python -m bench.chaos --poison-every 10       # poison through every door in a short run
 """
 
 from __future__ import annotations
@@ -117,6 +118,8 @@ class ChaosReport:
     poison_refused: int
     poison_refused_without_reason: int
     poison_delivered: int
+    poison_kept: int
+    """Rejected inputs kept verbatim with their reason in the quarantine bucket (non-empty)."""
     retries: int
     recovery_seconds: float
     redrives: int
@@ -135,6 +138,9 @@ class ChaosReport:
             f"  refused at the door (4xx)     {self.poison_refused:>8,}  "
             f"(without a reason: {self.poison_refused_without_reason})",
             f"  delivered downstream          {self.poison_delivered:>8,}",
+            f"  rejected, bytes kept          {self.poison_kept:>8,}  "
+            f"(of {self.poison_sent.get('sqs', 0) + self.poison_sent.get('landing', 0)} "
+            "accepted by SQS or landing)",
             f"producer retries (no answer)    {self.retries:>8,}",
             f"recovery (redrive until quiet)  {self.recovery_seconds:>8.1f} s  "
             f"({self.redrives} redrives, {self.failed_left} FAILED left)",
@@ -501,6 +507,7 @@ def run_chaos(
             redrives = recover(stack, downstream, tally, give_up_at)
             recovery_seconds = time.monotonic() - recovery_started
             failed_left = len(_executions(stack.client("stepfunctions"), "FAILED"))
+            poison_kept = _kept_in_quarantine(stack)
         finally:
             stack.stop()
         received = downstream.received()
@@ -514,12 +521,22 @@ def run_chaos(
         poison_refused=len(tally.poison_refused),
         poison_refused_without_reason=sum(1 for *_, reason in tally.poison_refused if not reason),
         poison_delivered=sum(1 for event_id in received.events if event_id.startswith("poison-")),
+        poison_kept=poison_kept,
         retries=tally.retries,
         recovery_seconds=recovery_seconds,
         redrives=redrives,
         failed_left=failed_left,
         total_seconds=time.monotonic() - started,
     )
+
+
+def _kept_in_quarantine(stack: StackProcess) -> int:
+    """Rejected inputs in the quarantine bucket that hold bytes and a reason."""
+    from functions.operations.quarantine import list_rejected
+    from stack.app import build_app
+
+    items = list_rejected(stack.client("s3"), build_app().bucket_name("quarantine"), limit=100_000)
+    return sum(1 for item in items if item.size > 0 and item.reason)
 
 
 def _fault_schedule(
@@ -561,6 +578,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=2000)
     parser.add_argument("--no-401-window", action="store_true")
     parser.add_argument("--no-kill", action="store_true")
+    parser.add_argument(
+        "--poison-every", type=int, default=_POISON_EVERY, help="one input in N is poison"
+    )
     parser.add_argument("--deadline", type=float, default=3600.0, help="seconds for the run")
     arguments = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="stepflow-chaos-") as work:
@@ -569,6 +589,7 @@ def main(argv: list[str] | None = None) -> int:
             Path(work),
             window_401=not arguments.no_401_window,
             kill=not arguments.no_kill,
+            poison_every=arguments.poison_every,
             deadline_seconds=arguments.deadline,
             say=lambda line: print(line, flush=True),
         )

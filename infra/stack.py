@@ -209,7 +209,8 @@ def deploy(app: App, settings: InfraSettings | None = None) -> Deployment:
                 state_machine_arns={key: machine.arn for key, machine in state_machines.items()},
                 function_arn=functions[rule.target_function].arn,
                 function_name=functions[rule.target_function].name,
-                dead_letter_queue_name=name(rule.dead_letter_queue),
+                dead_letter_queue_arn=queues[rule.dead_letter_queue].arn,
+                dead_letter_queue_url=queues[rule.dead_letter_queue].url,
             ),
         )
     alarms = Alarms(

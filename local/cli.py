@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from local.history_view import format_history, format_table
+from local.rejected_cli import add_rejected_command
 from stack.spec import StackConfig
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:4566"
@@ -505,6 +506,8 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("--reverse", action="store_true", help="newest event first")
     history.add_argument("--json", action="store_true", help="raw events as JSON")
     history.set_defaults(handler=cmd_history)
+
+    add_rejected_command(commands, client_command, _client)
     return parser
 
 

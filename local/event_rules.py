@@ -8,7 +8,9 @@ included, and the durability restore archives the ones it marks FAILED with
 same event, match it against each rule's pattern from the description (:mod:`local.pipe_filter`
 matches EventBridge patterns) and deliver it to the target through the Lambda worker pool, as
 EventBridge invokes it: asynchronously, retried, and what still fails is logged at ERROR and
-sent to the rule's dead-letter queue.
+sent to the rule's dead-letter queue. Until then each event is journaled
+(:mod:`local.durability.outcome_events`, once :meth:`ExecutionStatusRules.attach` is called), so
+the next start delivers what a ``kill -9`` interrupted.
 
 >>> rules = ExecutionStatusRules(app, resources, invoke, send)  # doctest: +SKIP
 >>> archive.observer = rules.observe; rules.start()  # doctest: +SKIP
@@ -25,6 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
+from local.durability.journal import JournalError
+from local.durability.outcome_events import OutcomeJournal
 from local.execution_archive import ArchivedExecution, ExecutionArchive
 from local.lambdas.pool import InvocationResult
 from local.pipe_filter import Pattern
@@ -142,13 +146,39 @@ class ExecutionStatusRules:
         self._pending: queue.Queue[Any] = queue.Queue()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._journal_lock = threading.Lock()
+        self._journal: OutcomeJournal | None = None
+        self._unjournaled: list[tuple[str, str, str]] = []
+
+    def attach(self, journal: OutcomeJournal) -> None:
+        """Journal every event from now on (and those observed so far), and queue the ones a
+        previous run left undelivered."""
+        by_name = {rule.spec.name: rule for rule in self._rules}
+        for event_id, rule_name, encoded in journal.pending():
+            rule = by_name.get(rule_name)
+            if rule is None:
+                _log.error("an outcome event of the unknown rule %s is left undelivered", rule_name)
+                continue
+            self._pending.put((rule, json.loads(encoded), event_id))
+        with self._journal_lock:
+            for row in self._unjournaled:
+                journal.add(*row)
+            self._unjournaled.clear()
+            self._journal = journal
 
     def observe(self, execution: ArchivedExecution) -> None:
         """Queue the event of ``execution`` for every rule it matches; never blocks."""
         event = status_change_event(execution, self._account, self._region)
         for rule in self._rules:
             if rule.pattern.matches(event):
-                self._pending.put((rule, event))
+                event_id = f"{event['id']}:{rule.spec.name}"
+                row = (event_id, rule.spec.name, json.dumps(event))
+                with self._journal_lock:
+                    if self._journal is not None:
+                        self._journal_or_log(self._journal.add, *row)
+                    else:
+                        self._unjournaled.append(row)
+                self._pending.put((rule, event, event_id))
 
     def start(self) -> None:
         self._thread = threading.Thread(
@@ -174,10 +204,29 @@ class ExecutionStatusRules:
             item = self._pending.get()
             if item is _STOP:
                 return
-            rule, event = item
-            self._deliver(rule, event)
+            rule, event, event_id = item
+            if self._deliver(rule, event):
+                self._settle(event_id)
 
-    def _deliver(self, rule: _CompiledRule, event: dict[str, Any]) -> None:
+    @staticmethod
+    def _journal_or_log(write: Callable[..., None], *row: str) -> None:
+        try:
+            write(*row)
+        except JournalError as error:
+            # Only while the runtime stops (the journal closes before the rules): an event left
+            # journaled is delivered again at the next start, which is harmless.
+            _log.warning("an outcome event could not be journaled: %s", error)
+
+    def _settle(self, event_id: str) -> None:
+        with self._journal_lock:
+            if self._journal is not None:
+                self._journal_or_log(self._journal.settle, event_id)
+            else:
+                self._unjournaled = [row for row in self._unjournaled if row[0] != event_id]
+
+    def _deliver(self, rule: _CompiledRule, event: dict[str, Any]) -> bool:
+        """Whether the event reached the target or the dead-letter queue; if not, it stays
+        journaled for the next start."""
         payload = json.dumps(event).encode()
         problem = ""
         delay = self._retry_delay
@@ -188,10 +237,11 @@ class ExecutionStatusRules:
                 problem = f"{type(error).__name__}: {error}"
             else:
                 if result.function_error is None:
-                    return
+                    return True
                 problem = f"{result.function_error}: {result.payload[:500]!r}"
             if attempt < DELIVERY_ATTEMPTS and self._stopping.wait(delay):
-                break
+                # Stopping: what was not delivered stays journaled for the next start.
+                return False
             delay *= 2
         _log.error(
             "rule %s could not deliver the %s of %s to %s (%s); kept in %s",
@@ -206,3 +256,5 @@ class ExecutionStatusRules:
             self._send_dead_letter(rule.dead_letter_queue, json.dumps(event))
         except Exception:
             _log.exception("the event could not be kept in %s either", rule.dead_letter_queue)
+            return False
+        return True

@@ -208,7 +208,12 @@ class LocalStack(Service):
         self._execution_status_rules = self._make_execution_status_rules(resources)
         self._archive.observer = self._execution_status_rules.observe
         if self.settings.persist_tables:
-            self._durable = durability.open_state(state_dir, LOCAL_ACCOUNT, self._archive)
+            self._durable = durability.open_state(
+                state_dir,
+                LOCAL_ACCOUNT,
+                self._archive,
+                outcomes=self._execution_status_rules.attach,
+            )
         worker_configs = [self._worker_config(spec, resources) for spec in self.app.functions]
         self._pool = LambdaPool(
             worker_configs,
@@ -516,8 +521,6 @@ class LocalStack(Service):
 
     def _make_execution_status_rules(self, resources: Resources) -> ExecutionStatusRules:
         sqs = self.client("sqs")
-        for rule in self.app.execution_status_rules:
-            sqs.create_queue(QueueName=self.app.physical_name(rule.dead_letter_queue))
 
         def send_dead_letter(queue_name: str, body: str) -> None:
             url = sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]

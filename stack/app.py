@@ -89,6 +89,9 @@ def build_app(config: StackConfig | None = None) -> App:
         BucketSpec(name="landing"),
         BucketSpec(name="staging", expire_after_days=7),
         BucketSpec(name="archive", versioned=True),
+        # Rejected inputs, verbatim, until an operator resolves them: no expiry (staging's 7 days
+        # could drop one before anyone looked), see functions/_shared/quarantine.py.
+        BucketSpec(name="quarantine"),
     )
     queues = (
         QueueSpec(
@@ -103,6 +106,13 @@ def build_app(config: StackConfig | None = None) -> App:
             name="landing-notifications",
             visibility_timeout_seconds=60,
             max_receive_count=config.max_receive_count,
+        ),
+        # Outcome events EventBridge could not deliver, and update_status invocations that
+        # failed on them: kept as long as SQS allows, for an operator to replay.
+        QueueSpec(
+            name="execution-outcomes-dlq",
+            message_retention_seconds=1_209_600,
+            max_receive_count=0,
         ),
     )
     secrets = (
@@ -125,8 +135,11 @@ def build_app(config: StackConfig | None = None) -> App:
             name="validate",
             handler="functions.validate.handler.lambda_handler",
             description="Parse and check events against the schema; split valid from rejected.",
-            # A claim-checked batch is read back from staging.
-            buckets=(BucketGrant("staging", Access.READ, names.STAGING_BUCKET_ENV),),
+            # A claim-checked batch is read back from staging; rejected messages are kept.
+            buckets=(
+                BucketGrant("staging", Access.READ, names.STAGING_BUCKET_ENV),
+                BucketGrant("quarantine", Access.WRITE, names.QUARANTINE_BUCKET_ENV),
+            ),
             # Messages whose events the output has no room for go back to the queue.
             queues=(QueueGrant("ingest", Access.WRITE, names.INGEST_QUEUE_URL_ENV),),
         ),
@@ -159,6 +172,13 @@ def build_app(config: StackConfig | None = None) -> App:
                     "enrichment-status", Access.READ_WRITE, names.ENRICHMENT_STATUS_TABLE_ENV
                 ),
             ),
+            # Lambda sends an outcome event whose invocation failed for good there, with this
+            # function's role (the on-failure destination of its asynchronous invocations).
+            queues=(
+                QueueGrant(
+                    "execution-outcomes-dlq", Access.WRITE, names.EXECUTION_OUTCOMES_DLQ_URL_ENV
+                ),
+            ),
         ),
         FunctionSpec(
             name="enrich_batch",
@@ -185,6 +205,7 @@ def build_app(config: StackConfig | None = None) -> App:
             buckets=(
                 BucketGrant("staging", Access.READ_WRITE, names.STAGING_BUCKET_ENV),
                 BucketGrant("landing", Access.READ, names.LANDING_BUCKET_ENV),
+                BucketGrant("quarantine", Access.WRITE, names.QUARANTINE_BUCKET_ENV),
             ),
         ),
         FunctionSpec(

@@ -71,8 +71,7 @@ def _named(app: App) -> list[tuple[str, str]]:
     names += [("bucket", spec.name) for spec in app.buckets]
     names += [("secret", spec.name) for spec in app.secrets]
     names += [("pipe", spec.name) for spec in app.pipes]
-    for rule in app.execution_status_rules:
-        names += [("rule", rule.name), ("queue", rule.dead_letter_queue)]
+    names += [("rule", rule.name) for rule in app.execution_status_rules]
     if app.api is not None:
         names.append(("api", app.api.name))
     for queue in app.queues:
@@ -118,7 +117,7 @@ def check_references(app: App) -> None:
     Covers grants, pipes (their queue, workflow and enrichment function), bucket notifications,
     routes (their function, and the API's JWT authorizer for a JWT route), the functions a
     workflow's definition references, the circuit breaker's function and table, and each
-    execution status rule's workflows and target function.
+    execution status rule's workflows, target function and dead-letter queue.
     """
     known = {
         "table": {spec.name for spec in app.tables},
@@ -169,6 +168,7 @@ def check_references(app: App) -> None:
         who = f"execution status rule {rule.name!r}"
         wanted += [(who, "workflow", name) for name in rule.workflows]
         wanted.append((who, "function", rule.target_function))
+        wanted.append((who, "queue", rule.dead_letter_queue))
     problems[:0] = [
         f"{who} names {kind} {name!r}" for who, kind, name in wanted if name not in known[kind]
     ]

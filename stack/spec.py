@@ -305,10 +305,11 @@ class ExecutionStatusRuleSpec:
     ``statuses``, delivering each event to ``target_function``.
 
     EventBridge retries a failed delivery for up to ``maximum_event_age_seconds`` (at most
-    ``maximum_retry_attempts`` times); what it still cannot deliver goes to the rule's own
-    queue ``dead_letter_queue`` (a logical name; the rule creates it), so no outcome is lost on
-    the way to the status record. The local runtime emits the same events when its executions
-    end and delivers them the same way.
+    ``maximum_retry_attempts`` times); what it still cannot deliver goes to the queue
+    ``dead_letter_queue`` (a queue of the description, without a dead-letter queue of its own),
+    as does an invocation the target failed after Lambda's own asynchronous retries, so no
+    outcome is lost on the way to the status record. The local runtime emits the same events
+    when its executions end and delivers them the same way.
     """
 
     name: str

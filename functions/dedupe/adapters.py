@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
 from functions._shared import names
@@ -12,7 +13,9 @@ from functions._shared.aws_errors import error_code, transient_errors_translated
 from functions._shared.clients import LazyClient
 from functions._shared.dynamodb import CONDITIONAL_CHECK_FAILED
 from functions._shared.status import TERMINAL_ATTRIBUTE, Status
-from functions.dedupe.core import Claim, HolderState
+from functions.dedupe.core import Claim, HolderState, rejected_whole
+
+_DESERIALIZER: Final = TypeDeserializer()
 
 _FIRST_SEEN_ATTRIBUTE: Final = "firstSeenAt"
 _TRACKING_ID_ATTRIBUTE: Final = "trackingId"
@@ -106,12 +109,21 @@ class DynamoDbHolderStatuses:
                 TableName=self.table_name,
                 Key={names.STATUS_KEY: {"S": tracking_id}},
                 ConsistentRead=True,
-                ProjectionExpression="#status, #terminal",
-                ExpressionAttributeNames={"#status": "status", "#terminal": TERMINAL_ATTRIBUTE},
+                ProjectionExpression="#status, #terminal, #rejected",
+                ExpressionAttributeNames={
+                    "#status": "status",
+                    "#terminal": TERMINAL_ATTRIBUTE,
+                    "#rejected": "rejected",
+                },
             )
         item = response.get("Item")
         if not item:
             return None
         raw_status = item.get("status", {}).get("S")
         status = Status(raw_status) if raw_status in Status.__members__ else None
-        return HolderState(status, terminal=item.get(TERMINAL_ATTRIBUTE, {}).get("BOOL") is True)
+        rejections = _DESERIALIZER.deserialize(item["rejected"]) if "rejected" in item else []
+        return HolderState(
+            status,
+            terminal=item.get(TERMINAL_ATTRIBUTE, {}).get("BOOL") is True,
+            rejected_whole=rejected_whole(rejections if isinstance(rejections, list) else []),
+        )

@@ -10,13 +10,17 @@ A live claim of another tracking id is also *taken over* when its holder can nev
 delivered, not DUPLICATE. The holder's status record decides, and only final ones count, so the
 receiver still sees each event once: a FAILED record marked terminal (written right before the
 workflow's Fail state, which no redrive gets past, and only for errors raised before anything
-was sent), or REJECTED (nothing was bundled). A PARKED holder keeps its claim, since its redrive
-delivers the event; the duplicate's status names it. The takeover is a conditional write on the
-old holder, so of two racing re-sends one wins.
+was sent), or REJECTED (nothing was bundled). So is the claim on an id the holder's record lists
+as rejected whole (a landed object bundle refused beside objects it delivered): the same bytes
+uploaded again after a rejection are judged again, not DUPLICATE. An object only some of whose
+lines were left out keeps its claim: its other lines were delivered. A PARKED holder keeps its
+claim, since its redrive delivers the event; the duplicate's status names it. The takeover is a
+conditional write on the old holder, so of two racing re-sends one wins.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -24,6 +28,7 @@ from typing import Any, Protocol
 from functions._shared.errors import InvalidEnvelopeError
 from functions._shared.models import ValidatedEnvelope, canonical_event_uuid, format_utc
 from functions._shared.status import Status
+from functions._shared.validation import WHOLE_VALUE
 
 PARKED_HOLDERS_KEY = "parkedHolders"
 """The envelope key listing the parked tracking ids that hold some of its duplicates."""
@@ -62,12 +67,36 @@ class HolderState:
 
     status: Status | None
     terminal: bool = False
+    rejected_whole: frozenset[str] = frozenset()
+    """Ids its record lists as rejected whole (an object bundle refused, not some of its lines):
+    the holder never delivers them, whatever else it delivered."""
 
 
 class HolderStatuses(Protocol):
     def state_of(self, tracking_id: str) -> HolderState | None:
         """The holder's status record, or ``None`` when it has none."""
         ...
+
+
+def rejected_whole(rejections: Iterable[Any]) -> frozenset[str]:
+    """The ids of a status record's ``rejected`` entries whose every error is about the whole
+    input (``$``), not about some of its lines (``lines.N``).
+
+    >>> sorted(rejected_whole([
+    ...     {"eventId": "s3://l/a#1", "errors": [{"field": "$", "reason": "binary"}]},
+    ...     {"eventId": "s3://l/b#2", "errors": [{"field": "lines.2", "reason": "not JSON"}]},
+    ...     {"eventId": None, "errors": [{"field": "$", "reason": "not JSON"}]}]))
+    ['s3://l/a#1']
+    """
+    ids: set[str] = set()
+    for rejection in rejections:
+        if not isinstance(rejection, dict) or not isinstance(rejection.get("eventId"), str):
+            continue
+        errors = rejection.get("errors")
+        fields = [error.get("field") for error in errors or [] if isinstance(error, dict)]
+        if fields and all(field == WHOLE_VALUE for field in fields):
+            ids.add(rejection["eventId"])
+    return frozenset(ids)
 
 
 def never_delivers(state: HolderState | None) -> bool:
@@ -209,7 +238,7 @@ class _Claimer:
             # Gone since the claim was refused (TTL deletion): an ordinary claim decides.
             return self._store.claim(claim, self._now_epoch)
         state = self._holders.state_of(holder)
-        if never_delivers(state):
+        if never_delivers(state) or (state is not None and claim.event_id in state.rejected_whole):
             # Losing this write means another re-send took it over first: a duplicate.
             if self._store.take_over(claim, holder):
                 self.taken_over += 1

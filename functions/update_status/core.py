@@ -251,4 +251,8 @@ def _bounded_rejection(rejection: Mapping[str, Any]) -> dict[str, Any]:
         ]
         if len(errors) > MAX_STORED_ERRORS_PER_REJECTION:
             bounded["errorCount"] = len(errors)
+    # Where the rejected input was kept verbatim (functions/_shared/quarantine.py).
+    quarantine_key = rejection.get("quarantineKey")
+    if isinstance(quarantine_key, str):
+        bounded["quarantineKey"] = bounded_text(quarantine_key)
     return bounded

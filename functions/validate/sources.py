@@ -22,6 +22,9 @@ counted in ``counts.requeued``: the handler sends them back to the queue.
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Final, Literal
 from urllib.parse import unquote_plus
@@ -158,7 +161,43 @@ def stored_batch_pointer(event: Any) -> BatchPointer | None:
     return parse_envelope(event[0][POINTER_KEY], BatchPointer)
 
 
-def read_pipe_batch(batch: PipeBatch) -> tuple[ValidatedEnvelope, int]:
+def screen_records(records: list[Any]) -> tuple[list[Any], dict[str, str]]:
+    """The records with every malformed one (no ``messageId``, a body that is not text) replaced
+    by a stand-in that carries the original as its body, and why each stand-in was refused, by
+    its (made-up) message id: one such record is rejected alone. An item that is not a JSON
+    object is left as it is: a list holding one is not a Pipes batch at all.
+
+    >>> records, refused = screen_records([{"messageId": "m1", "body": "{}"}, {"body": "{}"}])
+    >>> records[1]["messageId"], refused[records[1]["messageId"]]
+    ('unnamed-1-86b63a4ee5ad6ba0', 'the SQS record has no messageId')
+    """
+    screened: list[Any] = []
+    refused: dict[str, str] = {}
+    for index, record in enumerate(records):
+        if not isinstance(record, dict):
+            screened.append(record)
+            continue
+        try:
+            PipeRecord.model_validate(record)
+        except ValidationError as error:
+            problem = field_errors(error)[0]
+            original = json.dumps(record, ensure_ascii=False, default=str)
+            digest = hashlib.sha256(original.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+            message_id = f"unnamed-{index}-{digest}"
+            refused[message_id] = (
+                "the SQS record has no messageId"
+                if problem.field == "messageId" and problem.reason == "is required"
+                else f"the SQS record is malformed: {problem.field}: {problem.reason}"
+            )
+            screened.append({"messageId": message_id, "body": original})
+        else:
+            screened.append(record)
+    return screened, refused
+
+
+def read_pipe_batch(
+    batch: PipeBatch, refused: Mapping[str, str] | None = None
+) -> tuple[ValidatedEnvelope, int]:
     """validate's whole job for a Pipes batch: the envelope, and how many test events it skipped.
 
     A batch holding any S3 notification is a batch of objects (``source`` ``"s3"``, the
@@ -171,7 +210,13 @@ def read_pipe_batch(batch: PipeBatch) -> tuple[ValidatedEnvelope, int]:
         envelope.to_payload()["counts"]
     """
     records = batch.root
-    parsed = [_parse_body(record) for record in records]
+    refused = refused or {}
+    parsed = [
+        _Unreadable(refused[record.message_id])
+        if record.message_id in refused
+        else _parse_body(record)
+        for record in records
+    ]
     is_s3_batch = any(_is_s3_notification(value) or _is_test_event(value) for value in parsed)
     received = _Received()
     for record, value in zip(records, parsed, strict=True):

@@ -20,10 +20,12 @@ ties a request to its commit is :mod:`~local.durability.work`, and
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
-from local.durability import accounts, dynamodb, executions, s3, sqs
+from local.durability import accounts, dynamodb, executions, outcome_events, s3, sqs
 from local.durability.journal import Journal, JournalError
+from local.durability.outcome_events import OutcomeJournal
 from local.durability.restore import Restored, restore
 from local.durability.state_lock import StateInUseError, StateLock
 from local.execution_archive import ExecutionArchive
@@ -31,6 +33,7 @@ from local.execution_archive import ExecutionArchive
 __all__ = [
     "DurableState",
     "JournalError",
+    "OutcomeJournal",
     "StateInUseError",
     "StateLock",
     "install",
@@ -38,7 +41,7 @@ __all__ = [
 ]
 
 JOURNAL_FILE = "journal.sqlite3"
-SCHEMAS = (dynamodb.SCHEMA, sqs.SCHEMA, s3.SCHEMA, executions.SCHEMA)
+SCHEMAS = (dynamodb.SCHEMA, sqs.SCHEMA, s3.SCHEMA, executions.SCHEMA, outcome_events.SCHEMA)
 _install_lock = threading.Lock()
 _installed = False
 
@@ -71,10 +74,21 @@ class DurableState:
         self.journal.close()
 
 
-def open_state(state_dir: Path, account_id: str, archive: ExecutionArchive) -> DurableState:
-    """Open ``state_dir``'s journal, restore it into moto and journal from now on."""
+def open_state(
+    state_dir: Path,
+    account_id: str,
+    archive: ExecutionArchive,
+    outcomes: Callable[[OutcomeJournal], None] | None = None,
+) -> DurableState:
+    """Open ``state_dir``'s journal, restore it into moto and journal from now on.
+
+    ``outcomes`` is handed the journal of undelivered execution outcome events before the
+    restore, whose interrupted executions emit theirs.
+    """
     journal = Journal(state_dir / JOURNAL_FILE, schemas=SCHEMAS)
     try:
+        if outcomes is not None:
+            outcomes(OutcomeJournal(journal))
         restored = restore(journal, account_id, archive)
     except BaseException:
         journal.close()

@@ -282,5 +282,10 @@ def restore(journal: Journal, archive: ExecutionArchive) -> int:
             archive.put(execution, history)
             failed += 1
             _log.warning("execution %s was running when the runtime stopped: FAILED", arn)
+        elif archived is not None:
+            # Archived, but the runtime stopped before forgetting it: its outcome event may not
+            # have been journaled yet. Archiving it again emits it again (a repeat is harmless:
+            # status records only move forward).
+            archive.put(archived, archived_history)
         journal.write(_forget(arn))
     return failed

@@ -65,8 +65,8 @@ def test_the_description_holds_what_the_stack_is_known_to_hold(app: App) -> None
             "api",
         },
         "tables": {"dedupe", "status", "circuit", "enrichment-status", "products", "idempotency"},
-        "queues": {"ingest", "landing-notifications"},
-        "buckets": {"landing", "staging", "archive"},
+        "queues": {"ingest", "landing-notifications", "execution-outcomes-dlq"},
+        "buckets": {"landing", "staging", "archive", "quarantine"},
         "secrets": {"downstream", "provider"},
         "workflows": {"ingest", "aggregate", "enrich"},
         "pipes": {"ingest", "aggregate"},
@@ -140,7 +140,6 @@ def test_queues_and_buckets_are_the_description_one_to_one(app: App, run: Run[De
     queues.update(
         app.physical_name(spec.dead_letter_queue) for spec in app.queues if spec.dead_letter_queue
     )
-    queues.update(app.physical_name(rule.dead_letter_queue) for rule in app.execution_status_rules)
     assert physical_names(run, QUEUE) == queues
     buckets = Counter(app.bucket_name(spec.name) for spec in app.buckets)
     assert physical_names(run, BUCKET, key="bucket") == buckets

@@ -43,6 +43,7 @@ ENRICH_STATE_MACHINE_ARN = (
 MAX_INLINE_PRODUCTS = 30
 ENRICH_BATCH_SIZE = 4
 STAGING_BUCKET = "stepflow-test-staging"
+QUARANTINE_BUCKET = "stepflow-test-quarantine"
 INGEST_QUEUE_URL = f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT_ID}/stepflow-test-ingest"
 
 # The same keys and TTL attribute as the tables of stack/app.py, under test names.
@@ -127,9 +128,20 @@ def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         names.ENRICH_BATCH_SIZE_ENV: str(ENRICH_BATCH_SIZE),
         names.STAGING_BUCKET_ENV: STAGING_BUCKET,
         names.INGEST_QUEUE_URL_ENV: INGEST_QUEUE_URL,
+        names.QUARANTINE_BUCKET_ENV: QUARANTINE_BUCKET,
     }
     for variable, value in settings.items():
         monkeypatch.setenv(variable, value)
+
+
+@pytest.fixture
+def quarantine_bucket(aws_environment: None) -> Iterator[Any]:
+    """A moto S3 holding the quarantine bucket (validate and bundle keep rejected inputs
+    there); the client to inspect it."""
+    with mock_aws():
+        client = boto3.client("s3", region_name=REGION)
+        client.create_bucket(Bucket=QUARANTINE_BUCKET)
+        yield client
 
 
 @pytest.fixture

@@ -24,7 +24,13 @@ from functions._shared.errors import (
     TransientDependencyError,
 )
 from tests.events import load_event
-from tests.functional.conftest import REGION, FakeLambdaContext, HandlerLoader, emitted_metrics
+from tests.functional.conftest import (
+    QUARANTINE_BUCKET,
+    REGION,
+    FakeLambdaContext,
+    HandlerLoader,
+    emitted_metrics,
+)
 
 STAGING = "stepflow-test-staging"
 LANDING = "stepflow-test-landing"
@@ -38,7 +44,7 @@ def s3(aws_environment: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.setenv(names.LANDING_BUCKET_ENV, LANDING)
     with mock_aws():
         client = boto3.client("s3", region_name=REGION)
-        for bucket in (STAGING, LANDING):
+        for bucket in (STAGING, LANDING, QUARANTINE_BUCKET):
             client.create_bucket(Bucket=bucket)
         yield client
 
@@ -182,6 +188,37 @@ def test_a_vanished_or_overwritten_object_is_rejected_and_the_rest_bundled(
     assert "NoSuchKey" in reasons[gone_id]
     assert "overwritten" in reasons[changed_id]
     assert result["counts"]["rejected"] == 2
+    # Their bytes were gone before bundle saw them: nothing to keep, nothing named.
+    assert all("quarantineKey" not in rejection for rejection in result["rejected"])
+
+
+def test_a_rejected_object_is_kept_verbatim_and_named_in_its_rejection(
+    bundle: ModuleType, s3: Any, lambda_context: FakeLambdaContext
+) -> None:
+    good = land(s3, "landed/good.ndjson", b'{"good":1}\n')
+    binary_body = b"\x00\x01\x02\xff\xfe binary \x89PNG"
+    binary = land(s3, "landed/image.png", binary_body)
+    mixed_body = b'{"a":1}\nnot json\n{"b":2}\n[3]\n'
+    mixed = land(s3, "landed/mixed.ndjson", mixed_body)
+
+    result = bundle.lambda_handler(objects_envelope(good, binary, mixed), lambda_context)
+
+    assert gzip.decompress(staged(s3, result)) == b'{"good":1}\n{"a":1}\n{"b":2}\n'
+    by_key = {r["eventId"].split("#")[0]: r for r in result["rejected"]}
+    kept_binary = s3.get_object(
+        Bucket=QUARANTINE_BUCKET, Key=by_key[f"s3://{LANDING}/landed/image.png"]["quarantineKey"]
+    )
+    assert kept_binary["Body"].read() == binary_body
+    assert kept_binary["Metadata"]["origin"] == f"s3://{LANDING}/landed/image.png"
+    assert "not UTF-8" in kept_binary["Metadata"]["reason"]
+    assert "left-out-lines" not in kept_binary["Metadata"]
+    kept_mixed = s3.get_object(
+        Bucket=QUARANTINE_BUCKET, Key=by_key[f"s3://{LANDING}/landed/mixed.ndjson"]["quarantineKey"]
+    )
+    assert kept_mixed["Body"].read() == mixed_body
+    assert kept_mixed["Metadata"]["left-out-lines"] == "2,4"
+    assert kept_mixed["Metadata"]["left-out-total"] == "2"
+    assert kept_mixed["Metadata"]["tracking-id"] == result["trackingId"]
 
 
 def test_a_gzip_object_corrupt_half_way_is_left_out_without_a_trace(
@@ -253,6 +290,8 @@ def test_objects_from_another_bucket_are_rejected(
 
     assert gzip.decompress(staged(s3, result)) == b""
     assert "landing bucket" in result["rejected"][0]["errors"][0]["reason"]
+    # Another bucket's object is nobody's input here: bundle does not copy it anywhere.
+    assert "quarantineKey" not in result["rejected"][0]
 
 
 def test_an_envelope_with_nothing_to_bundle_fails_permanently(

@@ -259,3 +259,38 @@ def test_objects_are_claimed_by_location_and_etag_in_the_table(
     assert repeat["objects"] == []
     assert repeat["duplicates"][0] == claim_id
     assert (repeat["counts"]["fresh"], repeat["counts"]["duplicates"]) == (0, 2)
+
+
+@pytest.mark.parametrize(
+    ("error_field", "judged_again"),
+    [("$", True), ("lines.2", False)],
+    ids=["rejected-whole", "some-lines-left-out"],
+)
+def test_an_object_rejected_whole_beside_a_delivered_one_is_judged_again_when_re_uploaded(
+    *,
+    load_handler: HandlerLoader,
+    dedupe: ModuleType,
+    lambda_context: FakeLambdaContext,
+    error_field: str,
+    judged_again: bool,
+) -> None:
+    first = dedupe.lambda_handler(objects_envelope("sqs-1"), lambda_context)
+    binary_id, delivered_id = (
+        f"s3://{ref['bucket']}/{ref['key']}#{ref['etag']}" for ref in first["objects"]
+    )
+    # What the workflow records once bundle refused the first object and delivered the other.
+    rejection = {
+        "index": 0,
+        "eventId": binary_id,
+        "errors": [{"field": error_field, "reason": "x"}],
+    }
+    load_handler("update_status").lambda_handler(
+        {**first, "status": "DELIVERED", "rejected": [rejection]}, lambda_context
+    )
+
+    # The same bytes landed again under the same key: the same claim id.
+    again = dedupe.lambda_handler(objects_envelope("sqs-2"), lambda_context)
+
+    claimed = [f"s3://{ref['bucket']}/{ref['key']}#{ref['etag']}" for ref in again["objects"]]
+    assert claimed == ([binary_id] if judged_again else [])
+    assert delivered_id in again["duplicates"]

@@ -21,6 +21,7 @@ from functions.update_status.adapters import DynamoDbEnrichmentStore, DynamoDbSt
 from tests.events import load_event
 from tests.functional.conftest import (
     ENRICHMENT_STATUS_TABLE,
+    QUARANTINE_BUCKET,
     STATUS_TABLE,
     FakeLambdaContext,
     HandlerLoader,
@@ -47,6 +48,7 @@ def status_update(status: str | None = None, **fields: Any) -> dict[str, Any]:
     return update
 
 
+@pytest.mark.usefixtures("quarantine_bucket")
 def test_the_ingest_path_ends_accepted_with_its_counts_and_rejections(
     load_handler: HandlerLoader, dynamodb: Any, lambda_context: FakeLambdaContext
 ) -> None:
@@ -118,7 +120,10 @@ def test_counts_are_replaced_not_added_on_each_forward_step(
 
 
 def test_a_batch_with_nothing_valid_is_recorded_rejected_with_its_reasons(
-    load_handler: HandlerLoader, dynamodb: Any, lambda_context: FakeLambdaContext
+    load_handler: HandlerLoader,
+    dynamodb: Any,
+    quarantine_bucket: Any,
+    lambda_context: FakeLambdaContext,
 ) -> None:
     validated = load_handler("validate").lambda_handler(
         load_event("ingest_envelope_junk.json"), lambda_context
@@ -128,6 +133,12 @@ def test_a_batch_with_nothing_valid_is_recorded_rejected_with_its_reasons(
 
     assert record["status"] == "REJECTED"
     assert record["reason"] == "none of the 9 events was valid"
+    # Each rejected event names where it was kept verbatim, for an operator to resubmit.
+    for rejection in record["rejected"]:
+        kept = quarantine_bucket.head_object(
+            Bucket=QUARANTINE_BUCKET, Key=rejection["quarantineKey"]
+        )
+        assert kept["Metadata"]["tracking-id"] == record["trackingId"]
     assert len(record["rejected"]) == record["rejectedTotal"] == 9
 
 

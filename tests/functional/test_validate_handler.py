@@ -3,13 +3,32 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from functions._shared.errors import InvalidEnvelopeError
 from tests.events import load_event, load_example
-from tests.functional.conftest import FakeLambdaContext, HandlerLoader, emitted_metrics
+from tests.functional.conftest import (
+    QUARANTINE_BUCKET,
+    FakeLambdaContext,
+    HandlerLoader,
+    emitted_metrics,
+)
+
+# Every rejection keeps its input in the quarantine bucket.
+pytestmark = pytest.mark.usefixtures("quarantine_bucket")
+
+
+def without_quarantine_keys(result: dict[str, Any]) -> dict[str, Any]:
+    """``result`` without the keys that carry the day they were written."""
+    rejected = [
+        {key: value for key, value in rejection.items() if key != "quarantineKey"}
+        for rejection in result["rejected"]
+    ]
+    return {**result, "rejected": rejected}
 
 
 def test_the_sample_batch_is_split_into_valid_and_rejected(
@@ -19,7 +38,7 @@ def test_the_sample_batch_is_split_into_valid_and_rejected(
 
     result = handler.lambda_handler(load_event("ingest_envelope.json"), lambda_context)
 
-    assert result == load_event("validated_envelope.json")
+    assert without_quarantine_keys(result) == load_event("validated_envelope.json")
     assert [rejection["index"] for rejection in result["rejected"]] == [4, 5]
     fields_of_last = [error["field"] for error in result["rejected"][1]["errors"]]
     assert fields_of_last == [
@@ -177,15 +196,90 @@ def test_a_batch_of_junk_bodies_never_fails_the_invocation(
     }
 
 
-@pytest.mark.parametrize(
-    "batch",
-    [[], [{"body": "{}"}], [{"messageId": "m-1"}]],
-    ids=["empty", "no-message-id", "no-body"],
-)
-def test_an_array_that_is_not_a_pipes_batch_fails_the_invocation(
-    load_handler: HandlerLoader, lambda_context: FakeLambdaContext, batch: list[Any]
+def test_an_empty_array_is_not_a_pipes_batch_and_fails_the_invocation(
+    load_handler: HandlerLoader, lambda_context: FakeLambdaContext
 ) -> None:
     handler = load_handler("validate")
 
     with pytest.raises(InvalidEnvelopeError, match="PipeBatch"):
-        handler.lambda_handler(batch, lambda_context)
+        handler.lambda_handler([], lambda_context)
+
+
+@pytest.mark.parametrize(
+    ("malformed", "reason"),
+    [
+        ({"body": "{}"}, "the SQS record has no messageId"),
+        ({"messageId": "m-1"}, "the SQS record is malformed: body: is required"),
+        ({"messageId": " ", "body": "{}"}, "the SQS record is malformed: messageId"),
+    ],
+    ids=["no-message-id", "no-body", "blank-message-id"],
+)
+def test_a_malformed_record_is_rejected_alone_and_kept(
+    load_handler: HandlerLoader,
+    lambda_context: FakeLambdaContext,
+    quarantine_bucket: Any,
+    malformed: dict[str, Any],
+    reason: str,
+) -> None:
+    handler = load_handler("validate")
+    good = {"messageId": "m-good", "body": json.dumps(load_example("event.json"))}
+
+    result = handler.lambda_handler([good, malformed], lambda_context)
+
+    assert result["counts"] == {"received": 2, "valid": 1, "rejected": 1}
+    [rejection] = result["rejected"]
+    assert rejection["errors"][0]["reason"].startswith(reason)
+    kept = quarantine_bucket.get_object(Bucket=QUARANTINE_BUCKET, Key=rejection["quarantineKey"])
+    assert json.loads(kept["Body"].read()) == malformed
+    assert kept["Metadata"]["reason"].startswith("events.1: " + reason)
+
+
+def test_a_rejected_message_is_kept_verbatim_with_its_reason_and_origin(
+    load_handler: HandlerLoader, lambda_context: FakeLambdaContext, quarantine_bucket: Any
+) -> None:
+    handler = load_handler("validate")
+    poison = '{"year": 1e400, "x": "caf\u00e9"}'
+    source_arn = "arn:aws:sqs:us-east-1:123456789012:stepflow-test-ingest"
+    batch = [
+        {"messageId": "m-1", "body": json.dumps(load_example("event.json"))},
+        {"messageId": "m-2", "body": poison, "eventSourceARN": source_arn},
+    ]
+
+    result = handler.lambda_handler(batch, lambda_context)
+
+    [rejection] = result["rejected"]
+    key = rejection["quarantineKey"]
+    assert key.startswith("quarantine/queue/")
+    assert key.endswith("/m-2")
+    kept = quarantine_bucket.get_object(Bucket=QUARANTINE_BUCKET, Key=key)
+    assert kept["Body"].read() == poison.encode()
+    assert kept["Metadata"]["message-id"] == "m-2"
+    assert kept["Metadata"]["origin"] == source_arn
+    assert kept["Metadata"]["tracking-id"] == result["trackingId"]
+    assert "not a finite number" in kept["Metadata"]["reason"]
+
+
+def test_each_rejected_event_of_an_api_execution_is_kept_alone(
+    load_handler: HandlerLoader, lambda_context: FakeLambdaContext, quarantine_bucket: Any
+) -> None:
+    handler = load_handler("validate")
+    envelope = load_event("ingest_envelope.json")
+
+    result = handler.lambda_handler(envelope, lambda_context)
+
+    for rejection in result["rejected"]:
+        key = rejection["quarantineKey"]
+        assert key.startswith("quarantine/api/")
+        kept = quarantine_bucket.get_object(Bucket=QUARANTINE_BUCKET, Key=key)
+        assert json.loads(kept["Body"].read()) == envelope["events"][rejection["index"]]
+        assert kept["Metadata"]["tracking-id"] == envelope["trackingId"]
+
+
+def test_a_rejection_is_never_reported_without_its_input_kept(
+    load_handler: HandlerLoader, lambda_context: FakeLambdaContext, quarantine_bucket: Any
+) -> None:
+    handler = load_handler("validate")
+    quarantine_bucket.delete_bucket(Bucket=QUARANTINE_BUCKET)
+
+    with pytest.raises(ClientError, match="NoSuchBucket"):
+        handler.lambda_handler([{"messageId": "m-1", "body": "not JSON"}], lambda_context)

@@ -9,6 +9,7 @@ from infra.stack import Deployment
 from stack.spec import App
 from tests.infra.harness import (
     ACCOUNT,
+    EVENT_INVOKE_CONFIG,
     EVENT_RULE,
     EVENT_TARGET,
     PERMISSION,
@@ -73,3 +74,24 @@ def test_the_rule_matches_unsuccessful_endings_of_the_stack_workflows(
         f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{app.physical_name(name)}"
         for name in ("ingest", "aggregate", "enrich")
     ]
+
+
+def test_the_dead_letter_queue_is_a_queue_of_the_description(app: App) -> None:
+    [spec] = app.execution_status_rules
+    declared = app.queue(spec.dead_letter_queue)
+    assert declared.dead_letter_queue is None  # a dead-letter queue has none of its own
+    assert declared.message_retention_seconds == 1_209_600
+
+
+def test_failed_asynchronous_invocations_of_the_target_go_to_the_dead_letter_queue(
+    app: App, run: Run[Deployment]
+) -> None:
+    [spec] = app.execution_status_rules
+    dlq_arn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{app.physical_name(spec.dead_letter_queue)}"
+    [config] = run.mocks.of_type(EVENT_INVOKE_CONFIG)
+    assert config.inputs["functionName"] == app.physical_name(spec.target_function)
+    assert config.inputs["destinationConfig"] == {"onFailure": {"destination": dlq_arn}}
+    # Bounded: Lambda's limits are 0-2 retries and 60 s-6 h of event age.
+    assert 0 <= config.inputs["maximumRetryAttempts"] <= 2
+    assert 60 <= config.inputs["maximumEventAgeInSeconds"] <= 21_600
+    # The destination sends with the function's own role: tests/infra/test_grants.py.

@@ -62,21 +62,25 @@ def test_the_access_levels_are_exactly_their_actions() -> None:
 def test_real_functions_get_exactly_their_grants(app: App, run: Run[Deployment]) -> None:
     name = app.physical_name
     expected: dict[str, dict[str, set[str]]] = {
-        # Reads back the batches claim_check stored; sends back what its output has no room for.
+        # Reads back the batches claim_check stored; sends back what its output has no room for;
+        # keeps what it rejected in quarantine.
         "validate": {
             bucket(app.bucket_name("staging")): LIST,
             bucket(app.bucket_name("staging"), "/*"): READ,
             f"{QUEUE_ARN}{name('ingest')}": SEND,
+            bucket(app.bucket_name("quarantine"), "/*"): WRITE,
         },
         # Stores the batches too big to start a workflow; never reads.
         "claim_check": {bucket(app.bucket_name("staging"), "/*"): WRITE},
         "dedupe": {},
-        "update_status": {},
+        # The on-failure destination of its asynchronous invocations (the outcome rule's).
+        "update_status": {f"{QUEUE_ARN}{name('execution-outcomes-dlq')}": SEND},
         "bundle": {
             bucket(app.bucket_name("staging")): LIST,
             bucket(app.bucket_name("staging"), "/*"): READ | WRITE,
             bucket(app.bucket_name("landing")): LIST,
             bucket(app.bucket_name("landing"), "/*"): READ,
+            bucket(app.bucket_name("quarantine"), "/*"): WRITE,
         },
         "archive": {
             bucket(app.bucket_name("staging")): LIST,

@@ -71,7 +71,9 @@ def test_output_values(app: App, run: Run[Deployment]) -> None:
         spec.name: queue_url + app.physical_name(spec.name) for spec in app.queues
     }
     assert run.resolved[outputs.DEAD_LETTER_QUEUE_URLS] == {
-        spec.name: queue_url + app.physical_name(spec.name) + "-dlq" for spec in app.queues
+        spec.name: queue_url + app.physical_name(spec.name) + "-dlq"
+        for spec in app.queues
+        if spec.dead_letter_queue is not None
     }
     assert run.resolved[outputs.BUCKET_NAMES] == {
         spec.name: app.bucket_name(spec.name) for spec in app.buckets

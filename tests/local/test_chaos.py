@@ -28,3 +28,7 @@ def test_every_acknowledged_event_arrives_once_through_faults_and_a_crash(
     http_poison = report.poison_sent.get("single", 0) + report.poison_sent.get("bulk", 0)
     assert report.poison_refused == http_poison
     assert report.poison_refused_without_reason == 0
+    # Poison that SQS or the landing bucket accepted is kept verbatim with its reason.
+    assert report.poison_kept == report.poison_sent.get("sqs", 0) + report.poison_sent.get(
+        "landing", 0
+    )

@@ -9,7 +9,8 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from functions.validate.sources import PipeBatch, read_pipe_batch
+from functions.validate.quarantined import rejected_messages
+from functions.validate.sources import PipeBatch, read_pipe_batch, screen_records
 from tests.property.conftest import count_example
 from tests.property.strategies import hostile_events, is_plain_json, json_values, valid_events
 
@@ -151,3 +152,48 @@ def test_s3_notification_records_of_any_shape_are_objects_or_rejected(
     assert payload["source"] == "s3"
     assert payload["counts"]["received"] == len(records)
     assert payload["counts"]["valid"] >= good
+
+
+malformed_records = st.one_of(
+    st.fixed_dictionaries({"body": hostile_bodies}),
+    st.fixed_dictionaries({"messageId": st.text(max_size=8)}),
+    st.fixed_dictionaries({"messageId": json_values, "body": st.one_of(json_values, st.text())}),
+    st.dictionaries(st.text(max_size=8), json_values, max_size=3),
+)
+
+
+@given(
+    st.lists(valid_events, max_size=3, unique_by=lambda event: event["eventHeader"]["uuid"]),
+    st.lists(malformed_records, max_size=3),
+    st.lists(hostile_bodies, max_size=2),
+    st.randoms(use_true_random=False),
+)
+def test_a_malformed_record_never_costs_its_batch_and_every_rejection_is_kept_verbatim(
+    valid: list[dict[str, Any]], malformed: list[Any], hostile: list[str], shuffler: Any
+) -> None:
+    count_example("validate sources: malformed SQS records and their quarantine")
+    records: list[Any] = [_record(index, json.dumps(event)) for index, event in enumerate(valid)]
+    records += [_record(len(records) + index, body) for index, body in enumerate(hostile)]
+    records += malformed
+    if not records:
+        records = [{"body": "no id"}]
+    shuffler.shuffle(records)
+
+    screened, refused = screen_records(records)
+    batch = PipeBatch.model_validate(screened)
+    envelope, _ = read_pipe_batch(batch, refused)
+    payload = envelope.to_payload()
+
+    rejected_messages_ids = {rejection["messageId"] for rejection in payload["rejected"]}
+    assert set(refused) <= rejected_messages_ids  # each malformed record rejected alone
+    if payload["source"] == "queue":
+        kept = {event["eventHeader"]["uuid"] for event in payload["events"]}
+        assert {event["eventHeader"]["uuid"] for event in valid} <= kept
+    bodies = {record.message_id: record.body for record in batch.root}
+    quarantined = rejected_messages(
+        envelope, [record.model_dump(by_alias=True) for record in batch.root]
+    )
+    assert set(quarantined) == rejected_messages_ids
+    for message_id, item in quarantined.items():
+        assert item.body == bodies[message_id].encode("utf-8", "surrogatepass")
+        assert item.reason
