@@ -12,6 +12,7 @@ the run then waits until the downstream holds every acknowledged event. Printed 
 - POST -> DELIVERED p50/p95: from the start of an event's POST to its arrival downstream (the
   downstream's log, polled every 50 ms), which is what the DELIVERED status records;
 - ingest executions started, and events per execution;
+- POST p50/p95: how long the API took to answer, where the producer's time went;
 
 then the ratios queued / per-request. Usage::
 
@@ -31,7 +32,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -71,8 +72,10 @@ class IntakeResult:
     executions: int
     statuses_delivered: int
     statuses_with_execution: int
+    post_p50: float | None = None
+    post_p95: float | None = None
+    """How long the API took to answer a POST: where the producer's time goes."""
     lone_event_seconds: float | None = None
-    notes: list[str] = field(default_factory=list)
 
     @property
     def posts_per_second(self) -> float:
@@ -203,6 +206,9 @@ def run_intake(
                     lambda: wanted <= clock.arrivals.keys(),
                     time.monotonic() + deadline_seconds,
                 )
+            answer_times = [
+                item.acknowledged - item.started for item in sent if item.acknowledged is not None
+            ]
             latencies = [
                 clock.arrivals[item.event_id] - item.started
                 for item in accepted
@@ -238,6 +244,8 @@ def run_intake(
         executions=executions,
         statuses_delivered=delivered,
         statuses_with_execution=with_execution,
+        post_p50=percentile(answer_times, 0.50),
+        post_p95=percentile(answer_times, 0.95),
         lone_event_seconds=lone,
     )
 
@@ -299,14 +307,15 @@ def report(results: list[IntakeResult]) -> list[str]:
 
     lines = [
         f"{'intake':<12} {'POSTs/s':>8} {'delivered/s':>11} {'p50':>8} {'p95':>8} "
-        f"{'executions':>10} {'events/exec':>11} {'refused':>7}"
+        f"{'executions':>10} {'events/exec':>11} {'refused':>7} {'POST p50/p95':>14}"
     ]
     for result in results:
         lines.append(
             f"{result.intake:<12} {result.posts_per_second:>8.1f} "
             f"{result.delivered_per_second:>11.1f} {seconds(result.latency_p50):>8} "
             f"{seconds(result.latency_p95):>8} {result.executions:>10} "
-            f"{result.events_per_execution:>11.1f} {result.refused:>7}"
+            f"{result.events_per_execution:>11.1f} {result.refused:>7} "
+            f"{seconds(result.post_p50):>7}/{seconds(result.post_p95)}"
         )
     lines += [
         f"{result.intake}: a lone event on the quiet stack took "
