@@ -64,6 +64,11 @@ bench: $(STAMP)
 bench-cost: $(STAMP)
 	$(BIN)/python -m bench.cost
 
+.PHONY: bench-throughput
+## Single-event POSTs at 200/s through a local stack per intake: per-request vs queued.
+bench-throughput: $(STAMP)
+	$(BIN)/python -m bench.throughput --lone-event
+
 ## The project's Lambda layer, needed before `pulumi preview`/`up`: the wheels of every pin in
 ## functions/requirements.txt that the Powertools layer lacks (infra/dependency_layer.py),
 ## for CPython 3.13 on Linux arm64, into build/lambda-deps/python/.

@@ -24,7 +24,7 @@ import pulumi
 import pulumi_aws as aws
 
 from functions._shared.enrichment import MAX_BATCH_SIZE, MIN_BATCH_SIZE
-from stack.spec import StackConfig, WorkflowType
+from stack.spec import Intake, StackConfig, WorkflowType
 
 # Powertools' log levels; the Lambda logging config maps them to its own (see infra.function).
 LOG_LEVELS: Final = frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
@@ -54,6 +54,7 @@ MAX_ENRICH_CONCURRENCY: Final = 40
 # The longest an Express execution may run. Parked deliveries wait parkChecks cooldowns, and a
 # failed Express execution cannot be redriven.
 EXPRESS_MAX_SECONDS: Final = 300
+_INTAKES: Final = frozenset(intake.value for intake in Intake)
 
 # A full config key ("stepflow:prefix", "aws:region") to its value as text, None when unset.
 ConfigValues = Callable[[str], str | None]
@@ -206,6 +207,7 @@ def parse_config(
             0,
             MAX_BATCHING_WINDOW_SECONDS,
         ),
+        intake=Intake(_one_of("intake", text("intake", defaults.intake).lower(), _INTAKES)),
         max_bulk_events=between("maxBulkEvents", defaults.max_bulk_events, 1, MAX_BULK_EVENTS),
         provider_url=https("providerUrl", defaults.provider_url),
         enrich_batch_size=between(

@@ -16,6 +16,7 @@ from stack.spec import (
     FunctionSpec,
     HttpMethod,
     IndexSpec,
+    Intake,
     PipeSpec,
     QueueGrant,
     QueueSpec,
@@ -240,6 +241,7 @@ def build_app(config: StackConfig | None = None) -> App:
                 names.MAX_BULK_EVENTS_ENV: str(config.max_bulk_events),
                 names.MAX_INLINE_PRODUCTS_ENV: str(config.max_inline_products),
                 names.ENRICH_BATCH_SIZE_ENV: str(config.enrich_batch_size),
+                names.INTAKE_ENV: Intake(config.intake).value,
             },
             tables=(
                 TableGrant("status", Access.READ_WRITE, names.STATUS_TABLE_ENV),
@@ -248,8 +250,10 @@ def build_app(config: StackConfig | None = None) -> App:
                     "enrichment-status", Access.READ_WRITE, names.ENRICHMENT_STATUS_TABLE_ENV
                 ),
             ),
+            # Queued, the api only sends to the ingest queue: the pipe starts the executions.
+            queues=_ingest_queue_grant(config),
             workflows=(
-                WorkflowGrant("ingest", names.INGEST_STATE_MACHINE_ENV),
+                *_ingest_workflow_grant(config),
                 WorkflowGrant("enrich", names.ENRICH_STATE_MACHINE_ENV),
             ),
         ),
@@ -335,3 +339,15 @@ def build_app(config: StackConfig | None = None) -> App:
             ),
         ),
     )
+
+
+def _ingest_queue_grant(config: StackConfig) -> tuple[QueueGrant, ...]:
+    if Intake(config.intake) is Intake.QUEUED:
+        return (QueueGrant("ingest", Access.WRITE, names.INGEST_QUEUE_URL_ENV),)
+    return ()
+
+
+def _ingest_workflow_grant(config: StackConfig) -> tuple[WorkflowGrant, ...]:
+    if Intake(config.intake) is Intake.PER_REQUEST:
+        return (WorkflowGrant("ingest", names.INGEST_STATE_MACHINE_ENV),)
+    return ()

@@ -52,6 +52,18 @@ class WorkflowType(StrEnum):
     EXPRESS = "EXPRESS"
 
 
+class Intake(StrEnum):
+    """How ``POST /events`` hands events to the ingest workflow.
+
+    ``queued``: the API acknowledges once the ingest queue holds the request, and the ingest
+    pipe starts one execution per batch of requests. ``per-request``: the API starts one
+    execution per request (the original design, kept so benchmarks can compare the two).
+    """
+
+    QUEUED = "queued"
+    PER_REQUEST = "per-request"
+
+
 @dataclass(frozen=True)
 class IndexSpec:
     name: str
@@ -363,6 +375,7 @@ class StackConfig:
     park_checks: int = 3
     ingest_batch_size: int = 10
     ingest_batching_window_seconds: int = 1
+    intake: Intake = Intake.QUEUED
     max_bulk_events: int = 100
     # Where products are enriched. Locally the runtime starts its own provider and overrides this.
     provider_url: str = "https://provider.example.com"

@@ -138,8 +138,24 @@ def nothing_new_branch() -> Chain:
 
 
 # The envelope's lists, passed on so that a final status record names every event it did not
-# deliver (bundle and archive keep them beside the claim-checked bundle).
-_LISTS: Final = {"rejected.$": "$.rejected", "duplicates.$": "$.duplicates"}
+# deliver (bundle and archive keep them beside the claim-checked bundle); the requests a queued
+# batch carries, so that each gets the status too; and the execution, which the records name.
+_LISTS: Final = {
+    "rejected.$": "$.rejected",
+    "duplicates.$": "$.duplicates",
+    "carried.$": "$.carried",
+    "execution.$": "$.execution",
+}
+EXECUTION_PATH: Final = "$.execution"
+
+
+def note_the_execution() -> Pass:
+    """Keep the execution's ARN in the state, for the status records (``executionArn``)."""
+    return Pass(
+        "Note the execution",
+        parameters={"executionArn.$": "$$.Execution.Id"},
+        result_path=EXECUTION_PATH,
+    )
 
 
 def delivery(config: StackConfig, catch_all: Catch, *, bundle_name: str) -> Chain:
@@ -309,7 +325,8 @@ def pre_send_failures(catch_all: Catch) -> Catch:
 def bundle_pipeline(
     config: StackConfig | None, *, validate_name: str, bundle_name: str, comment: str
 ) -> StateMachine:
-    """Validate -> drop duplicates -> (nothing new: record and succeed) -> :func:`delivery`.
+    """Validate -> drop duplicates -> note the execution -> (nothing new: record and succeed)
+    -> :func:`delivery`.
 
     The ingest and aggregate workflows differ only in what their steps read, so only the names
     of the two steps that read differently and the comment tell them apart.
@@ -326,7 +343,7 @@ def bundle_pipeline(
         .otherwise(nothing_new_branch())
     )
     return StateMachine(
-        start=Chain.start(validate).next(dedupe).next(anything_new),
+        start=Chain.start(validate).next(dedupe).next(note_the_execution()).next(anything_new),
         comment=comment,
         timeout_seconds=TIMEOUT_SECONDS,
     )

@@ -426,6 +426,9 @@ class ValidatedEnvelope(BaseModel):
     rejected: list[Any] = Field(default_factory=list)
     duplicates: list[str] = Field(default_factory=list)
     counts: dict[str, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
+    carried: list[dict[str, Any]] = Field(default_factory=list)
+    """The tracking ids of the requests a queued batch holds (:mod:`functions._shared.carried`);
+    always present, so that the workflows' status steps can pass it on."""
 
     @model_validator(mode="before")
     @classmethod

@@ -29,6 +29,8 @@ DOWNSTREAM_SECRET_ENV: Final = "DOWNSTREAM_SECRET_NAME"
 IDEMPOTENCY_TABLE_ENV: Final = "IDEMPOTENCY_TABLE_NAME"
 INGEST_STATE_MACHINE_ENV: Final = "INGEST_STATE_MACHINE_ARN"
 MAX_BULK_EVENTS_ENV: Final = "MAX_BULK_EVENTS"
+# "queued" or "per-request" (stack.spec.Intake): how the api hands events to the ingest workflow.
+INTAKE_ENV: Final = "INTAKE"
 # Never set on AWS (so 1 there); the local runtime sets its time scale here for every function,
 # so the Lambdas' own waits and clocks keep pace with its scaled Wait states and Retry intervals.
 LOCAL_TIME_SCALE_ENV: Final = "LOCAL_TIME_SCALE"

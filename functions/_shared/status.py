@@ -47,6 +47,9 @@ RANK_ATTRIBUTE: Final = "statusRank"
 
 ARCHIVE_KEY_ATTRIBUTE: Final = "archiveKey"
 
+EXECUTION_ARN_ATTRIBUTE: Final = "executionArn"
+"""The execution that carried the tracking id, once one did (update_status writes it)."""
+
 TERMINAL_ATTRIBUTE: Final = "terminal"
 """``true`` on a FAILED record written by a workflow's failure path, right before its Fail
 state: that execution can never deliver, so dedupe lets a re-send take its claims over."""
@@ -64,6 +67,7 @@ RECORD_KEY_ORDER: Final[tuple[str, ...]] = (
     "duplicates",
     "duplicatesTotal",
     ARCHIVE_KEY_ATTRIBUTE,
+    EXECUTION_ARN_ATTRIBUTE,
     "createdAt",
     "updatedAt",
     "history",

@@ -1,5 +1,5 @@
-"""The AWS side of the API: Step Functions, the status and enrichment tables and Powertools
-Idempotency.
+"""The AWS side of the API: Step Functions, the ingest queue, the status and enrichment tables
+and Powertools Idempotency.
 
 boto3, botocore and the idempotency utility (which imports boto3) are imported on first use:
 requests that never reach AWS (health, the OpenAPI document, every bad request) do not pay for
@@ -97,6 +97,27 @@ class StepFunctionsStarter:
                 stateMachineArn=self.state_machine_arn, name=name, input=execution_input
             )
         return str(response["executionArn"])
+
+
+class IngestQueue:
+    """:class:`~functions.api.core.MessageSender` on the ingest queue (queued intake).
+
+    Example::
+
+        queue = IngestQueue("https://sqs.us-east-1.amazonaws.com/123456789012/stepflow-dev-ingest")
+        queue.send("trk-1", '{"trackingId": "trk-1", "source": "api", "events": [...]}')
+    """
+
+    client = LazyClient("sqs")
+
+    def __init__(self, queue_url: str, client: Any | None = None) -> None:
+        self.queue_url = queue_url
+        self._client = client
+
+    def send(self, tracking_id: str, body: str) -> None:
+        # One request, one message: core keeps it under the queue's (and validate's) size limit.
+        with unavailable_on_aws_errors(f"send of {tracking_id} to the ingest queue"):
+            self.client.send_message(QueueUrl=self.queue_url, MessageBody=body)
 
 
 class StatusTable:

@@ -45,14 +45,17 @@ from functions._shared.errors import ConfigurationError
 from functions._shared.scaffold import Scaffold
 from functions.api.body import read_json_body
 from functions.api.core import (
+    QUEUED,
     TRACKING_ID_PATTERN,
     ApiSettings,
+    MessageSender,
     StatusReader,
     StatusRecorder,
     WorkflowStarter,
     bulk_events,
     new_tracking_id,
     prepare_submission,
+    queue_ingest,
     read_status,
     require_valid,
     single_event,
@@ -120,11 +123,13 @@ class Services:
     """What the routes need from outside; built once per cold start by ``handler.py``."""
 
     settings: ApiSettings
-    starter: WorkflowStarter
+    starter: WorkflowStarter | None
     statuses: StatusTableLike
     idempotency: IdempotencyGateLike
     enrich_starter: WorkflowStarter
     enrichments: EnrichmentTableLike
+    queue: MessageSender | None = None
+    """The ingest queue, which queued intake sends requests to instead of starting executions."""
 
 
 _services: Services | None = None
@@ -241,14 +246,22 @@ _CATALOG_POST_RESPONSES: Final = {
 }
 
 _POST_RESPONSES: Final = {
-    **_documented(202, "The ingest workflow was started.", AcceptedResponse),
+    **_documented(
+        202,
+        "The events were queued for the ingest workflow (or, per request, it was started).",
+        AcceptedResponse,
+    ),
     **_documented(
         400,
         "Nothing was started: no body, not JSON, nested too deeply, not valid UTF-8, the wrong "
         "shape, too many or no events, or invalid events (every wrong field is named).",
     ),
     **_documented(409, "A request with this Idempotency-Key is still running; retry shortly."),
-    **_documented(413, "The events do not fit one execution (262,144 bytes); split them."),
+    **_documented(
+        413,
+        "The events do not fit one request (204,800 bytes queued, 262,144 per request); "
+        "split them.",
+    ),
     **_documented(415, "The body is not application/json (UTF-8)."),
     **_documented(422, "This Idempotency-Key was used before with another body."),
     **_documented(503, "AWS is unavailable; retry after Retry-After seconds, same key."),
@@ -261,8 +274,9 @@ _POST_RESPONSES: Final = {
 @app.post(
     "/events",
     summary="Submit one event",
-    description="Validates the event with the ingest workflow's own rules, then starts the "
-    "workflow and answers its execution ARN and a tracking id.",
+    description="Validates the event with the ingest workflow's own rules, then queues it for "
+    "the ingest workflow (answered once the queue holds it) and answers a tracking id; with "
+    "intake `per-request`, starts the workflow and answers its execution ARN too.",
     tags=["events"],
     responses=_POST_RESPONSES,
 )
@@ -431,10 +445,20 @@ def _request_json() -> Any:
 def _submit(events: list[Any], body: Any, route: str, key: str | None) -> Response[Any]:
     current = services()
     require_valid(events)
-    submission = prepare_submission(events, new_tracking_id(), current.settings.max_bulk_events)
+    settings = current.settings
+    submission = prepare_submission(
+        events, new_tracking_id(), settings.max_bulk_events, settings.max_request_bytes
+    )
 
     def start() -> dict[str, Any]:
-        return start_ingest(submission, current.starter, current.statuses, datetime.now(UTC))
+        now = datetime.now(UTC)
+        if settings.intake == QUEUED:
+            if current.queue is None:
+                raise ConfigurationError("queued intake without an ingest queue")
+            return queue_ingest(submission, current.queue, current.statuses, now)
+        if current.starter is None:
+            raise ConfigurationError("per-request intake without an ingest state machine")
+        return start_ingest(submission, current.starter, current.statuses, now)
 
     if key is None:
         ids, replayed = start(), False

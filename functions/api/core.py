@@ -13,15 +13,16 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
-from contextlib import suppress
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final, Protocol
+from typing import Any, Final, Literal, Protocol
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from functions._shared import names
+from functions._shared.batch_pointer import INLINE_BATCH_LIMIT_BYTES
 from functions._shared.enrichment import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_MAX_INLINE_PRODUCTS,
@@ -37,6 +38,12 @@ DEFAULT_MAX_BULK_EVENTS: Final = 100
 MAX_EXECUTION_INPUT_BYTES: Final = 262_144
 """Step Functions' limit on an execution's input, in UTF-8 bytes (Standard and Express)."""
 
+MAX_QUEUED_MESSAGE_BYTES: Final = INLINE_BATCH_LIMIT_BYTES
+"""The largest request a queued intake sends: validate takes no larger message from the queue
+(its events must fit a workflow's state beside the rest of the batch)."""
+QUEUED: Final = "queued"
+PER_REQUEST: Final = "per-request"
+
 TRACKING_ID_PREFIX: Final = "trk-"
 TRACKING_ID_PATTERN: Final = rf"^[A-Za-z0-9][A-Za-z0-9._:-]{{0,{MAX_NAME_LENGTH - 1}}}$"
 """Tracking ids the status route looks up: those the API (``trk-``), the pipes (``sqs-``) and
@@ -48,8 +55,12 @@ class ApiSettings(BaseModel):
 
     status_table: str = Field(alias=names.STATUS_TABLE_ENV, min_length=1)
     idempotency_table: str = Field(alias=names.IDEMPOTENCY_TABLE_ENV, min_length=1)
-    state_machine_arn: str = Field(
-        alias=names.INGEST_STATE_MACHINE_ENV, pattern=r"^arn:[\w-]+:states:"
+    intake: Literal["queued", "per-request"] = Field(alias=names.INTAKE_ENV, default=QUEUED)
+    state_machine_arn: str | None = Field(
+        alias=names.INGEST_STATE_MACHINE_ENV, default=None, pattern=r"^arn:[\w-]+:states:"
+    )
+    ingest_queue_url: str | None = Field(
+        alias=names.INGEST_QUEUE_URL_ENV, default=None, min_length=1
     )
     max_bulk_events: int = Field(
         alias=names.MAX_BULK_EVENTS_ENV, default=DEFAULT_MAX_BULK_EVENTS, ge=1, le=10_000
@@ -70,6 +81,29 @@ class ApiSettings(BaseModel):
         ge=MIN_BATCH_SIZE,
         le=MAX_BATCH_SIZE,
     )
+
+    @model_validator(mode="after")
+    def _intake_has_its_target(self) -> ApiSettings:
+        needed = {
+            QUEUED: (names.INGEST_QUEUE_URL_ENV, self.ingest_queue_url),
+            PER_REQUEST: (names.INGEST_STATE_MACHINE_ENV, self.state_machine_arn),
+        }
+        variable, value = needed[self.intake]
+        if value is None:
+            raise ValueError(f"{variable} is not set, which {names.INTAKE_ENV} {self.intake} needs")
+        return self
+
+    @property
+    def max_request_bytes(self) -> int:
+        """The largest ingest envelope one request may make, in UTF-8 bytes."""
+        return MAX_QUEUED_MESSAGE_BYTES if self.intake == QUEUED else MAX_EXECUTION_INPUT_BYTES
+
+
+class MessageSender(Protocol):
+    """Sends one message to the ingest queue; raises :class:`DependencyUnavailableError` when
+    the queue has not accepted it."""
+
+    def send(self, tracking_id: str, body: str) -> None: ...
 
 
 class WorkflowStarter(Protocol):
@@ -209,8 +243,14 @@ def execution_input_of(document: dict[str, Any]) -> tuple[str, int]:
         raise ApiError(400, f"the body {reason}", [field_error(WHOLE_VALUE, reason)]) from None
 
 
-def prepare_submission(events: list[Any], tracking_id: str, max_bulk_events: int) -> Submission:
-    """The execution input for ``events``, refused with a 413 when it exceeds Step Functions' limit.
+def prepare_submission(
+    events: list[Any],
+    tracking_id: str,
+    max_bulk_events: int,
+    max_bytes: int = MAX_EXECUTION_INPUT_BYTES,
+) -> Submission:
+    """The execution input (or queue message) for ``events``, refused with a 413 over
+    ``max_bytes`` (Step Functions' limit by default; queued, a smaller one).
 
     The input is the ingest envelope ``{"trackingId", "source": "api", "events"}`` with the
     events as posted (validate normalises them inside the workflow).
@@ -218,23 +258,22 @@ def prepare_submission(events: list[Any], tracking_id: str, max_bulk_events: int
     execution_input, size = execution_input_of(
         {"trackingId": tracking_id, "source": API_SOURCE, "events": events}
     )
-    if size > MAX_EXECUTION_INPUT_BYTES:
+    if size > max_bytes:
         if len(events) == 1:
             advice = "one event cannot be larger; keep large content in S3 and send its location"
         else:
             advice = (
                 f"split the events into several POST /events/bulk requests, each under "
-                f"{MAX_EXECUTION_INPUT_BYTES:,} bytes and at most {max_bulk_events} events"
+                f"{max_bytes:,} bytes and at most {max_bulk_events} events"
             )
         raise ApiError(
             413,
-            f"the events make an execution input of {size:,} bytes; Step Functions accepts at "
-            f"most {MAX_EXECUTION_INPUT_BYTES:,} bytes per execution: {advice}",
+            f"the events make an execution input of {size:,} bytes; at most {max_bytes:,} "
+            f"bytes are accepted per request: {advice}",
             [
                 field_error(
                     WHOLE_VALUE,
-                    f"makes {size} bytes of execution input, over the limit of "
-                    f"{MAX_EXECUTION_INPUT_BYTES} bytes",
+                    f"makes {size} bytes of execution input, over the limit of {max_bytes} bytes",
                 )
             ],
         )
@@ -255,19 +294,51 @@ def start_ingest(
         ids  # {"executionId": "arn:aws:states:...", "trackingId": "trk-..."}
     """
     tracking_id = submission.tracking_id
+    with _failed_on_unavailable(
+        submission, statuses, now, "the ingest workflow could not be started"
+    ):
+        execution_arn = starter.start(tracking_id, submission.execution_input)
+    return {"executionId": execution_arn, "trackingId": tracking_id}
+
+
+def queue_ingest(
+    submission: Submission, queue: MessageSender, statuses: StatusRecorder, now: datetime
+) -> dict[str, str]:
+    """Record the tracking id as RECEIVED, then send the request to the ingest queue; the ids
+    to answer (the tracking id only: the execution that carries it starts later, and the status
+    record names it then).
+
+    The 202 is answered only once SQS has accepted the message, so an acknowledged request is
+    durably queued; when the send fails the record says FAILED, not accepted (best effort), and
+    the error propagates (a 503).
+
+    Example::
+
+        ids = queue_ingest(submission, IngestQueue(queue_url), StatusTable(table), now)
+        ids  # {"trackingId": "trk-..."}
+    """
+    with _failed_on_unavailable(submission, statuses, now, "the request was not queued"):
+        queue.send(submission.tracking_id, submission.execution_input)
+    return {"trackingId": submission.tracking_id}
+
+
+@contextmanager
+def _failed_on_unavailable(
+    submission: Submission, statuses: StatusRecorder, now: datetime, what: str
+) -> Iterator[None]:
+    # RECEIVED first, so that a GET right after the 202 always finds the record.
+    tracking_id = submission.tracking_id
     statuses.record_received(tracking_id, submission.count, format_utc(now))
     try:
-        execution_arn = starter.start(tracking_id, submission.execution_input)
+        yield
     except DependencyUnavailableError as error:
         reason = (
-            f"the ingest workflow could not be started ({error}); the client was answered 503 "
-            "and may retry under a new tracking id"
+            f"{what} ({error}); the client was answered 503 and may retry under a new tracking id"
         )
         # The client's 503 is what matters; if this write fails too, RECEIVED stays.
         with suppress(DependencyUnavailableError):
             statuses.record_start_failure(tracking_id, reason, format_utc(now))
         raise
-    return {"executionId": execution_arn, "trackingId": tracking_id}
 
 
 def read_status(tracking_id: str, reader: StatusReader) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from functions._shared.settings import load_settings
 from functions.api.adapters import (
     EnrichmentTable,
     IdempotencyGate,
+    IngestQueue,
     StatusTable,
     StepFunctionsStarter,
 )
@@ -34,7 +35,11 @@ settings = load_settings(ApiSettings)
 idempotency = IdempotencyGate(settings.idempotency_table)
 services = Services(
     settings=settings,
-    starter=StepFunctionsStarter(settings.state_machine_arn),
+    # One of the two, by the stack's intake (ApiSettings refuses an environment without it).
+    starter=StepFunctionsStarter(settings.state_machine_arn)
+    if settings.state_machine_arn
+    else None,
+    queue=IngestQueue(settings.ingest_queue_url) if settings.ingest_queue_url else None,
     statuses=StatusTable(settings.status_table),
     idempotency=idempotency,
     enrich_starter=StepFunctionsStarter(settings.enrich_state_machine_arn, workflow="enrich"),

@@ -53,11 +53,17 @@ class InternalErrorResponse(ErrorResponse):
 
 
 class AcceptedResponse(BaseModel):
-    """The workflow was started (or had been, for a retried ``Idempotency-Key``)."""
+    """The events were accepted (or had been, for a retried ``Idempotency-Key``)."""
 
     model_config = _CAMEL_CASE
 
-    execution_id: str = Field(alias="executionId", description="ARN of the ingest execution.")
+    execution_id: str | None = Field(
+        default=None,
+        alias="executionId",
+        description="ARN of the ingest execution, when the stack starts one per request "
+        "(intake `per-request`). Queued (the default), the events wait in the ingest queue and "
+        "the status record names the execution that carried them (`executionArn`) once one did.",
+    )
     tracking_id: str = Field(
         alias="trackingId", description="Where to follow the events: `GET /events/{trackingId}`."
     )
@@ -91,6 +97,11 @@ class StatusRecord(BaseModel):
     duplicates_total: int | None = Field(default=None, alias="duplicatesTotal")
     archive_key: str | None = Field(
         default=None, alias="archiveKey", description="Key of the archived bundle."
+    )
+    execution_arn: str | None = Field(
+        default=None,
+        alias="executionArn",
+        description="The ingest execution that carried the events, once one did.",
     )
     created_at: str | None = Field(default=None, alias="createdAt")
     updated_at: str | None = Field(default=None, alias="updatedAt")

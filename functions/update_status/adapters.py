@@ -14,6 +14,7 @@ from functions._shared.dynamodb import CONDITIONAL_CHECK_FAILED, from_item, to_a
 from functions._shared.enrichment import batch_id_prefix, public_row, summary_id
 from functions._shared.status import (
     ARCHIVE_KEY_ATTRIBUTE,
+    EXECUTION_ARN_ATTRIBUTE,
     RANK_ATTRIBUTE,
     TERMINAL_ATTRIBUTE,
     forward_only,
@@ -66,6 +67,8 @@ class DynamoDbStatusStore:
             assignments[ARCHIVE_KEY_ATTRIBUTE] = write.archive_key
         if write.terminal:
             assignments[TERMINAL_ATTRIBUTE] = True
+        if write.execution_arn is not None:
+            assignments[EXECUTION_ARN_ATTRIBUTE] = write.execution_arn
 
         set_clauses = [f"#{name} = :{name}" for name in assignments]
         set_clauses.append("#createdAt = if_not_exists(#createdAt, :updatedAt)")

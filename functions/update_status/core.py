@@ -15,6 +15,7 @@ from typing import Annotated, Any, Final, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from functions._shared.carried import CarriedTrackingId
 from functions._shared.models import TrackingId, format_utc
 from functions._shared.status import Status, rank_of
 
@@ -45,6 +46,14 @@ class ArchiveRef(BaseModel):
     key: str = Field(min_length=1)
 
 
+class ExecutionRef(BaseModel):
+    """The execution a workflow step runs in (``$$.Execution.Id``, noted in ``$.execution``)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    execution_arn: str = Field(alias="executionArn", min_length=1)
+
+
 class StatusUpdate(BaseModel):
     """update_status's input: any envelope, plus an optional explicit ``status``.
 
@@ -72,6 +81,10 @@ class StatusUpdate(BaseModel):
     terminal: bool = False
     """Set by a workflow's failure path, whose execution ends in a Fail state that no redrive
     gets past: its events were never delivered, and dedupe lets a re-send claim them."""
+    execution: ExecutionRef | None = None
+    carried: list[CarriedTrackingId] = Field(default_factory=list)
+    """The requests a queued batch holds: each gets this status too, for its own events
+    (:mod:`functions.update_status.carried`)."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +104,7 @@ class StatusWrite:
     at: str
     archive_key: str | None = None
     terminal: bool = False
+    execution_arn: str | None = None
 
 
 @dataclass(frozen=True)
@@ -173,6 +187,7 @@ def plan_write(update: StatusUpdate, now: datetime) -> StatusWrite:
         at=format_utc(now),
         archive_key=update.archive.key if update.archive is not None else None,
         terminal=update.terminal,
+        execution_arn=update.execution.execution_arn if update.execution else None,
     )
 
 

@@ -14,7 +14,8 @@ it out, ``inputDetails.included`` false):
   whose summary row is failed instead);
 - a Pipes batch (a JSON array of SQS records): the tracking id validate gives that batch, the
   envelope's own for a batch of one envelope message, else
-  :func:`~functions._shared.pipe_batches.batch_tracking_id` of its message ids;
+  :func:`~functions._shared.pipe_batches.batch_tracking_id` of its message ids, and the
+  envelope messages' own tracking ids too (the requests a queued batch carried);
 - otherwise the execution's name, which the api sets to the tracking id.
 
 Statuses only move forward, so a record already PARKED, DELIVERED, REJECTED or DUPLICATE keeps
@@ -88,6 +89,8 @@ class TrackedExecution:
 
     tracking_id: str
     catalog_id: str | None = None
+    carried: tuple[str, ...] = ()
+    """The tracking ids of the envelope messages a batch of several held (queued intake)."""
 
 
 def is_execution_status_event(event: Any) -> bool:
@@ -182,10 +185,22 @@ def record_execution_outcome(
             }
         )
         return record_enrichment(enrichment, enrichment_store, now=now).record
-    update = StatusUpdate.model_validate(
-        {"trackingId": tracked.tracking_id, "status": Status.FAILED, "reason": reason}
+    records = [
+        record_status(_failed(tracking_id, reason, detail), status_store, now=now).record
+        for tracking_id in (tracked.tracking_id, *tracked.carried)
+    ]
+    return records[0]
+
+
+def _failed(tracking_id: str, reason: str, detail: ExecutionStatusDetail) -> StatusUpdate:
+    return StatusUpdate.model_validate(
+        {
+            "trackingId": tracking_id,
+            "status": Status.FAILED,
+            "reason": reason,
+            "execution": {"executionArn": detail.execution_arn},
+        }
     )
-    return record_status(update, status_store, now=now).record
 
 
 def _input_document(detail: ExecutionStatusDetail) -> Any:
@@ -215,12 +230,27 @@ def _from_pipe_batch(document: list[Any]) -> TrackedExecution | None:
     if not all(isinstance(message_id, str) and message_id for message_id in message_ids):
         return None
     if len(document) == 1:
-        envelope = _json_object(document[0].get("body"))
-        if envelope is not None and isinstance(envelope.get("events"), list):
-            tracking_id = envelope.get("trackingId")
-            if isinstance(tracking_id, str) and _valid(_TRACKING_ID, tracking_id):
-                return TrackedExecution(tracking_id)
-    return TrackedExecution(batch_tracking_id([str(message_id) for message_id in message_ids]))
+        tracking_id = _envelope_tracking_id(document[0].get("body"))
+        if tracking_id is not None:
+            return TrackedExecution(tracking_id)
+    carried = tuple(
+        tracking_id
+        for record in document
+        if (tracking_id := _envelope_tracking_id(record.get("body"))) is not None
+    )
+    return TrackedExecution(
+        batch_tracking_id([str(message_id) for message_id in message_ids]), carried=carried
+    )
+
+
+def _envelope_tracking_id(body: Any) -> str | None:
+    envelope = _json_object(body)
+    if envelope is None or not isinstance(envelope.get("events"), list):
+        return None
+    tracking_id = envelope.get("trackingId")
+    if isinstance(tracking_id, str) and _valid(_TRACKING_ID, tracking_id):
+        return tracking_id
+    return None
 
 
 def _json_object(text: Any) -> dict[str, Any] | None:

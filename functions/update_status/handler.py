@@ -2,6 +2,8 @@
 
 An EventBridge execution status change fails the status record of the execution that ended
 (:mod:`functions.update_status.execution_events`).
+A queued batch's update is recorded for every request it carries too
+(:mod:`functions.update_status.carried`).
 An input with ``catalogId`` is an enrichment's (batch or summary row of the enrichment table,
 see :mod:`functions.update_status.enrichment`); any other is an ingest envelope.
 """
@@ -20,6 +22,7 @@ from functions._shared.parsing import parse_envelope
 from functions._shared.scaffold import Scaffold, step_failures
 from functions._shared.settings import load_settings
 from functions.update_status.adapters import DynamoDbEnrichmentStore, DynamoDbStatusStore
+from functions.update_status.carried import carried_updates
 from functions.update_status.core import StatusOutcome, StatusUpdate, record_status
 from functions.update_status.enrichment import (
     EnrichmentOutcome,
@@ -62,7 +65,9 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
         outcome = record_enrichment(enrichment, enrichment_store, now=datetime.now(UTC))
     else:
         update = parse_envelope(event, StatusUpdate)
-        outcome = record_status(update, status_store, now=datetime.now(UTC))
+        now = datetime.now(UTC)
+        outcome = record_status(update, status_store, now=now)
+        _record_carried(update, now)
 
     record = outcome.record
     if outcome.applied:
@@ -76,3 +81,12 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
             extra={"stored": record.get("status"), "requested": outcome.requested},
         )
     return record
+
+
+def _record_carried(update: StatusUpdate, now: datetime) -> None:
+    # After the batch's own record: a retry of this step rewrites them all, forward only.
+    carried = carried_updates(update)
+    for share in carried:
+        record_status(share, status_store, now=now)
+    if carried:
+        metrics.add_metric(name="CarriedStatusRecorded", unit=MetricUnit.Count, value=len(carried))

@@ -37,6 +37,7 @@ from functions._shared.batch_pointer import (
     POINTER_KEY,
     BatchPointer,
 )
+from functions._shared.carried import CARRIED_KEY, carried_tracking_ids
 from functions._shared.models import (
     FieldError,
     NonBlankName,
@@ -133,6 +134,8 @@ class _Received:
     """A raw event (any JSON), an :class:`S3Object`, or a :class:`_Refused`."""
     message_ids: list[str] = field(default_factory=list)
     envelope_tracking_ids: list[str | None] = field(default_factory=list)
+    tracking_ids: dict[str, str] = field(default_factory=dict)
+    """The tracking id of each envelope message that has one, by message id."""
     test_events: int = 0
 
     def add(self, item: Any, message_id: str) -> None:
@@ -290,6 +293,8 @@ def _receive_envelope(received: _Received, message_id: str, envelope: dict[str, 
             received.refuse(message_id, "trackingId", reason)
             return
     received.envelope_tracking_ids.append(tracking_id)
+    if tracking_id is not None:
+        received.tracking_ids[message_id] = tracking_id
     for event in events:
         received.add(event, message_id)
 
@@ -395,6 +400,15 @@ def _events_envelope(tracking_id: str, received: _Received) -> ValidatedEnvelope
     ]
     received_here = sum(message_id not in deferred for message_id in received.message_ids)
     overflow = {REQUEUED_KEY: requeued} if requeued else {}
+    carried = carried_tracking_ids(
+        {key: value for key, value in received.tracking_ids.items() if key not in deferred},
+        received.message_ids,
+        [
+            (message_id, event)
+            for event, message_id in zip(verdict.valid, accepted_messages, strict=True)
+            if message_id not in deferred
+        ],
+    )
     return ValidatedEnvelope.model_validate(
         {
             "trackingId": tracking_id,
@@ -402,6 +416,7 @@ def _events_envelope(tracking_id: str, received: _Received) -> ValidatedEnvelope
             "events": events,
             "rejected": [rejection.to_payload() for rejection in rejections],
             "duplicates": [],
+            CARRIED_KEY: carried,
             **overflow,
             "counts": {
                 "received": received_here,

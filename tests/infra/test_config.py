@@ -11,7 +11,7 @@ from functions.api.core import ApiSettings
 from infra import config as infra_config
 from infra.config import ConfigError, DeployConfig, InfraSettings, read_config
 from infra.packaging import REPO_ROOT
-from stack.spec import StackConfig, WorkflowType
+from stack.spec import Intake, StackConfig, WorkflowType
 from tests.infra.harness import PROJECT, REGION, STACK, RecordingMocks, run_program
 
 
@@ -47,6 +47,7 @@ def test_every_key_is_read() -> None:
             "stepflow:parkChecks": "4",
             "stepflow:ingestBatchSize": "100",
             "stepflow:ingestBatchingWindowSeconds": "20",
+            "stepflow:intake": "per-request",
             "stepflow:maxBulkEvents": "500",
             "stepflow:providerUrl": "https://keepa.example.net/api",
             "stepflow:enrichBatchSize": "50",
@@ -71,6 +72,7 @@ def test_every_key_is_read() -> None:
         park_checks=4,
         ingest_batch_size=100,
         ingest_batching_window_seconds=20,
+        intake=Intake.PER_REQUEST,
         max_bulk_events=500,
         provider_url="https://keepa.example.net/api",
         enrich_batch_size=50,
@@ -109,6 +111,7 @@ def test_every_key_is_read() -> None:
         ("ingestBatchSize", "0", "ingestBatchSize"),
         ("ingestBatchSize", "10001", "ingestBatchSize"),
         ("ingestBatchingWindowSeconds", "301", "ingestBatchingWindowSeconds"),
+        ("intake", "batched", "intake"),
         ("maxBulkEvents", "0", "maxBulkEvents"),
         ("maxBulkEvents", "10001", "maxBulkEvents"),
         ("providerUrl", "http://provider.example.com", "https://"),
@@ -236,6 +239,7 @@ def test_the_example_stack_config_reads_cleanly() -> None:
         "parkChecks",
         "ingestBatchSize",
         "ingestBatchingWindowSeconds",
+        "intake",
         "maxBulkEvents",
         "providerUrl",
         "enrichBatchSize",

@@ -75,11 +75,13 @@ def test_environment_is_the_description_plus_powertools_defaults(
         assert variables == expected
 
 
-def test_the_api_starts_ingest_and_enrich_by_their_state_machine_arns(
+def test_the_api_queues_ingest_and_starts_enrich_by_their_queue_url_and_state_machine_arn(
     app: App, run: Run[Deployment]
 ) -> None:
     variables = lambda_inputs(run, app.physical_name("api"))["environment"]["variables"]
-    assert variables["INGEST_STATE_MACHINE_ARN"] == STATE_MACHINE_ARN + app.physical_name("ingest")
+    assert variables["INTAKE"] == "queued"
+    assert variables["INGEST_QUEUE_URL"] == QUEUE_URL + app.physical_name("ingest")
+    assert "INGEST_STATE_MACHINE_ARN" not in variables
     assert variables["ENRICH_STATE_MACHINE_ARN"] == STATE_MACHINE_ARN + app.physical_name("enrich")
     assert variables["ENRICHMENT_STATUS_TABLE_NAME"] == app.physical_name("enrichment-status")
     assert (variables["MAX_INLINE_PRODUCTS"], variables["ENRICH_BATCH_SIZE"]) == ("1000", "20")

@@ -6,9 +6,11 @@ import json
 
 import pytest
 
+from functions._shared import names
 from infra import policies
 from infra.stack import Deployment
-from stack.spec import App
+from stack.app import build_app
+from stack.spec import App, Intake, StackConfig
 from tests.infra.fakes import SYNTHETIC_PREFIX, synthetic_bucket
 from tests.infra.harness import (
     ACCOUNT,
@@ -100,14 +102,23 @@ def test_real_functions_get_exactly_their_grants(app: App, run: Run[Deployment])
             bucket(app.bucket_name("staging"), "/*"): READ | WRITE,
             f"{SECRET_ARN}{name('provider')}-AbC123": {"secretsmanager:GetSecretValue"},
         },
+        # Queued intake: ingest executions are the pipe's to start, never the api's.
         "api": {
-            f"{MACHINE_ARN}{name('ingest')}": {"states:StartExecution"},
+            f"{QUEUE_ARN}{name('ingest')}": SEND,
             f"{MACHINE_ARN}{name('enrich')}": {"states:StartExecution"},
         },
     }
     assert {spec.name for spec in app.functions} == set(expected)
     for spec in app.functions:
         assert granted(run, name(spec.name)) == expected[spec.name], spec.name
+
+
+def test_per_request_intake_grants_the_api_ingest_starts_instead_of_sends() -> None:
+    api = build_app(StackConfig(intake=Intake.PER_REQUEST)).function("api")
+
+    assert api.queues == ()
+    assert [grant.workflow for grant in api.workflows] == ["ingest", "enrich"]
+    assert api.environment[names.INTAKE_ENV] == "per-request"
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ import pytest
 from local.environment import LocalEnvironment
 from local.runtime import LocalSettings, LocalStack
 from stack.app import build_app
-from stack.spec import App, FunctionSpec, StackConfig, WorkflowSpec
+from stack.spec import App, FunctionSpec, Intake, StackConfig, WorkflowSpec
 from tests.local.fixtures.handlers import PermanentDeliveryError, TransientDeliveryError
 from workflows.builder import Catch, Chain, LambdaInvoke, Pass, StateMachine, Succeed, Wait
 from workflows.builder.error_names import StatesError
@@ -89,7 +89,9 @@ def behaviour_app() -> App:
 
 def test_app() -> App:
     """The real stack plus the behaviour fixtures: one stack per process (moto is global)."""
-    real = build_app()
+    # One execution per POST, which these tests follow by its executionId; queued intake (the
+    # default) has its own stack in tests/local/test_queued_intake.py.
+    real = build_app(StackConfig(intake=Intake.PER_REQUEST))
     fixtures = behaviour_app()
     return replace(
         real,

@@ -328,6 +328,7 @@ def test_settings_default_the_bulk_maximum_to_100() -> None:
         {
             names.STATUS_TABLE_ENV: "status",
             names.IDEMPOTENCY_TABLE_ENV: "idempotency",
+            names.INTAKE_ENV: "per-request",
             names.INGEST_STATE_MACHINE_ENV: "arn:aws:states:us-east-1:1:stateMachine:ingest",
             names.ENRICHMENT_STATUS_TABLE_ENV: "enrichment-status",
             names.ENRICH_STATE_MACHINE_ENV: "arn:aws:states:us-east-1:1:stateMachine:enrich",
@@ -343,6 +344,9 @@ def test_settings_default_the_bulk_maximum_to_100() -> None:
     [
         (names.INGEST_STATE_MACHINE_ENV, None, "INGEST_STATE_MACHINE_ARN is not set"),
         (names.INGEST_STATE_MACHINE_ENV, "ingest", "INGEST_STATE_MACHINE_ARN"),
+        # Queued intake sends to the ingest queue, which this environment does not name.
+        (names.INTAKE_ENV, "queued", "INGEST_QUEUE_URL is not set"),
+        (names.INTAKE_ENV, "batched", "INTAKE"),
         (names.MAX_BULK_EVENTS_ENV, "0", "MAX_BULK_EVENTS"),
         (names.MAX_BULK_EVENTS_ENV, "many", "MAX_BULK_EVENTS"),
         (names.IDEMPOTENCY_TABLE_ENV, None, "IDEMPOTENCY_TABLE_NAME is not set"),
@@ -356,6 +360,7 @@ def test_a_wrong_setting_is_named(variable: str, value: str | None, message: str
     environment = {
         names.STATUS_TABLE_ENV: "status",
         names.IDEMPOTENCY_TABLE_ENV: "idempotency",
+        names.INTAKE_ENV: "per-request",
         names.INGEST_STATE_MACHINE_ENV: "arn:aws:states:us-east-1:1:stateMachine:ingest",
         names.ENRICHMENT_STATUS_TABLE_ENV: "enrichment-status",
         names.ENRICH_STATE_MACHINE_ENV: "arn:aws:states:us-east-1:1:stateMachine:enrich",

@@ -30,6 +30,7 @@ from stack.spec import (
     CircuitBreakerSpec,
     FunctionSpec,
     HttpMethod,
+    Intake,
     JwtAuthorizerSpec,
     PipeSpec,
     QueueGrant,
@@ -204,7 +205,8 @@ def test_a_jwt_route_needs_the_apis_jwt_authorizer() -> None:
 
 
 def test_a_workflow_comes_after_its_functions_and_before_the_function_starting_it() -> None:
-    app = build_app()
+    # Per request, the api starts ingest executions itself (queued, the pipe does).
+    app = build_app(StackConfig(intake=Intake.PER_REQUEST))
     order = creation_order(app)
     assert len(order) == len(app.functions) + len(app.workflows)
     position = {node: index for index, node in enumerate(order)}

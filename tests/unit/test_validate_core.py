@@ -289,6 +289,7 @@ def test_empty_batch_gives_no_events_and_zero_counts() -> None:
         "rejected": [],
         "duplicates": [],
         "counts": {"received": 0, "valid": 0, "rejected": 0},
+        "carried": [],
     }
 
 

@@ -53,6 +53,7 @@ def test_nothing_new_is_recorded_and_succeeds() -> None:
     assert _path(rendered, {"Anything new?": -1}) == [
         "Validate events",
         "Drop duplicates",
+        "Note the execution",
         "Anything new?",
         "Record status",
         "Done",
@@ -67,6 +68,7 @@ def test_new_events_are_bundled_archived_checked_delivered_and_recorded() -> Non
     assert _path(rendered, choose) == [
         "Validate events",
         "Drop duplicates",
+        "Note the execution",
         "Anything new?",
         "Bundle events",
         "Anything bundled?",
@@ -141,6 +143,8 @@ def test_a_refused_delivery_is_parked_with_the_downstream_answer_as_its_reason(
         "cause.$": "$.deliveryError.Cause",
         "rejected.$": "$.rejected",
         "duplicates.$": "$.duplicates",
+        "carried.$": "$.carried",
+        "execution.$": "$.execution",
     }
 
 
@@ -227,3 +231,17 @@ def test_an_envelope_without_tracking_id_skips_recording(states: dict[str, Any])
         {"Variable": "$.trackingId", "IsPresent": True, "Next": "Record failure"}
     ]
     assert guard["Default"] == "Failed"
+
+
+def test_every_final_record_names_the_execution_and_the_requests_the_batch_carries(
+    states: dict[str, Any],
+) -> None:
+    note = states["Note the execution"]
+    assert note["Parameters"] == {"executionArn.$": "$$.Execution.Id"}
+    assert note["ResultPath"] == "$.execution"
+    for name in ("Record delivery", "Record parked", "Record refused delivery", "Record rejection"):
+        payload = states[name]["Parameters"]["Payload"]
+        assert payload["carried.$"] == "$.carried", name
+        assert payload["execution.$"] == "$.execution", name
+    # The nothing-new branch records the whole state, which holds both.
+    assert states["Record status"]["Parameters"]["Payload.$"] == "$"

@@ -179,6 +179,7 @@ print("RESULT", json.dumps({{"codes": codes, "boto3": "boto3" in sys.modules}}))
         "STATUS_TABLE_NAME": STATUS_TABLE,
         "IDEMPOTENCY_TABLE_NAME": "idempotency",
         "INGEST_STATE_MACHINE_ARN": INGEST_STATE_MACHINE_ARN,
+        "INGEST_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/ingest",
         "ENRICHMENT_STATUS_TABLE_NAME": ENRICHMENT_STATUS_TABLE,
         "ENRICH_STATE_MACHINE_ARN": ENRICH_STATE_MACHINE_ARN,
     }
