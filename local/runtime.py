@@ -219,6 +219,7 @@ class LocalStack(Service):
                 host=self.settings.host,
                 port=self._api_port(),
                 account_id=LOCAL_ACCOUNT,
+                region=self.app.config.region,
             )
             self._api.start()
         return self.outputs()

@@ -158,13 +158,14 @@ class RouteSpec:
     """``method path`` served by ``function`` through a Lambda proxy integration (payload 2.0).
 
     ``authorization`` is IAM (SigV4) unless the route says otherwise; a JWT route needs its
-    API's ``jwt_authorizer``.
+    API's ``jwt_authorizer``, and when it names ``scopes`` a token must carry one of them.
     """
 
     method: HttpMethod
     path: str
     function: str
     authorization: Authorization = Authorization.IAM
+    scopes: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
