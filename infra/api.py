@@ -92,12 +92,30 @@ def _slug(route: RouteSpec) -> str:
 
 @dataclass(frozen=True)
 class HttpApiArgs:
-    """``function_arns`` maps the logical name of every function a route names to its ARN."""
+    """``function_arns`` maps the logical name of every function a route names to its ARN;
+    ``user_pool_issuer`` and ``user_pool_client_id`` are the stack's user pool, which a JWT
+    authorizer naming a ``user_pool`` trusts."""
 
     spec: ApiSpec
     physical_name: str
     function_arns: Mapping[str, pulumi.Input[str]]
     log_retention_days: int = 30
+    user_pool_issuer: pulumi.Input[str] | None = None
+    user_pool_client_id: pulumi.Input[str] | None = None
+
+
+def _jwt_configuration(args: HttpApiArgs) -> aws.apigatewayv2.AuthorizerJwtConfigurationArgs:
+    jwt = args.spec.jwt_authorizer
+    assert jwt is not None
+    if jwt.user_pool is None:
+        return aws.apigatewayv2.AuthorizerJwtConfigurationArgs(
+            issuer=jwt.issuer, audiences=list(jwt.audiences)
+        )
+    if args.user_pool_issuer is None or args.user_pool_client_id is None:
+        raise ValueError(f"api {args.spec.name!r} trusts user pool {jwt.user_pool!r}: none given")
+    return aws.apigatewayv2.AuthorizerJwtConfigurationArgs(
+        issuer=args.user_pool_issuer, audiences=[args.user_pool_client_id]
+    )
 
 
 class HttpApi(pulumi.ComponentResource):
@@ -157,10 +175,7 @@ class HttpApi(pulumi.ComponentResource):
                     name=f"{args.physical_name}-jwt",
                     authorizer_type=AUTHORIZATION_TYPES[Authorization.JWT],
                     identity_sources=[spec.jwt_authorizer.identity_source],
-                    jwt_configuration=aws.apigatewayv2.AuthorizerJwtConfigurationArgs(
-                        issuer=spec.jwt_authorizer.issuer,
-                        audiences=list(spec.jwt_authorizer.audiences),
-                    ),
+                    jwt_configuration=_jwt_configuration(args),
                 ),
                 opts=child,
             )
@@ -180,6 +195,7 @@ class HttpApi(pulumi.ComponentResource):
                         route_key=route.key,
                         authorization_type=authorization_type(route),
                         authorizer_id=authorizer_id,
+                        authorization_scopes=list(route.scopes) or None,
                         target=pulumi.Output.concat(
                             "integrations/", integrations[route.function].id
                         ),

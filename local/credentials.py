@@ -25,3 +25,8 @@ def local_user_arn(account_id: str) -> str:
     'arn:aws:iam::123456789012:user/local'
     """
     return f"arn:aws:iam::{account_id}:user/local"
+
+
+# The demo user's password in the local user pool (stack.spec.UserPoolSpec.demo_username); it
+# meets the pool's password policy. Only the local runtime creates that user.
+DEMO_PASSWORD: Final = "Local-demo-password-1"

@@ -16,6 +16,7 @@ from stack.spec import (
     FunctionSpec,
     HttpMethod,
     IndexSpec,
+    JwtAuthorizerSpec,
     PipeSpec,
     QueueGrant,
     QueueSpec,
@@ -25,6 +26,7 @@ from stack.spec import (
     StackConfig,
     TableGrant,
     TableSpec,
+    UserPoolSpec,
     WorkflowGrant,
     WorkflowSpec,
     WorkflowType,
@@ -297,11 +299,21 @@ def build_app(config: StackConfig | None = None) -> App:
                 # They reveal nothing a caller could not read in the repository.
                 RouteSpec(HttpMethod.GET, "/health", "api", Authorization.NONE),
                 RouteSpec(HttpMethod.GET, "/openapi.json", "api", Authorization.NONE),
-                RouteSpec(HttpMethod.POST, "/catalogs/{catalogId}/enrichments", "api"),
-                RouteSpec(HttpMethod.GET, "/catalogs/{catalogId}/enrichments/{trackingId}", "api"),
-                RouteSpec(HttpMethod.GET, "/users/{userId}/enrichments", "api"),
+                # People, not systems: the owner of a catalog is the token's subject.
+                RouteSpec(
+                    HttpMethod.POST, "/catalogs/{catalogId}/enrichments", "api", Authorization.JWT
+                ),
+                RouteSpec(
+                    HttpMethod.GET,
+                    "/catalogs/{catalogId}/enrichments/{trackingId}",
+                    "api",
+                    Authorization.JWT,
+                ),
+                RouteSpec(HttpMethod.GET, "/users/{userId}/enrichments", "api", Authorization.JWT),
             ),
+            jwt_authorizer=JwtAuthorizerSpec(user_pool="users"),
         ),
+        user_pool=UserPoolSpec(name="users"),
         circuit_breaker=CircuitBreakerSpec(function="deliver", table="circuit"),
         # An execution that ends FAILED outside its workflow's Catch, TIMED_OUT or ABORTED
         # never reaches its own update_status step: this rule tells update_status instead.

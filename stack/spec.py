@@ -180,11 +180,32 @@ class RouteSpec:
 @dataclass(frozen=True)
 class JwtAuthorizerSpec:
     """How an API checks the JWT of its ``Authorization.JWT`` routes: who issues the tokens and
-    which audiences they must name."""
+    which audiences they must name.
 
-    issuer: str
-    audiences: tuple[str, ...]
+    With ``user_pool`` (the logical name of the stack's :class:`UserPoolSpec`) the issuer is
+    that pool and the audience its app client, both known only once a backend created them;
+    otherwise ``issuer`` and ``audiences`` name an identity provider outside the stack.
+    """
+
+    issuer: str = ""
+    audiences: tuple[str, ...] = ()
     identity_source: str = "$request.header.Authorization"
+    user_pool: str | None = None
+
+
+@dataclass(frozen=True)
+class UserPoolSpec:
+    """A Cognito user pool for the people who call JWT routes, and its one app client.
+
+    People sign in with ``InitiateAuth`` ``USER_PASSWORD_AUTH`` on the app client (no client
+    secret: a browser or a CLI cannot keep one). ``demo_username`` is created, with a password
+    only the local runtime knows, by the local runtime only: a deployed pool has no users until
+    someone signs them up.
+    """
+
+    name: str
+    client: str = "web"
+    demo_username: str | None = "demo"
 
 
 @dataclass(frozen=True)
@@ -388,6 +409,7 @@ class App:
     api: ApiSpec | None = None
     circuit_breaker: CircuitBreakerSpec | None = None
     execution_status_rules: tuple[ExecutionStatusRuleSpec, ...] = ()
+    user_pool: UserPoolSpec | None = None
 
     def physical_name(self, logical_name: str) -> str:
         """The name a resource carries on AWS and locally alike (buckets: :meth:`bucket_name`)."""

@@ -10,7 +10,8 @@ from local.api_gateway.jwt_authorizer import UNAUTHORIZED, JwtAuthorizer
 from local.api_gateway.refusal import AccessDeniedError
 from local.api_gateway.sigv4 import SigV4Verifier
 from local.credentials import LOCAL_SECRETS, LOCAL_USER_ID, local_user_arn
-from stack.spec import Authorization, RouteSpec
+from local.provisioning import Resources
+from stack.spec import App, Authorization, RouteSpec
 
 
 @dataclass(frozen=True)
@@ -54,3 +55,19 @@ def local_authorizers(
         user_id=LOCAL_USER_ID,
     )
     return Authorizers(iam=iam, jwt=jwt)
+
+
+def stack_authorizers(app: App, resources: Resources, *, endpoint_url: str) -> Authorizers:
+    """The authorizers of the stack's API: SigV4 against the local credentials, and its JWT
+    authorizer for the stack's user pool, whose keys moto serves on ``endpoint_url``."""
+    jwt_spec = app.api.jwt_authorizer if app.api is not None else None
+    jwt = None
+    # An identity provider outside the stack has no local stand-in: its routes fail closed.
+    if jwt_spec is not None and jwt_spec.user_pool is not None and resources.user_pool:
+        pool = resources.user_pool
+        jwt = JwtAuthorizer.from_jwks_url(
+            pool.issuer,
+            audiences=(pool.client_id,),
+            jwks_url=f"{endpoint_url}/{pool.id}/.well-known/jwks.json",
+        )
+    return local_authorizers(region=app.config.region, account_id=app.config.account_id, jwt=jwt)

@@ -22,6 +22,8 @@ Example::
 
 from __future__ import annotations
 
+import json
+import urllib.request
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
@@ -50,6 +52,16 @@ class JwtAuthorizer:
         self.issuer = issuer
         self.audiences = frozenset(audiences)
         self._keys = KeySet.import_key_set(dict(jwks))  # type: ignore[arg-type]
+
+    @classmethod
+    def from_jwks_url(
+        cls, issuer: str, *, audiences: Sequence[str], jwks_url: str
+    ) -> JwtAuthorizer:
+        """An authorizer for ``issuer`` with the keys served at ``jwks_url`` (API Gateway reads
+        ``<issuer>/.well-known/jwks.json``; locally the pool's keys are on the AWS endpoint)."""
+        with urllib.request.urlopen(jwks_url, timeout=30) as answer:
+            jwks = json.loads(answer.read())
+        return cls(issuer, audiences=audiences, jwks=jwks)
 
     def verify(
         self, headers: Sequence[tuple[str, str]], *, scopes: Sequence[str], now: float

@@ -106,6 +106,8 @@ def test_the_output_keys_of_the_description(app: App) -> None:
         "bucketNames",
         "secretNames",
         "apiUrl",
+        "userPoolId",
+        "userPoolClientId",
         "ingestStateMachineArn",
         "aggregateStateMachineArn",
         "enrichStateMachineArn",
