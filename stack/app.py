@@ -30,6 +30,7 @@ from stack.spec import (
     WorkflowGrant,
     WorkflowSpec,
     WorkflowType,
+    bucket_name,
 )
 from workflows.aggregate import aggregate_definition
 from workflows.enrich import enrich_definition
@@ -221,6 +222,9 @@ def build_app(config: StackConfig | None = None) -> App:
                 names.MAX_BULK_EVENTS_ENV: str(config.max_bulk_events),
                 names.MAX_INLINE_PRODUCTS_ENV: str(config.max_inline_products),
                 names.ENRICH_BATCH_SIZE_ENV: str(config.enrich_batch_size),
+                # Only the name, no access: a catalog pointer must lie under its owner's
+                # upload prefix in this bucket.
+                names.STAGING_BUCKET_ENV: bucket_name(config, "staging"),
             },
             tables=(
                 TableGrant("status", Access.READ_WRITE, names.STATUS_TABLE_ENV),

@@ -393,6 +393,11 @@ class StackConfig:
     max_inline_products: int = 1000
 
 
+def bucket_name(config: StackConfig, logical_name: str) -> str:
+    """A bucket's physical name for ``config`` (see :meth:`App.bucket_name`)."""
+    return f"{config.prefix}-{logical_name}-{config.account_id}-{config.region}"
+
+
 @dataclass(frozen=True)
 class App:
     """Everything the stack holds. Built once by :func:`stack.app.build_app`."""
@@ -426,7 +431,7 @@ class App:
         ...                       region="eu-west-1")).bucket_name("landing")
         'stepflow-dev-landing-111122223333-eu-west-1'
         """
-        return f"{self.config.prefix}-{logical_name}-{self.config.account_id}-{self.config.region}"
+        return bucket_name(self.config, logical_name)
 
     @property
     def metrics_namespace(self) -> str:

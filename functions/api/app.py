@@ -232,7 +232,11 @@ _CATALOG_POST_RESPONSES: Final = {
         "(post a productsPointer), both products and productsPointer, or a body that is not "
         "JSON (every problem is named).",
     ),
-    **_documented(403, "The body names a userId that is not the signed-in user's."),
+    **_documented(
+        403,
+        "The body names a userId that is not the signed-in user's, or a productsPointer "
+        "outside their upload prefix (the same answer whether the object exists or not).",
+    ),
     **_documented(409, "A request with this Idempotency-Key is still running; retry shortly."),
     **_documented(
         413, "The products do not fit one execution (262,144 bytes); post a productsPointer."
@@ -325,6 +329,7 @@ def post_enrichment(
         catalogId,
         body,
         owner=token_subject(app.current_event.raw_event),
+        staging_bucket=current.settings.staging_bucket,
         max_inline_products=current.settings.max_inline_products,
         default_batch_size=current.settings.enrich_batch_size,
     )

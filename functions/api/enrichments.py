@@ -129,6 +129,16 @@ def new_enrichment_tracking_id() -> str:
 # --- POST ---------------------------------------------------------------------------------------
 
 
+def upload_prefix(owner: str) -> str:
+    """Where ``owner``'s catalogs are uploaded in the staging bucket, and the only place a
+    ``productsPointer`` of theirs may point.
+
+    >>> upload_prefix("0b6e-42")
+    'uploads/0b6e-42/'
+    """
+    return f"uploads/{owner}/"
+
+
 def parse_enrichment_request(
     catalog_id: str,
     body: Any,
@@ -136,11 +146,15 @@ def parse_enrichment_request(
     owner: str,
     max_inline_products: int,
     default_batch_size: int,
+    staging_bucket: str | None = None,
 ) -> EnrichmentRequest:
     """The checked request, or a 400 naming every problem (nothing is started or written).
 
     ``owner`` is the signed-in user (the token's subject): the enrichment is theirs. A body
-    may still name its ``userId``, but only as that same user (403 otherwise).
+    may still name its ``userId``, but only as that same user (403 otherwise). A
+    ``productsPointer`` must name an object under the owner's :func:`upload_prefix` in
+    ``staging_bucket``: anything else is a 403 before anything is read, so the answer is the
+    same whether the object exists or not.
 
     The body is validated by :class:`~functions.api.schemas.EnrichmentRequest`, the schema the
     OpenAPI document shows; what a schema cannot say is checked here: products or a pointer
@@ -206,6 +220,17 @@ def parse_enrichment_request(
             [field_error(USER_ID_FIELD, "is not the signed-in user (the token's subject)")],
         )
     pointer = model.products_pointer
+    if pointer is not None and not (
+        staging_bucket is not None
+        and pointer.bucket == staging_bucket
+        and pointer.key.startswith(upload_prefix(owner))
+    ):
+        raise ApiError(
+            403,
+            "productsPointer must name a catalog you uploaded: an object under "
+            f"{upload_prefix(owner)} in the staging bucket",
+            [field_error(POINTER_FIELD, "is outside the signed-in user's upload prefix")],
+        )
     return EnrichmentRequest(
         catalog_id=catalog_id,
         user_id=owner,

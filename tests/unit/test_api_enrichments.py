@@ -32,7 +32,12 @@ NOW = datetime(2024, 3, 2, 9, 15, tzinfo=UTC)
 
 def parse(body: Any, catalog_id: str = "cat-1", max_inline: int = 10) -> EnrichmentRequest:
     return parse_enrichment_request(
-        catalog_id, body, owner="u-1", max_inline_products=max_inline, default_batch_size=20
+        catalog_id,
+        body,
+        owner="u-1",
+        max_inline_products=max_inline,
+        default_batch_size=20,
+        staging_bucket="b-1",
     )
 
 
@@ -61,11 +66,11 @@ def test_an_inline_request_keeps_the_products_as_posted() -> None:
 
 
 def test_a_pointer_request_keeps_only_bucket_and_key() -> None:
-    pointer = {"bucket": "my.bucket-1", "key": "a/b c.ndjson", "versionId": "ignored"}
+    pointer = {"bucket": "b-1", "key": "uploads/u-1/b c.ndjson", "versionId": "ignored"}
 
     request = parse({"userId": "u-1", "productsPointer": pointer, "products": None})
 
-    assert request.pointer == {"bucket": "my.bucket-1", "key": "a/b c.ndjson"}
+    assert request.pointer == {"bucket": "b-1", "key": "uploads/u-1/b c.ndjson"}
     assert (request.products, request.batch_size) == (None, 20)
 
 
@@ -95,7 +100,7 @@ def test_what_the_api_accepts_the_documented_schema_accepts() -> None:
     accepted = [
         {"userId": "u-1", "products": asins(3)},
         {"userId": "u-1", "products": [{"ean": "4006381333931", "x": 1}], "batchSize": 100},
-        {"productsPointer": {"bucket": "b-1", "key": "k"}},
+        {"productsPointer": {"bucket": "b-1", "key": "uploads/u-1/k"}},
     ]
     for body in accepted:
         parse(body)
@@ -136,15 +141,26 @@ def test_the_execution_input_is_the_contracts() -> None:
 
 
 def test_a_pointer_has_no_totals_yet() -> None:
-    request = parse({"userId": "u-1", "productsPointer": {"bucket": "b-1", "key": "k"}})
+    pointer = {"bucket": "b-1", "key": "uploads/u-1/k"}
+    request = parse({"userId": "u-1", "productsPointer": pointer})
 
     submission = prepare_enrichment(request, "enr-1")
 
     assert (submission.total_products, submission.total_batches) == (None, None)
-    assert json.loads(submission.execution_input)["productsPointer"] == {
-        "bucket": "b-1",
-        "key": "k",
-    }
+    assert json.loads(submission.execution_input)["productsPointer"] == pointer
+
+
+def test_without_a_staging_bucket_no_pointer_is_accepted() -> None:
+    with pytest.raises(ApiError) as raised:
+        parse_enrichment_request(
+            "cat-1",
+            {"productsPointer": {"bucket": "b-1", "key": "uploads/u-1/k"}},
+            owner="u-1",
+            max_inline_products=10,
+            default_batch_size=20,
+        )
+
+    assert raised.value.status == 403
 
 
 def test_products_too_large_for_one_execution_are_a_413_advising_a_pointer() -> None:
