@@ -28,6 +28,7 @@ from typing import Final
 import pulumi
 import pulumi_aws as aws
 
+from stack.access import route_resource_suffix
 from stack.spec import ApiSpec, Authorization, RouteSpec
 
 TYPE: Final = "stepflow:apigateway:HttpApi"
@@ -60,8 +61,6 @@ ACCESS_LOG_FORMAT: Final = {
 
 ACCESS_LOG_GROUP_PREFIX: Final = "/aws/vendedlogs/apigateway/"
 
-_PATH_PARAMETER = re.compile(r"\{[^}]+\}")
-
 
 def authorization_type(route: RouteSpec) -> str:
     """API Gateway's ``authorization_type`` for the route's described authorization.
@@ -82,7 +81,7 @@ def source_arn_suffix(route: RouteSpec) -> str:
         >>> source_arn_suffix(RouteSpec(HttpMethod.GET, "/events/{trackingId}", "api"))
         '/*/GET/events/*'
     """
-    return f"/*/{route.method.value}{_PATH_PARAMETER.sub('*', route.path)}"
+    return route_resource_suffix(route)
 
 
 def _slug(route: RouteSpec) -> str:

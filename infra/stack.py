@@ -18,6 +18,7 @@ import pulumi_aws as aws
 
 from infra import alarms as alarm_rules
 from infra import dependency_layer, packaging
+from infra.access_policy import AccessPolicies, AccessPoliciesArgs
 from infra.alarms import AlarmRule, Alarms, AlarmsArgs
 from infra.api import HttpApi, HttpApiArgs
 from infra.bucket import Bucket, BucketArgs
@@ -209,6 +210,17 @@ def deploy(app: App, settings: InfraSettings | None = None) -> Deployment:
                 user_pool_client_id=None if user_pool is None else user_pool.client_id,
             ),
         )
+    access_policy_arns: dict[str, pulumi.Output[str]] = {}
+    if api is not None and app.access_policies:
+        access_policy_arns = AccessPolicies(
+            name("access"),
+            AccessPoliciesArgs(
+                app=app,
+                physical_name=name,
+                api_execution_arn=api.execution_arn,
+                state_machine_arns={key: machine.arn for key, machine in state_machines.items()},
+            ),
+        ).arns
     for rule in app.execution_status_rules:
         ExecutionStatusRule(
             name(rule.name),
@@ -244,6 +256,7 @@ def deploy(app: App, settings: InfraSettings | None = None) -> Deployment:
         api_url=None if api is None else api.url,
         user_pool_id=None if user_pool is None else user_pool.id,
         user_pool_client_id=None if user_pool is None else user_pool.client_id,
+        access_policy_arns=access_policy_arns,
     )
 
     return Deployment(

@@ -21,10 +21,12 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
+from local.api_gateway.events import default_api_id
 from local.credentials import DEMO_PASSWORD
+from stack.access import access_policy_document, route_resource_suffix
 from stack.identity import EXPLICIT_AUTH_FLOWS, PASSWORD_POLICY, user_pool_issuer
 from stack.spec import (
     LOCAL_ACCOUNT_ID,
@@ -104,6 +106,7 @@ class Resources:
     state_machines: Mapping[str, str]
     tables: Mapping[str, str]
     user_pool: UserPoolRef | None = None
+    access_policies: Mapping[str, str] = field(default_factory=dict)
 
     def reference(self, kind: str, logical_name: str) -> str:
         """The value of a backend reference (:meth:`stack.spec.App.backend_references`)."""
@@ -153,6 +156,9 @@ def provision(
     user_pool = None
     if app.user_pool is not None:
         user_pool = create_user_pool(client("cognito-idp"), app, app.user_pool)
+    access_policies = {}
+    if app.api is not None and app.access_policies:
+        access_policies = create_access_policies(client("iam"), app, machines)
     return Resources(
         queues=queues,
         buckets=buckets,
@@ -160,6 +166,7 @@ def provision(
         state_machines=machines,
         tables=tables,
         user_pool=user_pool,
+        access_policies=access_policies,
     )
 
 
@@ -382,3 +389,28 @@ def create_user_pool(cognito: Any, app: App, pool: UserPoolSpec) -> UserPoolRef:
         issuer=user_pool_issuer(app.config.region, created["Id"]),
         demo_username=pool.demo_username,
     )
+
+
+def create_access_policies(
+    iam: Any, app: App, state_machine_arns: Mapping[str, str]
+) -> dict[str, str]:
+    """The access policies as infra/access_policy.py creates them, on the local API's ARNs."""
+    assert app.api is not None
+    api_id = default_api_id(app.api.name, LOCAL_ACCOUNT)
+    execution_arn = f"arn:aws:execute-api:{app.config.region}:{LOCAL_ACCOUNT}:{api_id}"
+    arns = {}
+    for spec in app.access_policies:
+        document = access_policy_document(
+            app,
+            spec,
+            route_arn=lambda route: execution_arn + route_resource_suffix(route),
+            state_machine_arns=state_machine_arns,
+            derive=lambda arn, pattern: pattern(arn),
+        )
+        created = iam.create_policy(
+            PolicyName=app.physical_name(spec.name),
+            Description=spec.description,
+            PolicyDocument=json.dumps(document),
+        )
+        arns[spec.name] = str(created["Policy"]["Arn"])
+    return arns

@@ -348,6 +348,7 @@ class LocalStack(Service):
             user_pool_client_id=(
                 None if self.resources.user_pool is None else self.resources.user_pool.client_id
             ),
+            access_policy_arns=self.resources.access_policies,
         )
 
     def state_machine_arn(self, workflow_name: str) -> str:

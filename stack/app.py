@@ -5,6 +5,7 @@ from __future__ import annotations
 from functions._shared import names
 from stack.spec import (
     Access,
+    AccessPolicySpec,
     ApiSpec,
     App,
     Authorization,
@@ -37,6 +38,7 @@ from workflows.enrich import enrich_definition
 from workflows.ingest import ingest_definition
 
 _DAY_SECONDS = 86_400
+_PRODUCER_ROUTES = ("POST /events", "POST /events/bulk", "GET /events/{trackingId}")
 _MAX_INGEST_MESSAGE_BYTES = 262_144
 
 
@@ -318,6 +320,20 @@ def build_app(config: StackConfig | None = None) -> App:
             jwt_authorizer=JwtAuthorizerSpec(user_pool="users"),
         ),
         user_pool=UserPoolSpec(name="users"),
+        # Systems: producers send events and follow them; operators also inspect and redrive.
+        access_policies=(
+            AccessPolicySpec(
+                name="producer",
+                description="Send events to the API and read their status.",
+                routes=_PRODUCER_ROUTES,
+            ),
+            AccessPolicySpec(
+                name="operator",
+                description="Call every system route; inspect, stop and redrive executions.",
+                routes=_PRODUCER_ROUTES,
+                operated_workflows=("ingest", "aggregate", "enrich"),
+            ),
+        ),
         circuit_breaker=CircuitBreakerSpec(function="deliver", table="circuit"),
         # An execution that ends FAILED outside its workflow's Catch, TIMED_OUT or ABORTED
         # never reaches its own update_status step: this rule tells update_status instead.

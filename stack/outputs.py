@@ -30,6 +30,8 @@ API_URL: Final = "apiUrl"
 # Where people sign in (InitiateAuth USER_PASSWORD_AUTH); only with a user pool.
 USER_POOL_ID: Final = "userPoolId"
 USER_POOL_CLIENT_ID: Final = "userPoolClientId"
+# The IAM policies system callers attach, by logical name (producer, operator).
+ACCESS_POLICY_ARNS: Final = "accessPolicyArns"
 
 _STATE_MACHINE_ARN_SUFFIX: Final = "StateMachineArn"
 
@@ -64,6 +66,8 @@ def output_keys(app: App) -> frozenset[str]:
         keys.add(API_URL)
     if app.user_pool is not None:
         keys |= {USER_POOL_ID, USER_POOL_CLIENT_ID}
+    if app.access_policies:
+        keys.add(ACCESS_POLICY_ARNS)
     keys.update(state_machine_arn_key(workflow.name) for workflow in app.workflows)
     return frozenset(keys)
 
@@ -81,6 +85,7 @@ def stack_outputs(
     api_url: Any | None,
     user_pool_id: Any | None = None,
     user_pool_client_id: Any | None = None,
+    access_policy_arns: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The outputs of ``app``, given what one backend resolved (plain strings or Pulumi Outputs).
 
@@ -106,6 +111,7 @@ def stack_outputs(
     ...     api_url="http://127.0.0.1:4567",
     ...     user_pool_id="us-east-1_AbC",
     ...     user_pool_client_id="client",
+    ...     access_policy_arns={p.name: f"arn:{p.name}" for p in app.access_policies},
     ... )
     >>> found["ingestStateMachineArn"], found["queueUrls"]["ingest"]
     ('arn:ingest', 'https://ingest')
@@ -122,6 +128,11 @@ def stack_outputs(
         BUCKET_NAMES: (bucket_names, [spec.name for spec in app.buckets]),
         SECRET_NAMES: (secret_names, [spec.name for spec in app.secrets]),
     }
+    if app.access_policies or access_policy_arns:
+        maps[ACCESS_POLICY_ARNS] = (
+            access_policy_arns or {},
+            [spec.name for spec in app.access_policies],
+        )
     problems = [
         f"{key} holds {sorted(values)}, the description {sorted(described)}"
         for key, (values, described) in maps.items()

@@ -194,6 +194,21 @@ class JwtAuthorizerSpec:
 
 
 @dataclass(frozen=True)
+class AccessPolicySpec:
+    """An IAM managed policy for a kind of system caller outside the stack.
+
+    ``routes`` (route keys of IAM routes) become ``execute-api:Invoke`` on those routes only;
+    ``operated_workflows`` add reading, stopping and redriving those workflows' executions.
+    Attach the policy to the caller's own role or user.
+    """
+
+    name: str
+    description: str
+    routes: tuple[str, ...]
+    operated_workflows: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class UserPoolSpec:
     """A Cognito user pool for the people who call JWT routes, and its one app client.
 
@@ -415,6 +430,7 @@ class App:
     circuit_breaker: CircuitBreakerSpec | None = None
     execution_status_rules: tuple[ExecutionStatusRuleSpec, ...] = ()
     user_pool: UserPoolSpec | None = None
+    access_policies: tuple[AccessPolicySpec, ...] = ()
 
     def physical_name(self, logical_name: str) -> str:
         """The name a resource carries on AWS and locally alike (buckets: :meth:`bucket_name`)."""

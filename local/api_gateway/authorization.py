@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from local.api_gateway.events import Request
 from local.api_gateway.jwt_authorizer import UNAUTHORIZED, JwtAuthorizer
 from local.api_gateway.refusal import AccessDeniedError
 from local.api_gateway.sigv4 import SigV4Verifier
 from local.credentials import LOCAL_SECRETS, LOCAL_USER_ID, local_user_arn
-from local.provisioning import Resources
 from stack.spec import App, Authorization, RouteSpec
+
+if TYPE_CHECKING:
+    from local.provisioning import Resources
 
 
 @dataclass(frozen=True)

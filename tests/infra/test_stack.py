@@ -108,6 +108,7 @@ def test_the_output_keys_of_the_description(app: App) -> None:
         "apiUrl",
         "userPoolId",
         "userPoolClientId",
+        "accessPolicyArns",
         "ingestStateMachineArn",
         "aggregateStateMachineArn",
         "enrichStateMachineArn",

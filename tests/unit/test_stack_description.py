@@ -98,6 +98,9 @@ def _resolved(app: App, **changes: Any) -> dict[str, Any]:
         "api_url": "https://api/" if app.api is not None else None,
         "user_pool_id": "us-east-1_Pool" if app.user_pool is not None else None,
         "user_pool_client_id": "client" if app.user_pool is not None else None,
+        "access_policy_arns": {
+            spec.name: f"arn:policy:{spec.name}" for spec in app.access_policies
+        },
     }
     return values | changes
 
