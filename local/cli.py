@@ -228,6 +228,7 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    from local.access_help import access_instructions
     from local.durability import StateInUseError
     from local.environment import LocalEnvironment
     from local.ports import PortInUseError
@@ -255,8 +256,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     print(json.dumps(outputs, indent=2))
     print(
         f"\nAWS endpoint: {stack.endpoint_url}   API: {stack.api_url}\n"
-        f"  curl -X POST {stack.api_url}/events -H 'Content-Type: application/json' "
-        f"-d @examples/event.json\n"
+        f"{access_instructions(stack)}\n"
         f"  python -m local start ingest --input-file examples/envelope.json --wait\n"
         f"  aws --endpoint-url {stack.endpoint_url} stepfunctions list-state-machines\n"
         f"Downstream: {args.downstream_url or env.downstream.url + '/_received'}   "
