@@ -1,9 +1,9 @@
 """The ``HttpApi`` component: an API Gateway HTTP API from an ``ApiSpec``.
 
-Why IAM authorisation (SigV4) on every route but the public ones: the callers are producer
-*systems*, not people. HTTP APIs have no API keys or usage plans (those are REST API features),
-and their built-in authorisers are JWT (which needs an identity provider the stack does not
-have) and Lambda authorisers (custom code on the hot path). ``AWS_IAM`` is the system-to-system
+Why IAM authorisation (SigV4) on the systems' routes: their callers are producer *systems*.
+HTTP APIs have no API keys or usage plans (those are REST API features), and their built-in
+authorisers are JWT (for people: the catalog routes trust the stack's Cognito user pool) and
+Lambda authorisers (custom code on the hot path). ``AWS_IAM`` is the system-to-system
 authentication API Gateway provides natively: a producer signs each request with SigV4 using
 credentials of a role it already has, access is granted with ``execute-api:Invoke`` on the route
 ARNs (revocable per producer, auditable in CloudTrail, no shared secret to rotate), and an
