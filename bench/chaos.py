@@ -329,20 +329,9 @@ class Producer:
 
 
 def _post_raw(url: str, body: bytes) -> tuple[int, Any]:
-    import urllib.request
+    from local.json_http import request_json
 
-    request = urllib.request.Request(
-        url, data=body, method="POST", headers={"Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=60) as answer:
-            return int(answer.status), json.loads(answer.read() or b"null")
-    except urllib.error.HTTPError as error:
-        text = error.read()
-        try:
-            return error.code, json.loads(text)
-        except ValueError:
-            return error.code, text.decode("utf-8", "replace")
+    return request_json("POST", url, data=body)
 
 
 def _ndjson(events: list[dict[str, Any]]) -> bytes:

@@ -1,9 +1,9 @@
 """The ``HttpApi`` component: an API Gateway HTTP API from an ``ApiSpec``.
 
-Why IAM authorisation (SigV4) on every route but the public ones: the callers are producer
-*systems*, not people. HTTP APIs have no API keys or usage plans (those are REST API features),
-and their built-in authorisers are JWT (which needs an identity provider the stack does not
-have) and Lambda authorisers (custom code on the hot path). ``AWS_IAM`` is the system-to-system
+Why IAM authorisation (SigV4) on the systems' routes: their callers are producer *systems*.
+HTTP APIs have no API keys or usage plans (those are REST API features), and their built-in
+authorisers are JWT (for people: the catalog routes trust the stack's Cognito user pool) and
+Lambda authorisers (custom code on the hot path). ``AWS_IAM`` is the system-to-system
 authentication API Gateway provides natively: a producer signs each request with SigV4 using
 credentials of a role it already has, access is granted with ``execute-api:Invoke`` on the route
 ARNs (revocable per producer, auditable in CloudTrail, no shared secret to rotate), and an
@@ -28,6 +28,7 @@ from typing import Final
 import pulumi
 import pulumi_aws as aws
 
+from stack.access import route_resource_suffix
 from stack.spec import ApiSpec, Authorization, RouteSpec
 
 TYPE: Final = "stepflow:apigateway:HttpApi"
@@ -60,8 +61,6 @@ ACCESS_LOG_FORMAT: Final = {
 
 ACCESS_LOG_GROUP_PREFIX: Final = "/aws/vendedlogs/apigateway/"
 
-_PATH_PARAMETER = re.compile(r"\{[^}]+\}")
-
 
 def authorization_type(route: RouteSpec) -> str:
     """API Gateway's ``authorization_type`` for the route's described authorization.
@@ -82,7 +81,7 @@ def source_arn_suffix(route: RouteSpec) -> str:
         >>> source_arn_suffix(RouteSpec(HttpMethod.GET, "/events/{trackingId}", "api"))
         '/*/GET/events/*'
     """
-    return f"/*/{route.method.value}{_PATH_PARAMETER.sub('*', route.path)}"
+    return route_resource_suffix(route)
 
 
 def _slug(route: RouteSpec) -> str:
@@ -92,12 +91,30 @@ def _slug(route: RouteSpec) -> str:
 
 @dataclass(frozen=True)
 class HttpApiArgs:
-    """``function_arns`` maps the logical name of every function a route names to its ARN."""
+    """``function_arns`` maps the logical name of every function a route names to its ARN;
+    ``user_pool_issuer`` and ``user_pool_client_id`` are the stack's user pool, which a JWT
+    authorizer naming a ``user_pool`` trusts."""
 
     spec: ApiSpec
     physical_name: str
     function_arns: Mapping[str, pulumi.Input[str]]
     log_retention_days: int = 30
+    user_pool_issuer: pulumi.Input[str] | None = None
+    user_pool_client_id: pulumi.Input[str] | None = None
+
+
+def _jwt_configuration(args: HttpApiArgs) -> aws.apigatewayv2.AuthorizerJwtConfigurationArgs:
+    jwt = args.spec.jwt_authorizer
+    assert jwt is not None
+    if jwt.user_pool is None:
+        return aws.apigatewayv2.AuthorizerJwtConfigurationArgs(
+            issuer=jwt.issuer, audiences=list(jwt.audiences)
+        )
+    if args.user_pool_issuer is None or args.user_pool_client_id is None:
+        raise ValueError(f"api {args.spec.name!r} trusts user pool {jwt.user_pool!r}: none given")
+    return aws.apigatewayv2.AuthorizerJwtConfigurationArgs(
+        issuer=args.user_pool_issuer, audiences=[args.user_pool_client_id]
+    )
 
 
 class HttpApi(pulumi.ComponentResource):
@@ -157,10 +174,7 @@ class HttpApi(pulumi.ComponentResource):
                     name=f"{args.physical_name}-jwt",
                     authorizer_type=AUTHORIZATION_TYPES[Authorization.JWT],
                     identity_sources=[spec.jwt_authorizer.identity_source],
-                    jwt_configuration=aws.apigatewayv2.AuthorizerJwtConfigurationArgs(
-                        issuer=spec.jwt_authorizer.issuer,
-                        audiences=list(spec.jwt_authorizer.audiences),
-                    ),
+                    jwt_configuration=_jwt_configuration(args),
                 ),
                 opts=child,
             )
@@ -180,6 +194,7 @@ class HttpApi(pulumi.ComponentResource):
                         route_key=route.key,
                         authorization_type=authorization_type(route),
                         authorizer_id=authorizer_id,
+                        authorization_scopes=list(route.scopes) or None,
                         target=pulumi.Output.concat(
                             "integrations/", integrations[route.function].id
                         ),

@@ -83,8 +83,10 @@ class InfraSettings:
     log_retention_days: int = 30
     deletion_protection: bool = True
     powertools_layer_version: int | None = None
-    state_machine_log_level: str = "ALL"
-    log_execution_data: bool = True
+    # Errors only, without execution data: inputs and outputs carry payloads (names, VINs)
+    # that must not land in CloudWatch unless a stack asks (logExecutionData).
+    state_machine_log_level: str = "ERROR"
+    log_execution_data: bool = False
     alarm_email: str | None = None
     queue_age_alarm_seconds: int = 300
 

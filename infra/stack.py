@@ -18,9 +18,11 @@ import pulumi_aws as aws
 
 from infra import alarms as alarm_rules
 from infra import dependency_layer, packaging
+from infra.access_policy import AccessPolicies, AccessPoliciesArgs
 from infra.alarms import AlarmRule, Alarms, AlarmsArgs
 from infra.api import HttpApi, HttpApiArgs
 from infra.bucket import Bucket, BucketArgs
+from infra.cognito import UserPool, UserPoolArgs
 from infra.config import InfraSettings
 from infra.execution_status_rule import ExecutionStatusRule, ExecutionStatusRuleArgs
 from infra.function import Function, FunctionArgs
@@ -187,6 +189,12 @@ def deploy(app: App, settings: InfraSettings | None = None) -> Deployment:
         )
         for spec in app.pipes
     }
+    user_pool = None
+    if app.user_pool is not None:
+        user_pool = UserPool(
+            name(app.user_pool.name),
+            UserPoolArgs(app.user_pool, name(app.user_pool.name), region=app.config.region),
+        )
     api = None
     if app.api is not None:
         api = HttpApi(
@@ -198,8 +206,21 @@ def deploy(app: App, settings: InfraSettings | None = None) -> Deployment:
                     route.function: functions[route.function].arn for route in app.api.routes
                 },
                 log_retention_days=settings.log_retention_days,
+                user_pool_issuer=None if user_pool is None else user_pool.issuer,
+                user_pool_client_id=None if user_pool is None else user_pool.client_id,
             ),
         )
+    access_policy_arns: dict[str, pulumi.Output[str]] = {}
+    if api is not None and app.access_policies:
+        access_policy_arns = AccessPolicies(
+            name("access"),
+            AccessPoliciesArgs(
+                app=app,
+                physical_name=name,
+                api_execution_arn=api.execution_arn,
+                state_machine_arns={key: machine.arn for key, machine in state_machines.items()},
+            ),
+        ).arns
     for rule in app.execution_status_rules:
         ExecutionStatusRule(
             name(rule.name),
@@ -234,6 +255,9 @@ def deploy(app: App, settings: InfraSettings | None = None) -> Deployment:
         bucket_names={key: bucket.name for key, bucket in buckets.items()},
         secret_names={key: secret.name for key, secret in secrets.items()},
         api_url=None if api is None else api.url,
+        user_pool_id=None if user_pool is None else user_pool.id,
+        user_pool_client_id=None if user_pool is None else user_pool.client_id,
+        access_policy_arns=access_policy_arns,
     )
 
     return Deployment(

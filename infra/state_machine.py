@@ -80,8 +80,8 @@ class StateMachineArgs:
     account_id: pulumi.Input[str]
     partition: pulumi.Input[str]
     region: str
-    log_level: str = "ALL"
-    include_execution_data: bool = True
+    log_level: str = "ERROR"
+    include_execution_data: bool = False
     log_retention_days: int = 30
 
 

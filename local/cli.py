@@ -257,6 +257,7 @@ def _configured_downstream(config: StackConfig | None) -> str | None:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    from local.access_help import access_instructions
     from local.durability import StateInUseError
     from local.environment import LocalEnvironment
     from local.ports import PortInUseError
@@ -288,8 +289,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     print(
         f"\nAWS endpoint: {stack.endpoint_url}   API: {stack.api_url}\n"
         f"Console: {stack.console_url}\n"
-        f"  curl -X POST {stack.api_url}/events -H 'Content-Type: application/json' "
-        f"-d @examples/event.json\n"
+        f"{access_instructions(stack)}\n"
         f"  python -m local start ingest --input-file examples/envelope.json --wait\n"
         f"  aws --endpoint-url {stack.endpoint_url} stepfunctions list-state-machines\n"
         f"Downstream: {downstream_url or env.downstream.url + '/_received'}   "

@@ -5,7 +5,11 @@ Brings the stack up with a real downstream endpoint and enrichment provider, the
 1. POSTs ``examples/events.json`` to ``/events/bulk`` and ``examples/event.json`` to ``/events``;
 2. sends events to the ingest queue (the pipe starts the workflow);
 3. drops NDJSON files into the landing bucket (S3 notification -> queue -> pipe -> aggregate);
-4. POSTs ``examples/catalog.json`` to ``/catalogs/demo-catalog/enrichments`` and follows progress;
+4. signs the demo user in (Cognito ``InitiateAuth``, ``USER_PASSWORD_AUTH``) and, with the ID
+   token, POSTs ``examples/catalog.json`` to ``/catalogs/demo-catalog/enrichments``, follows
+   progress and lists the user's enrichments;
+
+Events go signed with SigV4 (the local credentials), as a producer's SDK signs them on AWS.
 
 and prints each execution's result, its status record and history, and what the downstream
 endpoint received. Tables persist in the state directory, so a second run reports the same
@@ -25,6 +29,7 @@ from local.environment import LocalEnvironment
 from local.history_view import format_history, format_table
 from local.json_http import request_json
 from local.runtime import REPO_ROOT, LocalSettings, LocalStack
+from local.sign_in import sign_in_demo_user
 from stack.app import build_app
 from stack.spec import StackConfig
 
@@ -227,7 +232,12 @@ def _recent(execution: dict[str, Any]) -> bool:
 
 def _run_enrichment(stack: LocalStack, api: str) -> None:
     catalog = _load("catalog.json")
-    code, accepted = request_json("POST", f"{api}/catalogs/demo-catalog/enrichments", catalog)
+    user = sign_in_demo_user(stack)
+    print(f"\nsigned in as the demo user (InitiateAuth USER_PASSWORD_AUTH): sub {user.subject}")
+    token = user.id_token
+    code, accepted = request_json(
+        "POST", f"{api}/catalogs/demo-catalog/enrichments", catalog, bearer_token=token
+    )
     count = len(catalog["products"])
     print(f"\nPOST /catalogs/demo-catalog/enrichments ({count} products) -> {code} {accepted}")
     if code != 202:
@@ -236,12 +246,12 @@ def _run_enrichment(stack: LocalStack, api: str) -> None:
     seen: list[tuple[int, int]] = []
 
     def finished() -> bool:
-        _, progress = request_json("GET", progress_url)
+        _, progress = request_json("GET", progress_url, bearer_token=token)
         seen.append((progress.get("batchesDone") or 0, progress.get("productsEnriched") or 0))
         return progress.get("status") in {"COMPLETE", "COMPLETE_WITH_FAILURES", "FAILED"}
 
     _wait_until(finished)
-    _, progress = request_json("GET", progress_url)
+    _, progress = request_json("GET", progress_url, bearer_token=token)
     print(f"GET {progress_url.removeprefix(api)} ->")
     rows: list[tuple[str, ...]] = [
         (str(k), json.dumps(v)[:90]) for k, v in progress.items() if k != "failures"
@@ -254,8 +264,9 @@ def _run_enrichment(stack: LocalStack, api: str) -> None:
         e for e in _history(stack, accepted["executionId"]) if e["type"] == "MapIterationSucceeded"
     ]
     print(f"execution {described['status']}: {len(maps)} Map iterations (one per batch)")
-    _, listed = request_json("GET", f"{api}/users/{catalog['userId']}/enrichments")
+    mine = f"/users/{user.subject}/enrichments"
+    _, listed = request_json("GET", f"{api}{mine}", bearer_token=token)
     listed_count = len(listed.get("enrichments", []))
-    print(
-        f"GET /users/{catalog['userId']}/enrichments -> {listed_count} enrichment(s), newest first"
-    )
+    print(f"GET {mine} -> {listed_count} enrichment(s), newest first")
+    status, _ = request_json("GET", f"{api}{mine}")
+    print(f"GET {mine} signed with SigV4 but without a token -> {status}")

@@ -23,9 +23,13 @@ import json
 import secrets
 import zipfile
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
+from local.api_gateway.events import default_api_id
+from local.credentials import DEMO_PASSWORD
+from stack.access import access_policy_document, route_resource_suffix
+from stack.identity import EXPLICIT_AUTH_FLOWS, PASSWORD_POLICY, user_pool_issuer
 from stack.spec import (
     LOCAL_ACCOUNT_ID,
     App,
@@ -33,6 +37,7 @@ from stack.spec import (
     FunctionSpec,
     QueueSpec,
     TableSpec,
+    UserPoolSpec,
     WorkflowSpec,
 )
 
@@ -84,6 +89,16 @@ class QueueRef:
 
 
 @dataclass(frozen=True)
+class UserPoolRef:
+    """A provisioned user pool: its id, its app client's id, and the issuer of its tokens."""
+
+    id: str
+    client_id: str
+    issuer: str
+    demo_username: str | None = None
+
+
+@dataclass(frozen=True)
 class Resources:
     """What :func:`provision` created, keyed by logical name."""
 
@@ -92,6 +107,8 @@ class Resources:
     secrets: Mapping[str, str]
     state_machines: Mapping[str, str]
     tables: Mapping[str, str]
+    user_pool: UserPoolRef | None = None
+    access_policies: Mapping[str, str] = field(default_factory=dict)
 
     def reference(self, kind: str, logical_name: str) -> str:
         """The value of a backend reference (:meth:`stack.spec.App.backend_references`)."""
@@ -138,12 +155,20 @@ def provision(
     machines = {
         workflow.name: create_state_machine(sfn, app, workflow) for workflow in app.workflows
     }
+    user_pool = None
+    if app.user_pool is not None:
+        user_pool = create_user_pool(client("cognito-idp"), app, app.user_pool)
+    access_policies = {}
+    if app.api is not None and app.access_policies:
+        access_policies = create_access_policies(client("iam"), app, machines)
     return Resources(
         queues=queues,
         buckets=buckets,
         secrets=secret_arns,
         state_machines=machines,
         tables=tables,
+        user_pool=user_pool,
+        access_policies=access_policies,
     )
 
 
@@ -398,3 +423,60 @@ def create_state_machine(sfn: Any, app: App, workflow: WorkflowSpec) -> str:
         type=workflow.type.value,
     )
     return str(created["stateMachineArn"])
+
+
+def create_user_pool(cognito: Any, app: App, pool: UserPoolSpec) -> UserPoolRef:
+    """The pool and app client as infra/cognito.py declares them, and the local demo user
+    (its password is :data:`local.credentials.DEMO_PASSWORD`)."""
+    created = cognito.create_user_pool(
+        PoolName=app.physical_name(pool.name),
+        Policies={"PasswordPolicy": PASSWORD_POLICY.as_cognito()},
+        AutoVerifiedAttributes=[],
+    )["UserPool"]
+    client = cognito.create_user_pool_client(
+        UserPoolId=created["Id"],
+        ClientName=app.physical_name(f"{pool.name}-{pool.client}"),
+        GenerateSecret=False,
+        ExplicitAuthFlows=list(EXPLICIT_AUTH_FLOWS),
+    )["UserPoolClient"]
+    if pool.demo_username is not None:
+        cognito.admin_create_user(
+            UserPoolId=created["Id"], Username=pool.demo_username, MessageAction="SUPPRESS"
+        )
+        cognito.admin_set_user_password(
+            UserPoolId=created["Id"],
+            Username=pool.demo_username,
+            Password=DEMO_PASSWORD,
+            Permanent=True,
+        )
+    return UserPoolRef(
+        id=created["Id"],
+        client_id=client["ClientId"],
+        issuer=user_pool_issuer(app.config.region, created["Id"]),
+        demo_username=pool.demo_username,
+    )
+
+
+def create_access_policies(
+    iam: Any, app: App, state_machine_arns: Mapping[str, str]
+) -> dict[str, str]:
+    """The access policies as infra/access_policy.py creates them, on the local API's ARNs."""
+    assert app.api is not None
+    api_id = default_api_id(app.api.name, LOCAL_ACCOUNT)
+    execution_arn = f"arn:aws:execute-api:{app.config.region}:{LOCAL_ACCOUNT}:{api_id}"
+    arns = {}
+    for spec in app.access_policies:
+        document = access_policy_document(
+            app,
+            spec,
+            route_arn=lambda route: execution_arn + route_resource_suffix(route),
+            state_machine_arns=state_machine_arns,
+            derive=lambda arn, pattern: pattern(arn),
+        )
+        created = iam.create_policy(
+            PolicyName=app.physical_name(spec.name),
+            Description=spec.description,
+            PolicyDocument=json.dumps(document),
+        )
+        arns[spec.name] = str(created["Policy"]["Arn"])
+    return arns

@@ -27,6 +27,7 @@ from typing import Any
 from functions._shared import names
 from local import durability, moto_patches
 from local.api_gateway import ApiGateway
+from local.api_gateway.authorization import stack_authorizers
 from local.clock import TimeScale
 from local.console.server import ConsoleServer, ConsoleTargets
 from local.event_rules import ExecutionStatusRules, ObservedArchive
@@ -244,6 +245,8 @@ class LocalStack(Service):
                 host=self.settings.host,
                 port=self._api_port(),
                 account_id=LOCAL_ACCOUNT,
+                region=self.app.config.region,
+                authorizers=stack_authorizers(self.app, resources, endpoint_url=self.endpoint_url),
             )
             self._api.start()
         if self.settings.serve_console:
@@ -407,6 +410,11 @@ class LocalStack(Service):
             bucket_names={b.name: app.bucket_name(b.name) for b in app.buckets},
             secret_names={s.name: app.physical_name(s.name) for s in app.secrets},
             api_url=None if self._api is None else self._api.url,
+            user_pool_id=None if self.resources.user_pool is None else self.resources.user_pool.id,
+            user_pool_client_id=(
+                None if self.resources.user_pool is None else self.resources.user_pool.client_id
+            ),
+            access_policy_arns=self.resources.access_policies,
         )
 
     def state_machine_arn(self, workflow_name: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functions._shared import names
 from stack.spec import (
     Access,
+    AccessPolicySpec,
     ApiSpec,
     App,
     Authorization,
@@ -17,6 +18,7 @@ from stack.spec import (
     HttpMethod,
     IndexSpec,
     Intake,
+    JwtAuthorizerSpec,
     PipeSpec,
     QueueGrant,
     QueueSpec,
@@ -26,15 +28,18 @@ from stack.spec import (
     StackConfig,
     TableGrant,
     TableSpec,
+    UserPoolSpec,
     WorkflowGrant,
     WorkflowSpec,
     WorkflowType,
+    bucket_name,
 )
 from workflows.aggregate import aggregate_definition
 from workflows.enrich import enrich_definition
 from workflows.ingest import ingest_definition
 
 _DAY_SECONDS = 86_400
+_PRODUCER_ROUTES = ("POST /events", "POST /events/bulk", "GET /events/{trackingId}")
 _MAX_INGEST_MESSAGE_BYTES = 262_144
 
 
@@ -242,6 +247,9 @@ def build_app(config: StackConfig | None = None) -> App:
                 names.MAX_INLINE_PRODUCTS_ENV: str(config.max_inline_products),
                 names.ENRICH_BATCH_SIZE_ENV: str(config.enrich_batch_size),
                 names.INTAKE_ENV: Intake(config.intake).value,
+                # Only the name, no access: a catalog pointer must lie under its owner's
+                # upload prefix in this bucket.
+                names.STAGING_BUCKET_ENV: bucket_name(config, "staging"),
             },
             tables=(
                 TableGrant("status", Access.READ_WRITE, names.STATUS_TABLE_ENV),
@@ -322,9 +330,33 @@ def build_app(config: StackConfig | None = None) -> App:
                 # They reveal nothing a caller could not read in the repository.
                 RouteSpec(HttpMethod.GET, "/health", "api", Authorization.NONE),
                 RouteSpec(HttpMethod.GET, "/openapi.json", "api", Authorization.NONE),
-                RouteSpec(HttpMethod.POST, "/catalogs/{catalogId}/enrichments", "api"),
-                RouteSpec(HttpMethod.GET, "/catalogs/{catalogId}/enrichments/{trackingId}", "api"),
-                RouteSpec(HttpMethod.GET, "/users/{userId}/enrichments", "api"),
+                # People, not systems: the owner of a catalog is the token's subject.
+                RouteSpec(
+                    HttpMethod.POST, "/catalogs/{catalogId}/enrichments", "api", Authorization.JWT
+                ),
+                RouteSpec(
+                    HttpMethod.GET,
+                    "/catalogs/{catalogId}/enrichments/{trackingId}",
+                    "api",
+                    Authorization.JWT,
+                ),
+                RouteSpec(HttpMethod.GET, "/users/{userId}/enrichments", "api", Authorization.JWT),
+            ),
+            jwt_authorizer=JwtAuthorizerSpec(user_pool="users"),
+        ),
+        user_pool=UserPoolSpec(name="users"),
+        # Systems: producers send events and follow them; operators also inspect and redrive.
+        access_policies=(
+            AccessPolicySpec(
+                name="producer",
+                description="Send events to the API and read their status.",
+                routes=_PRODUCER_ROUTES,
+            ),
+            AccessPolicySpec(
+                name="operator",
+                description="Call every system route; inspect, stop and redrive executions.",
+                routes=_PRODUCER_ROUTES,
+                operated_workflows=("ingest", "aggregate", "enrich"),
             ),
         ),
         circuit_breaker=CircuitBreakerSpec(function="deliver", table="circuit"),

@@ -151,6 +151,11 @@ def check_references(app: App) -> None:
         who = f"notification {notification.bucket!r} -> {notification.queue!r}"
         wanted += [(who, "bucket", notification.bucket), (who, "queue", notification.queue)]
     if app.api is not None:
+        trusted = app.api.jwt_authorizer.user_pool if app.api.jwt_authorizer else None
+        if trusted is not None and (app.user_pool is None or app.user_pool.name != trusted):
+            problems.append(
+                f"api {app.api.name!r} trusts user pool {trusted!r}, which the stack does not have"
+            )
         for route in app.api.routes:
             wanted.append((f"route {route.key!r}", "function", route.function))
             if route.authorization is Authorization.JWT and app.api.jwt_authorizer is None:

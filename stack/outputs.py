@@ -27,6 +27,11 @@ BUCKET_NAMES: Final = "bucketNames"
 SECRET_NAMES: Final = "secretNames"
 # The base URL of the API (its default stage); present only when the description has an API.
 API_URL: Final = "apiUrl"
+# Where people sign in (InitiateAuth USER_PASSWORD_AUTH); only with a user pool.
+USER_POOL_ID: Final = "userPoolId"
+USER_POOL_CLIENT_ID: Final = "userPoolClientId"
+# The IAM policies system callers attach, by logical name (producer, operator).
+ACCESS_POLICY_ARNS: Final = "accessPolicyArns"
 
 _STATE_MACHINE_ARN_SUFFIX: Final = "StateMachineArn"
 
@@ -59,6 +64,10 @@ def output_keys(app: App) -> frozenset[str]:
     }
     if app.api is not None:
         keys.add(API_URL)
+    if app.user_pool is not None:
+        keys |= {USER_POOL_ID, USER_POOL_CLIENT_ID}
+    if app.access_policies:
+        keys.add(ACCESS_POLICY_ARNS)
     keys.update(state_machine_arn_key(workflow.name) for workflow in app.workflows)
     return frozenset(keys)
 
@@ -74,6 +83,9 @@ def stack_outputs(
     bucket_names: Mapping[str, Any],
     secret_names: Mapping[str, Any],
     api_url: Any | None,
+    user_pool_id: Any | None = None,
+    user_pool_client_id: Any | None = None,
+    access_policy_arns: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The outputs of ``app``, given what one backend resolved (plain strings or Pulumi Outputs).
 
@@ -97,6 +109,9 @@ def stack_outputs(
     ...     bucket_names=names(app.buckets),
     ...     secret_names=names(app.secrets),
     ...     api_url="http://127.0.0.1:4567",
+    ...     user_pool_id="us-east-1_AbC",
+    ...     user_pool_client_id="client",
+    ...     access_policy_arns={p.name: f"arn:{p.name}" for p in app.access_policies},
     ... )
     >>> found["ingestStateMachineArn"], found["queueUrls"]["ingest"]
     ('arn:ingest', 'https://ingest')
@@ -113,6 +128,11 @@ def stack_outputs(
         BUCKET_NAMES: (bucket_names, [spec.name for spec in app.buckets]),
         SECRET_NAMES: (secret_names, [spec.name for spec in app.secrets]),
     }
+    if app.access_policies or access_policy_arns:
+        maps[ACCESS_POLICY_ARNS] = (
+            access_policy_arns or {},
+            [spec.name for spec in app.access_policies],
+        )
     problems = [
         f"{key} holds {sorted(values)}, the description {sorted(described)}"
         for key, (values, described) in maps.items()
@@ -120,6 +140,9 @@ def stack_outputs(
     ]
     if (api_url is None) != (app.api is None):
         problems.append(f"{API_URL} is {'missing' if api_url is None else 'not described'}")
+    for key, value in ((USER_POOL_ID, user_pool_id), (USER_POOL_CLIENT_ID, user_pool_client_id)):
+        if (value is None) != (app.user_pool is None):
+            problems.append(f"{key} is {'missing' if value is None else 'not described'}")
     if problems:
         raise ValueError("outputs that differ from the description: " + "; ".join(problems))
 
@@ -130,6 +153,9 @@ def stack_outputs(
     }
     if api_url is not None:
         found[API_URL] = api_url
+    if user_pool_id is not None:
+        found[USER_POOL_ID] = user_pool_id
+        found[USER_POOL_CLIENT_ID] = user_pool_client_id
     for workflow in app.workflows:
         found[state_machine_arn_key(workflow.name)] = state_machine_arns[workflow.name]
     return found

@@ -170,13 +170,14 @@ class RouteSpec:
     """``method path`` served by ``function`` through a Lambda proxy integration (payload 2.0).
 
     ``authorization`` is IAM (SigV4) unless the route says otherwise; a JWT route needs its
-    API's ``jwt_authorizer``.
+    API's ``jwt_authorizer``, and when it names ``scopes`` a token must carry one of them.
     """
 
     method: HttpMethod
     path: str
     function: str
     authorization: Authorization = Authorization.IAM
+    scopes: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
@@ -191,11 +192,47 @@ class RouteSpec:
 @dataclass(frozen=True)
 class JwtAuthorizerSpec:
     """How an API checks the JWT of its ``Authorization.JWT`` routes: who issues the tokens and
-    which audiences they must name."""
+    which audiences they must name.
 
-    issuer: str
-    audiences: tuple[str, ...]
+    With ``user_pool`` (the logical name of the stack's :class:`UserPoolSpec`) the issuer is
+    that pool and the audience its app client, both known only once a backend created them;
+    otherwise ``issuer`` and ``audiences`` name an identity provider outside the stack.
+    """
+
+    issuer: str = ""
+    audiences: tuple[str, ...] = ()
     identity_source: str = "$request.header.Authorization"
+    user_pool: str | None = None
+
+
+@dataclass(frozen=True)
+class AccessPolicySpec:
+    """An IAM managed policy for a kind of system caller outside the stack.
+
+    ``routes`` (route keys of IAM routes) become ``execute-api:Invoke`` on those routes only;
+    ``operated_workflows`` add reading, stopping and redriving those workflows' executions.
+    Attach the policy to the caller's own role or user.
+    """
+
+    name: str
+    description: str
+    routes: tuple[str, ...]
+    operated_workflows: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class UserPoolSpec:
+    """A Cognito user pool for the people who call JWT routes, and its one app client.
+
+    People sign in with ``InitiateAuth`` ``USER_PASSWORD_AUTH`` on the app client (no client
+    secret: a browser or a CLI cannot keep one). ``demo_username`` is created, with a password
+    only the local runtime knows, by the local runtime only: a deployed pool has no users until
+    someone signs them up.
+    """
+
+    name: str
+    client: str = "web"
+    demo_username: str | None = "demo"
 
 
 @dataclass(frozen=True)
@@ -385,6 +422,11 @@ class StackConfig:
     max_inline_products: int = 1000
 
 
+def bucket_name(config: StackConfig, logical_name: str) -> str:
+    """A bucket's physical name for ``config`` (see :meth:`App.bucket_name`)."""
+    return f"{config.prefix}-{logical_name}-{config.account_id}-{config.region}"
+
+
 @dataclass(frozen=True)
 class App:
     """Everything the stack holds. Built once by :func:`stack.app.build_app`."""
@@ -401,6 +443,8 @@ class App:
     api: ApiSpec | None = None
     circuit_breaker: CircuitBreakerSpec | None = None
     execution_status_rules: tuple[ExecutionStatusRuleSpec, ...] = ()
+    user_pool: UserPoolSpec | None = None
+    access_policies: tuple[AccessPolicySpec, ...] = ()
 
     def physical_name(self, logical_name: str) -> str:
         """The name a resource carries on AWS and locally alike (buckets: :meth:`bucket_name`)."""
@@ -417,7 +461,7 @@ class App:
         ...                       region="eu-west-1")).bucket_name("landing")
         'stepflow-dev-landing-111122223333-eu-west-1'
         """
-        return f"{self.config.prefix}-{logical_name}-{self.config.account_id}-{self.config.region}"
+        return bucket_name(self.config, logical_name)
 
     @property
     def metrics_namespace(self) -> str:

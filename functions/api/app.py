@@ -9,9 +9,9 @@ answer is what the client gets.
 | ``POST /events``                                       | 202, 400, 409, 413, 415, 422, 503      |
 | ``POST /events/bulk``                                  | 202, 400, 409, 413, 415, 422, 503      |
 | ``GET /events/{trackingId}``                           | 200, 400, 404, 503                     |
-| ``POST /catalogs/{catalogId}/enrichments``             | 202, 400, 409, 413, 415, 422, 503      |
+| ``POST /catalogs/{catalogId}/enrichments``             | 202, 400, 403, 409, 413, 415, 422, 503 |
 | ``GET /catalogs/{catalogId}/enrichments/{trackingId}`` | 200, 400, 404, 503                     |
-| ``GET /users/{userId}/enrichments``                    | 200, 400, 503                          |
+| ``GET /users/{userId}/enrichments``                    | 200, 400, 403, 503                     |
 | ``GET /health``                                        | 200                                    |
 | ``GET /openapi.json``                                  | 200                                    |
 | anything else                                          | 404 (405 + ``Allow`` for a known path) |
@@ -44,6 +44,7 @@ from functions._shared.enrichment import CATALOG_ID_PATTERN, USER_ID_PATTERN
 from functions._shared.errors import ConfigurationError
 from functions._shared.scaffold import Scaffold
 from functions.api.body import read_json_body
+from functions.api.caller import caller_identity, token_subject
 from functions.api.core import (
     QUEUED,
     TRACKING_ID_PATTERN,
@@ -231,10 +232,15 @@ _CATALOG_POST_RESPONSES: Final = {
     **_documented(202, "The enrich workflow was started.", EnrichmentAccepted),
     **_documented(
         400,
-        "Nothing was started or written: a malformed catalog id, no userId, no products, a "
+        "Nothing was started or written: a malformed catalog id, no products, a "
         "product without an identifier, duplicate products, more products than accepted inline "
         "(post a productsPointer), both products and productsPointer, or a body that is not "
         "JSON (every problem is named).",
+    ),
+    **_documented(
+        403,
+        "The body names a userId that is not the signed-in user's, or a productsPointer "
+        "outside their upload prefix (the same answer whether the object exists or not).",
     ),
     **_documented(409, "A request with this Idempotency-Key is still running; retry shortly."),
     **_documented(
@@ -336,6 +342,8 @@ def post_enrichment(
     request = parse_enrichment_request(
         catalogId,
         body,
+        owner=token_subject(app.current_event.raw_event),
+        staging_bucket=current.settings.staging_bucket,
         max_inline_products=current.settings.max_inline_products,
         default_batch_size=current.settings.enrich_batch_size,
     )
@@ -350,7 +358,7 @@ def post_enrichment(
     if idempotency_key is None:
         accepted, replayed = start(), False
     else:
-        accepted, replayed = current.idempotency.run(f"{route}#{idempotency_key}", body, start)
+        accepted, replayed = current.idempotency.run(_scoped(route, idempotency_key), body, start)
 
     tracking_id = accepted["trackingId"]
     logger.append_keys(trackingId=tracking_id, catalogId=catalogId)
@@ -381,7 +389,9 @@ def post_enrichment(
     responses={
         **_documented(200, "The enrichment's progress.", EnrichmentProgress),
         **_documented(400, "The catalog id or tracking id is malformed."),
-        **_documented(404, "The catalog has no enrichment with this tracking id."),
+        **_documented(
+            404, "The catalog has no enrichment with this tracking id, or it is not yours."
+        ),
         **_documented(503, "The table is unavailable; retry after Retry-After seconds."),
     },
 )
@@ -389,7 +399,8 @@ def get_enrichment(
     catalogId: CatalogIdParameter,  # noqa: N803
     trackingId: EnrichmentTrackingIdParameter,  # noqa: N803
 ) -> Response[dict[str, Any]]:
-    progress = read_progress(catalogId, trackingId, services().enrichments)
+    owner = token_subject(app.current_event.raw_event)
+    progress = read_progress(catalogId, trackingId, services().enrichments, owner=owner)
     return _json(200, progress, {"Cache-Control": "no-store"})
 
 
@@ -402,6 +413,7 @@ def get_enrichment(
     responses={
         **_documented(200, "A page of enrichments.", EnrichmentList),
         **_documented(400, "The user id, limit or nextToken is malformed."),
+        **_documented(403, "The user id is not the signed-in user's."),
         **_documented(503, "The table is unavailable; retry after Retry-After seconds."),
     },
 )
@@ -410,7 +422,8 @@ def get_user_enrichments(
     limit: ListLimit = DEFAULT_LIST_LIMIT,
     next_token: NextToken = None,
 ) -> Response[dict[str, Any]]:
-    page = list_enrichments(userId, limit, next_token, services().enrichments)
+    owner = token_subject(app.current_event.raw_event)
+    page = list_enrichments(userId, limit, next_token, services().enrichments, owner=owner)
     return _json(200, page, {"Cache-Control": "no-store"})
 
 
@@ -435,6 +448,11 @@ def openapi_document() -> Response[dict[str, Any]]:
             max_inline_products=settings.max_inline_products if settings else None,
         ),
     )
+
+
+def _scoped(route: str, key: str) -> str:
+    # One caller's Idempotency-Key never replays another caller's answer.
+    return f"{caller_identity(app.current_event.raw_event)}#{route}#{key}"
 
 
 def _request_json() -> Any:
@@ -463,7 +481,7 @@ def _submit(events: list[Any], body: Any, route: str, key: str | None) -> Respon
     if key is None:
         ids, replayed = start(), False
     else:
-        ids, replayed = current.idempotency.run(f"{route}#{key}", body, start)
+        ids, replayed = current.idempotency.run(_scoped(route, key), body, start)
 
     tracking_id = ids["trackingId"]
     logger.append_keys(trackingId=tracking_id)

@@ -81,6 +81,8 @@ class ApiSettings(BaseModel):
         ge=MIN_BATCH_SIZE,
         le=MAX_BATCH_SIZE,
     )
+    # Where people upload catalogs (under uploads/<sub>/); without it no pointer is accepted.
+    staging_bucket: str | None = Field(alias=names.STAGING_BUCKET_ENV, default=None)
 
     @model_validator(mode="after")
     def _intake_has_its_target(self) -> ApiSettings:

@@ -129,10 +129,32 @@ def new_enrichment_tracking_id() -> str:
 # --- POST ---------------------------------------------------------------------------------------
 
 
+def upload_prefix(owner: str) -> str:
+    """Where ``owner``'s catalogs are uploaded in the staging bucket, and the only place a
+    ``productsPointer`` of theirs may point.
+
+    >>> upload_prefix("0b6e-42")
+    'uploads/0b6e-42/'
+    """
+    return f"uploads/{owner}/"
+
+
 def parse_enrichment_request(
-    catalog_id: str, body: Any, *, max_inline_products: int, default_batch_size: int
+    catalog_id: str,
+    body: Any,
+    *,
+    owner: str,
+    max_inline_products: int,
+    default_batch_size: int,
+    staging_bucket: str | None = None,
 ) -> EnrichmentRequest:
     """The checked request, or a 400 naming every problem (nothing is started or written).
+
+    ``owner`` is the signed-in user (the token's subject): the enrichment is theirs. A body
+    may still name its ``userId``, but only as that same user (403 otherwise). A
+    ``productsPointer`` must name an object under the owner's :func:`upload_prefix` in
+    ``staging_bucket``: anything else is a 403 before anything is read, so the answer is the
+    same whether the object exists or not.
 
     The body is validated by :class:`~functions.api.schemas.EnrichmentRequest`, the schema the
     OpenAPI document shows; what a schema cannot say is checked here: products or a pointer
@@ -140,11 +162,11 @@ def parse_enrichment_request(
     applies, duplicates included.
 
     >>> request = parse_enrichment_request("cat-1", {"userId": "u-1", "products": [
-    ...     {"asin": "B000123456"}]}, max_inline_products=10, default_batch_size=20)
+    ...     {"asin": "B000123456"}]}, owner="u-1", max_inline_products=10, default_batch_size=20)
     >>> request.products, request.batch_size
     ([{'asin': 'B000123456'}], 20)
-    >>> parse_enrichment_request("cat-1", {"userId": "u-1", "products": [{"asin": "B000123456"},
-    ...     {"asin": "B000123456"}]}, max_inline_products=10, default_batch_size=20)
+    >>> parse_enrichment_request("cat-1", {"products": [{"asin": "B000123456"},
+    ...     {"asin": "B000123456"}]}, owner="u-1", max_inline_products=10, default_batch_size=20)
     Traceback (most recent call last):
     ...
     functions.api.errors.ApiError: products.1 is the same product (asin:B000123456) as products.0; nothing was started
@@ -191,10 +213,27 @@ def parse_enrichment_request(
     if errors:
         raise ApiError(400, _message(errors), errors)
     assert model is not None  # the schema found nothing wrong
+    if model.user_id is not None and model.user_id != owner:
+        raise ApiError(
+            403,
+            "an enrichment belongs to the signed-in user: userId must be yours or left out",
+            [field_error(USER_ID_FIELD, "is not the signed-in user (the token's subject)")],
+        )
     pointer = model.products_pointer
+    if pointer is not None and not (
+        staging_bucket is not None
+        and pointer.bucket == staging_bucket
+        and pointer.key.startswith(upload_prefix(owner))
+    ):
+        raise ApiError(
+            403,
+            "productsPointer must name a catalog you uploaded: an object under "
+            f"{upload_prefix(owner)} in the staging bucket",
+            [field_error(POINTER_FIELD, "is outside the signed-in user's upload prefix")],
+        )
     return EnrichmentRequest(
         catalog_id=catalog_id,
-        user_id=model.user_id,
+        user_id=owner,
         batch_size=(model.batch_size if BATCH_SIZE_FIELD in body else default_batch_size),
         products=products,
         pointer=None if pointer is None else {"bucket": pointer.bucket, "key": pointer.key},
@@ -359,10 +398,14 @@ def _message(errors: Sequence[Mapping[str, Any]]) -> str:
 # --- GET progress -------------------------------------------------------------------------------
 
 
-def read_progress(catalog_id: str, tracking_id: str, reader: EnrichmentReader) -> dict[str, Any]:
-    """The progress of an enrichment, or a 404 when the catalog has no such enrichment."""
+def read_progress(
+    catalog_id: str, tracking_id: str, reader: EnrichmentReader, *, owner: str
+) -> dict[str, Any]:
+    """The progress of one of ``owner``'s enrichments, or a 404 when the catalog has no such
+    enrichment or it is someone else's: the same answer, so that nobody learns which tracking
+    ids exist."""
     summary = reader.read_summary(catalog_id, tracking_id)
-    if summary is None:
+    if summary is None or summary.get("userId") != owner:
         raise ApiError(404, f"catalog {catalog_id} has no enrichment {tracking_id}")
     return enrichment_progress(summary, reader.batch_rows(catalog_id, tracking_id))
 
@@ -432,12 +475,22 @@ def enrichment_progress(
 
 
 def list_enrichments(
-    user_id: str, limit: int, next_token: str | None, reader: EnrichmentReader
+    user_id: str, limit: int, next_token: str | None, reader: EnrichmentReader, *, owner: str
 ) -> dict[str, Any]:
     """A page of ``user_id``'s enrichments, newest first, and the token of the next page
-    (``None`` on the last)."""
+    (``None`` on the last); only ``owner`` (the signed-in user) may list their own.
+
+    Another user's list is a 403, not a 404: the path names a person, not a resource that may
+    or may not exist, and the answer is the same whether that person has enrichments or not.
+    """
     if not is_user_id(user_id):
         raise ApiError(400, "malformed user id", [field_error("path.userId", _USER_ID_RULE)])
+    if user_id != owner:
+        raise ApiError(
+            403,
+            "a user lists only their own enrichments",
+            [field_error("path.userId", "is not the signed-in user (the token's subject)")],
+        )
     start_after = decode_next_token(next_token) if next_token is not None else None
     rows = reader.list_by_user(user_id, limit + 1, start_after)
     page = rows[:limit]

@@ -168,11 +168,13 @@ class EnrichmentRequest(BaseModel):
         serialize_by_alias=True,
     )
 
-    user_id: str = Field(
+    user_id: str | None = Field(
+        default=None,
         alias="userId",
         strict=True,
         pattern=USER_ID_PATTERN,
-        description="Who the enrichment is for.",
+        description="Who the enrichment is for: the signed-in user (the token's subject), "
+        "whether given or not; any other user is refused with 403.",
     )
     products: list[Product] | None = Field(
         default=None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, Final
@@ -24,15 +25,24 @@ class Response:
     reason: str | None = None
 
 
-def error_response(status: int, reason: str | None = None) -> Response:
-    """API Gateway's own error answer: ``{"message": "<reason phrase>"}``."""
-    message = _ERROR_MESSAGES.get(status) or HTTPStatus(status).phrase
-    body = json.dumps({"message": message}, separators=(",", ":")).encode()
-    return Response(status, [("content-type", "application/json")], body, reason)
+def error_response(
+    status: int,
+    reason: str | None = None,
+    *,
+    message: str | None = None,
+    headers: Sequence[tuple[str, str]] = (),
+) -> Response:
+    """API Gateway's own error answer: ``{"message": "<reason phrase>"}`` unless ``message``
+    says otherwise (an authorizer's refusal names what was wrong with the signature)."""
+    text = message or _ERROR_MESSAGES.get(status) or HTTPStatus(status).phrase
+    body = json.dumps({"message": text}, separators=(",", ":")).encode()
+    return Response(status, [("content-type", "application/json"), *headers], body, reason)
 
 
 _ERROR_MESSAGES: Final = {
     400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
     404: "Not Found",
     413: "Request Entity Too Large",
     429: "Too Many Requests",

@@ -67,8 +67,13 @@ def build_event(
     domain_name: str,
     server_port: int,
     now: float | None = None,
+    authorizer: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The payload format 2.0 event API Gateway sends to the route's function."""
+    """The payload format 2.0 event API Gateway sends to the route's function.
+
+    ``authorizer`` is what the route's authorizer found (``{"iam": ...}`` or ``{"jwt": ...}``),
+    sent as ``requestContext.authorizer``; an open route has none.
+    """
     now = time.time() if now is None else now
     headers: dict[str, str] = {}
     cookies: list[str] = []
@@ -104,6 +109,7 @@ def build_event(
     event["requestContext"] = {
         "accountId": account_id,
         "apiId": api_id,
+        **({"authorizer": dict(authorizer)} if authorizer is not None else {}),
         "domainName": domain_name,
         "domainPrefix": domain_name.split(".", 1)[0].split(":", 1)[0],
         "http": {

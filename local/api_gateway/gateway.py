@@ -13,9 +13,12 @@ from pathlib import Path
 from typing import Any, Final, Protocol, cast
 
 from local.api_gateway.answers import Response, error_response, proxy_response
+from local.api_gateway.authorization import Authorizers, local_authorizers
 from local.api_gateway.events import DEFAULT_ACCOUNT_ID, Request, build_event, default_api_id
 from local.api_gateway.http_handler import GatewayHandler, GatewayHTTPServer
+from local.api_gateway.refusal import AccessDeniedError
 from local.api_gateway.routes import Route, RouteTable
+from local.credentials import LOCAL_REGION
 from local.http_server import ServingThread, TokenBucket
 from local.lambdas.pool import RequestTooLargeError, TooManyRequestsError
 from stack.spec import ApiSpec
@@ -62,6 +65,8 @@ class ApiGateway:
         integration_timeout_seconds: float = INTEGRATION_TIMEOUT_SECONDS,
         max_payload_bytes: int = MAX_PAYLOAD_BYTES,
         read_timeout_seconds: float = READ_TIMEOUT_SECONDS,
+        region: str = LOCAL_REGION,
+        authorizers: Authorizers | None = None,
     ) -> None:
         self.api = api
         self.routes = RouteTable(api.routes)
@@ -71,6 +76,8 @@ class ApiGateway:
         self.integration_timeout_seconds = integration_timeout_seconds
         self.max_payload_bytes = max_payload_bytes
         self.read_timeout_seconds = read_timeout_seconds
+        # Without JWT settings, JWT routes refuse every token (fail closed).
+        self.authorizers = authorizers or local_authorizers(region=region, account_id=account_id)
         self.throttle = TokenBucket(
             api.throttle_rate_per_second, api.throttle_burst, now=time.monotonic()
         )
@@ -137,6 +144,15 @@ class ApiGateway:
         route, parameters = found
         if self.throttle.take(time.monotonic()) > 0:
             return error_response(429, "stage throttle"), request_id, route.route_key
+        try:
+            authorizer = self.authorizers.authorize(
+                route.spec, request, host=domain_name, now=time.time()
+            )
+        except AccessDeniedError as refused:
+            answer = error_response(
+                refused.status, refused.reason, message=refused.message, headers=refused.headers
+            )
+            return answer, request_id, route.route_key
         event = build_event(
             request,
             route,
@@ -146,6 +162,7 @@ class ApiGateway:
             account_id=self.account_id,
             domain_name=domain_name,
             server_port=self.port,
+            authorizer=authorizer,
         )
         payload = json.dumps(event, separators=(",", ":")).encode()
         return self._integrate(route, payload), request_id, route.route_key

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from infra.stack import Deployment
+from stack.identity import user_pool_issuer
 from stack.spec import App, Authorization, WorkflowSpec
 from tests.conformance.canonical import canonical_definition, canonicalize, function_ref
 from tests.infra.harness import (
@@ -31,6 +32,8 @@ from tests.infra.harness import (
     SECRET,
     STATE_MACHINE,
     TABLE,
+    USER_POOL,
+    USER_POOL_CLIENT,
     Run,
 )
 
@@ -254,11 +257,17 @@ def _deployed_authorization(run: Run[Deployment]) -> dict[str, tuple[str, Any]]:
     return found
 
 
-def _described_authorization(app: App) -> dict[str, tuple[str, Any]]:
+def _described_authorization(app: App, run: Run[Deployment]) -> dict[str, tuple[str, Any]]:
+    """What the description says, the stack's user pool resolved to the pool Pulumi created."""
     assert app.api is not None
     authorizer = app.api.jwt_authorizer
     jwt = None
-    if authorizer is not None:
+    if authorizer is not None and authorizer.user_pool is not None:
+        [pool] = run.mocks.of_type(USER_POOL)
+        [client] = run.mocks.of_type(USER_POOL_CLIENT)
+        issuer = user_pool_issuer(app.config.region, pool.state["id"])
+        jwt = ([authorizer.identity_source], issuer, [client.state["id"]])
+    elif authorizer is not None:
         jwt = ([authorizer.identity_source], authorizer.issuer, list(authorizer.audiences))
     return {
         route.key: (
@@ -275,10 +284,11 @@ def test_every_route_is_authorized_as_described(
 ) -> None:
     app: App = request.getfixturevalue(described)
     run: Run[Deployment] = request.getfixturevalue(described.replace("app", "run"))
-    expected = _described_authorization(app)
+    expected = _described_authorization(app, run)
     # Guards against a comparison that follows the description wherever it goes: the real one
-    # opens some routes and signs the rest; the other adds a JWT route.
-    assert {kind for kind, _ in expected.values()} >= {"NONE", "AWS_IAM"}
+    # opens some routes, signs some and wants tokens on the rest; the other trusts an outside
+    # issuer.
+    assert {kind for kind, _ in expected.values()} == {"NONE", "AWS_IAM", "JWT"}
     assert _deployed_authorization(run) == expected
     assert len(run.mocks.of_type(AUTHORIZER)) == (
         app.api is not None and bool(app.api.jwt_authorizer)
@@ -287,9 +297,10 @@ def test_every_route_is_authorized_as_described(
 
 def test_the_jwt_description_has_a_jwt_route(jwt_app: App) -> None:
     assert jwt_app.api is not None
-    assert [r.key for r in jwt_app.api.routes if r.authorization is Authorization.JWT] == [
-        "GET /me/enrichments"
-    ]
+    jwt_routes = [r.key for r in jwt_app.api.routes if r.authorization is Authorization.JWT]
+    assert "GET /me/enrichments" in jwt_routes
+    assert jwt_app.api.jwt_authorizer is not None
+    assert jwt_app.api.jwt_authorizer.user_pool is None
 
 
 def test_bucket_notifications_are_the_description_one_to_one(

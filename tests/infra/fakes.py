@@ -41,8 +41,8 @@ SYNTHETIC_SETTINGS = InfraSettings(
     log_retention_days=7,
     deletion_protection=False,
     powertools_layer_version=27,
-    state_machine_log_level="ERROR",
-    log_execution_data=False,
+    state_machine_log_level="ALL",
+    log_execution_data=True,
     alarm_email="ops@example.com",
     queue_age_alarm_seconds=120,
 )

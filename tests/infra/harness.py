@@ -39,6 +39,7 @@ QUEUE = "aws:sqs/queue:Queue"
 BUCKET = "aws:s3/bucket:Bucket"
 ROLE = "aws:iam/role:Role"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+MANAGED_POLICY = "aws:iam/policy:Policy"
 BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
 QUEUE_POLICY = "aws:sqs/queuePolicy:QueuePolicy"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
@@ -48,6 +49,8 @@ HTTP_API = "aws:apigatewayv2/api:Api"
 INTEGRATION = "aws:apigatewayv2/integration:Integration"
 ROUTE = "aws:apigatewayv2/route:Route"
 AUTHORIZER = "aws:apigatewayv2/authorizer:Authorizer"
+USER_POOL = "aws:cognito/userPool:UserPool"
+USER_POOL_CLIENT = "aws:cognito/userPoolClient:UserPoolClient"
 STAGE = "aws:apigatewayv2/stage:Stage"
 PERMISSION = "aws:lambda/permission:Permission"
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
@@ -205,6 +208,7 @@ _COMPUTED: dict[str, Computed] = {
     TABLE: _simple(lambda r, a, n: f"arn:aws:dynamodb:{r}:{a}:table/{n}"),
     LOG_GROUP: _simple(lambda r, a, n: f"arn:aws:logs:{r}:{a}:log-group:{n}"),
     ROLE: _simple(lambda r, a, n: f"arn:aws:iam::{a}:role/{n}", name="{n}"),
+    MANAGED_POLICY: _simple(lambda r, a, n: f"arn:aws:iam::{a}:policy/{n}"),
     QUEUE: _queue,
     BUCKET: _simple(lambda r, a, n: f"arn:aws:s3:::{n}", bucket="{n}"),
     # Secrets Manager appends six random characters to a secret's ARN.
@@ -283,7 +287,7 @@ def policy_documents(mocks: RecordingMocks) -> list[tuple[str, str, dict[str, An
     documents: list[tuple[str, str, dict[str, Any]]] = []
     for role in mocks.of_type(ROLE):
         documents.append(("trust", role.name, json.loads(role.inputs["assumeRolePolicy"])))
-    for policy in mocks.of_type(ROLE_POLICY):
+    for policy in [*mocks.of_type(ROLE_POLICY), *mocks.of_type(MANAGED_POLICY)]:
         documents.append(("identity", policy.name, json.loads(policy.inputs["policy"])))
     for policy in [*mocks.of_type(BUCKET_POLICY), *mocks.of_type(QUEUE_POLICY)]:
         documents.append(("resource", policy.name, json.loads(policy.inputs["policy"])))

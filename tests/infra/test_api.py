@@ -10,6 +10,7 @@ from infra.stack import Deployment
 from stack.spec import App, Authorization, HttpMethod, RouteSpec
 from tests.infra.harness import (
     ACCOUNT,
+    AUTHORIZER,
     HTTP_API,
     INTEGRATION,
     LOG_GROUP,
@@ -17,6 +18,8 @@ from tests.infra.harness import (
     REGION,
     ROUTE,
     STAGE,
+    USER_POOL,
+    USER_POOL_CLIENT,
     Run,
     api_id,
 )
@@ -49,13 +52,14 @@ EXPECTED_ROUTES = {
     "GET /events/{trackingId}": "AWS_IAM",
     "GET /health": "NONE",
     "GET /openapi.json": "NONE",
-    "POST /catalogs/{catalogId}/enrichments": "AWS_IAM",
-    "GET /catalogs/{catalogId}/enrichments/{trackingId}": "AWS_IAM",
-    "GET /users/{userId}/enrichments": "AWS_IAM",
+    # People's routes: the user pool's tokens.
+    "POST /catalogs/{catalogId}/enrichments": "JWT",
+    "GET /catalogs/{catalogId}/enrichments/{trackingId}": "JWT",
+    "GET /users/{userId}/enrichments": "JWT",
 }
 
 
-def test_routes_are_the_description_with_iam_auth_except_health_and_openapi(
+def test_routes_are_iam_for_systems_jwt_for_people_and_open_for_health_and_openapi(
     app: App, run: Run[Deployment]
 ) -> None:
     assert app.api is not None
@@ -69,11 +73,44 @@ def test_routes_are_the_description_with_iam_auth_except_health_and_openapi(
         assert route["apiId"] == api_id(app.physical_name("api"))
 
 
-def test_every_post_route_is_signed(app: App) -> None:
+def test_every_post_route_is_signed_or_needs_a_token(app: App) -> None:
     assert app.api is not None
     posts = [route for route in app.api.routes if route.method is HttpMethod.POST]
     assert posts
-    assert {api_module.authorization_type(route) for route in posts} == {"AWS_IAM"}
+    assert {api_module.authorization_type(route) for route in posts} == {"AWS_IAM", "JWT"}
+
+
+def test_the_jwt_authorizer_trusts_the_stacks_user_pool_and_app_client(
+    app: App, run: Run[Deployment]
+) -> None:
+    [authorizer] = run.mocks.of_type(AUTHORIZER)
+    [pool] = run.mocks.of_type(USER_POOL)
+    [client] = run.mocks.of_type(USER_POOL_CLIENT)
+    region = app.config.region
+    assert authorizer.inputs["jwtConfiguration"] == {
+        "issuer": f"https://cognito-idp.{region}.amazonaws.com/{pool.state['id']}",
+        "audiences": [client.state["id"]],
+    }
+    assert authorizer.inputs["identitySources"] == ["$request.header.Authorization"]
+    jwt_routes = [r for r in run.mocks.of_type(ROUTE) if r.inputs["authorizationType"] == "JWT"]
+    assert {r.inputs["authorizerId"] for r in jwt_routes} == {authorizer.state["id"]}
+
+
+def test_the_user_pool_signs_people_in_with_a_password_and_no_client_secret(
+    app: App, run: Run[Deployment]
+) -> None:
+    [pool] = run.mocks.of_type(USER_POOL)
+    [client] = run.mocks.of_type(USER_POOL_CLIENT)
+    assert pool.inputs["name"] == app.physical_name("users")
+    assert pool.inputs["adminCreateUserConfig"] == {"allowAdminCreateUserOnly": True}
+    assert pool.inputs["passwordPolicy"]["minimumLength"] == 12
+    assert client.inputs["userPoolId"] == pool.state["id"]
+    assert client.inputs["explicitAuthFlows"] == [
+        "ALLOW_USER_PASSWORD_AUTH",
+        "ALLOW_REFRESH_TOKEN_AUTH",
+    ]
+    assert client.inputs["generateSecret"] is False
+    assert client.inputs["preventUserExistenceErrors"] == "ENABLED"
 
 
 def test_the_default_stage_deploys_itself_throttled_and_logged(

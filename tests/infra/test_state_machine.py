@@ -165,21 +165,22 @@ def test_type_logging_and_tracing(app: App, run: Run[Deployment]) -> None:
         log_group = run.mocks.named(LOG_GROUP, f"{name}-logs").inputs
         assert log_group == {"name": f"/aws/vendedlogs/states/{name}", "retentionInDays": 30}
         assert inputs["loggingConfiguration"] == {
-            "level": "ALL",
-            "includeExecutionData": True,
+            # Payloads stay out of CloudWatch unless a stack turns execution data on.
+            "level": "ERROR",
+            "includeExecutionData": False,
             "logDestination": (
                 f"arn:aws:logs:eu-west-1:{ACCOUNT}:log-group:/aws/vendedlogs/states/{name}:*"
             ),
         }
 
 
-def test_express_type_and_quieter_logging_come_from_spec_and_settings(
+def test_express_type_and_full_logging_with_data_come_from_spec_and_settings(
     synthetic_run: Run[Deployment],
 ) -> None:
     inputs = machine(synthetic_run, f"{SYNTHETIC_PREFIX}-pipeline")
     assert inputs["type"] == "EXPRESS"
-    assert inputs["loggingConfiguration"]["level"] == "ERROR"
-    assert inputs["loggingConfiguration"]["includeExecutionData"] is False
+    assert inputs["loggingConfiguration"]["level"] == "ALL"
+    assert inputs["loggingConfiguration"]["includeExecutionData"] is True
 
 
 def test_role_policy_exists_before_the_state_machine(app: App, run: Run[Deployment]) -> None:

@@ -24,10 +24,11 @@ from local.http_server import TokenBucket
 from local.lambdas.pool import RequestTooLargeError, TooManyRequestsError
 from local.runtime import LocalStack
 from stack import outputs
-from stack.spec import ApiSpec, HttpMethod, RouteSpec
+from stack.spec import ApiSpec, Authorization, HttpMethod, RouteSpec
 from tests.local_lambdas.conftest import wait_until
 
 GET, POST = HttpMethod.GET, HttpMethod.POST
+OPEN = Authorization.NONE
 INTEGRATION_TIMEOUT = 0.3
 
 
@@ -85,18 +86,20 @@ class FakeLambdas:
         return Answer(json.dumps(answer).encode())
 
 
+# Open routes: these tests are about the event and the answer; test_api_gateway_access
+# is about who may call.
 ROUTES = (
-    RouteSpec(POST, "/events", "echo"),
-    RouteSpec(GET, "/events/{trackingId}", "echo"),
-    RouteSpec(GET, "/events/latest", "bare"),
-    RouteSpec(GET, "/files/{proxy+}", "echo"),
-    RouteSpec(GET, "/fails", "fails"),
-    RouteSpec(GET, "/throttled", "throttled"),
-    RouteSpec(POST, "/too-large", "too_large"),
-    RouteSpec(GET, "/slow", "slow"),
-    RouteSpec(GET, "/malformed", "malformed"),
-    RouteSpec(GET, "/not-json", "not_json"),
-    RouteSpec(GET, "/rich", "rich"),
+    RouteSpec(POST, "/events", "echo", OPEN),
+    RouteSpec(GET, "/events/{trackingId}", "echo", OPEN),
+    RouteSpec(GET, "/events/latest", "bare", OPEN),
+    RouteSpec(GET, "/files/{proxy+}", "echo", OPEN),
+    RouteSpec(GET, "/fails", "fails", OPEN),
+    RouteSpec(GET, "/throttled", "throttled", OPEN),
+    RouteSpec(POST, "/too-large", "too_large", OPEN),
+    RouteSpec(GET, "/slow", "slow", OPEN),
+    RouteSpec(GET, "/malformed", "malformed", OPEN),
+    RouteSpec(GET, "/not-json", "not_json", OPEN),
+    RouteSpec(GET, "/rich", "rich", OPEN),
 )
 
 

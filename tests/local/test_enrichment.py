@@ -16,19 +16,33 @@ import pytest
 from local.environment import LocalEnvironment
 from local.json_http import request_json
 from local.runtime import LocalStack
+from local.sign_in import Tokens, sign_in_demo_user
 from tests.events import load_example
 
 _DONE = {"COMPLETE", "COMPLETE_WITH_FAILURES", "FAILED"}
 
 
-def _request(api: str, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-    return request_json(method, f"{api}{path}", body)
+_signed_in: dict[str, Tokens] = {}
+
+
+def _demo_user(stack: LocalStack) -> Tokens:
+    # Enrichments belong to people: the demo user signs in once, the token says who owns them.
+    pool = stack.resources.user_pool
+    assert pool is not None
+    if pool.id not in _signed_in:
+        _signed_in[pool.id] = sign_in_demo_user(stack)
+    return _signed_in[pool.id]
+
+
+def _request(stack: LocalStack, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    token = _demo_user(stack).id_token
+    return request_json(method, f"{stack.api_url}{path}", body, bearer_token=token)
 
 
 def _wait_for(stack: LocalStack, path: str, timeout: float = 300.0) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        code, progress = _request(stack.api_url, "GET", path)
+        code, progress = _request(stack, "GET", path)
         assert code == 200, progress
         if progress["status"] in _DONE:
             return dict(progress)
@@ -62,7 +76,7 @@ def test_the_sample_catalog_is_enriched_with_unknown_products_reported(
     stack = env.stack
     catalog = load_example("catalog.json")
     catalog_id = f"cat-{uuid.uuid4().hex[:8]}"
-    code, accepted = _request(stack.api_url, "POST", f"/catalogs/{catalog_id}/enrichments", catalog)
+    code, accepted = _request(stack, "POST", f"/catalogs/{catalog_id}/enrichments", catalog)
     assert code == 202, accepted
     assert accepted["totalProducts"] == len(catalog["products"]) == 45
     assert accepted["totalBatches"] == 3
@@ -84,7 +98,7 @@ def test_the_sample_catalog_is_enriched_with_unknown_products_reported(
     )["events"]
     assert sum(e["type"] == "MapIterationSucceeded" for e in history) == 3
 
-    code, listed = _request(stack.api_url, "GET", f"/users/{catalog['userId']}/enrichments")
+    code, listed = _request(stack, "GET", f"/users/{_demo_user(stack).subject}/enrichments")
     assert code == 200
     assert accepted["trackingId"] in [e["trackingId"] for e in listed["enrichments"]]
 
@@ -92,17 +106,15 @@ def test_the_sample_catalog_is_enriched_with_unknown_products_reported(
 def test_a_pointer_to_a_missing_object_ends_failed_with_the_reason(env: LocalEnvironment) -> None:
     stack = env.stack
     catalog_id = f"cat-{uuid.uuid4().hex[:8]}"
-    pointer = {"bucket": stack.app.bucket_name("staging"), "key": "uploads/nothing-here.ndjson"}
+    key = f"uploads/{_demo_user(stack).subject}/nothing-here.ndjson"
+    pointer = {"bucket": stack.app.bucket_name("staging"), "key": key}
     code, accepted = _request(
-        stack.api_url,
-        "POST",
-        f"/catalogs/{catalog_id}/enrichments",
-        {"userId": "u-1", "productsPointer": pointer},
+        stack, "POST", f"/catalogs/{catalog_id}/enrichments", {"productsPointer": pointer}
     )
     assert code == 202, accepted
     progress = _wait_for(stack, f"/catalogs/{catalog_id}/enrichments/{accepted['trackingId']}")
     assert progress["status"] == "FAILED"
-    assert "uploads/nothing-here.ndjson" in json.dumps(progress)
+    assert key in json.dumps(progress)
 
 
 def test_two_thousand_products_through_throttling_and_faults(env: LocalEnvironment) -> None:
@@ -119,17 +131,17 @@ def test_two_thousand_products_through_throttling_and_faults(env: LocalEnvironme
 
     # A large catalog travels as an S3 pointer, as the API tells callers to send it.
     staging = stack.app.bucket_name("staging")
-    key = f"uploads/{uuid.uuid4().hex}.ndjson"
+    key = f"uploads/{_demo_user(stack).subject}/{uuid.uuid4().hex}.ndjson"
     stack.client("s3").put_object(
         Bucket=staging, Key=key, Body="\n".join(json.dumps(p) for p in products).encode()
     )
     catalog_id = f"cat-{uuid.uuid4().hex[:8]}"
     started = time.monotonic()
     code, accepted = _request(
-        stack.api_url,
+        stack,
         "POST",
         f"/catalogs/{catalog_id}/enrichments",
-        {"userId": "u-big", "productsPointer": {"bucket": staging, "key": key}},
+        {"productsPointer": {"bucket": staging, "key": key}},
     )
     assert code == 202, accepted
     path = f"/catalogs/{catalog_id}/enrichments/{accepted['trackingId']}"
@@ -139,7 +151,7 @@ def test_two_thousand_products_through_throttling_and_faults(env: LocalEnvironme
 
     def watch() -> None:
         while not stop.is_set():
-            _, progress = _request(stack.api_url, "GET", path)
+            _, progress = _request(stack, "GET", path)
             observed.append(
                 (
                     progress.get("batchesDone") or 0,

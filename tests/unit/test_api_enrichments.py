@@ -32,7 +32,12 @@ NOW = datetime(2024, 3, 2, 9, 15, tzinfo=UTC)
 
 def parse(body: Any, catalog_id: str = "cat-1", max_inline: int = 10) -> EnrichmentRequest:
     return parse_enrichment_request(
-        catalog_id, body, max_inline_products=max_inline, default_batch_size=20
+        catalog_id,
+        body,
+        owner="u-1",
+        max_inline_products=max_inline,
+        default_batch_size=20,
+        staging_bucket="b-1",
     )
 
 
@@ -61,11 +66,11 @@ def test_an_inline_request_keeps_the_products_as_posted() -> None:
 
 
 def test_a_pointer_request_keeps_only_bucket_and_key() -> None:
-    pointer = {"bucket": "my.bucket-1", "key": "a/b c.ndjson", "versionId": "ignored"}
+    pointer = {"bucket": "b-1", "key": "uploads/u-1/b c.ndjson", "versionId": "ignored"}
 
     request = parse({"userId": "u-1", "productsPointer": pointer, "products": None})
 
-    assert request.pointer == {"bucket": "my.bucket-1", "key": "a/b c.ndjson"}
+    assert request.pointer == {"bucket": "b-1", "key": "uploads/u-1/b c.ndjson"}
     assert (request.products, request.batch_size) == (None, 20)
 
 
@@ -95,7 +100,7 @@ def test_what_the_api_accepts_the_documented_schema_accepts() -> None:
     accepted = [
         {"userId": "u-1", "products": asins(3)},
         {"userId": "u-1", "products": [{"ean": "4006381333931", "x": 1}], "batchSize": 100},
-        {"userId": "ana@example.com", "productsPointer": {"bucket": "b-1", "key": "k"}},
+        {"productsPointer": {"bucket": "b-1", "key": "uploads/u-1/k"}},
     ]
     for body in accepted:
         parse(body)
@@ -105,7 +110,7 @@ def test_what_the_api_accepts_the_documented_schema_accepts() -> None:
 def test_fields_are_known_by_their_json_names_only() -> None:
     error = refusal({"user_id": "u-1", "products": asins(1)})
 
-    assert [entry["field"] for entry in error.errors] == ["user_id", "userId"]
+    assert [entry["field"] for entry in error.errors] == ["user_id"]
 
 
 def test_a_pointer_key_is_measured_in_utf8_bytes() -> None:
@@ -136,15 +141,26 @@ def test_the_execution_input_is_the_contracts() -> None:
 
 
 def test_a_pointer_has_no_totals_yet() -> None:
-    request = parse({"userId": "u-1", "productsPointer": {"bucket": "b-1", "key": "k"}})
+    pointer = {"bucket": "b-1", "key": "uploads/u-1/k"}
+    request = parse({"userId": "u-1", "productsPointer": pointer})
 
     submission = prepare_enrichment(request, "enr-1")
 
     assert (submission.total_products, submission.total_batches) == (None, None)
-    assert json.loads(submission.execution_input)["productsPointer"] == {
-        "bucket": "b-1",
-        "key": "k",
-    }
+    assert json.loads(submission.execution_input)["productsPointer"] == pointer
+
+
+def test_without_a_staging_bucket_no_pointer_is_accepted() -> None:
+    with pytest.raises(ApiError) as raised:
+        parse_enrichment_request(
+            "cat-1",
+            {"productsPointer": {"bucket": "b-1", "key": "uploads/u-1/k"}},
+            owner="u-1",
+            max_inline_products=10,
+            default_batch_size=20,
+        )
+
+    assert raised.value.status == 403
 
 
 def test_products_too_large_for_one_execution_are_a_413_advising_a_pointer() -> None:
@@ -307,9 +323,43 @@ class Table:
 
 def test_an_unknown_enrichment_is_a_404() -> None:
     with pytest.raises(ApiError) as raised:
-        read_progress("cat-1", "enr-2", Table([SUMMARY], []))
+        read_progress("cat-1", "enr-2", Table([SUMMARY], []), owner="u-1")
 
     assert raised.value.status == 404
+
+
+def test_another_users_enrichment_is_the_same_404_as_an_unknown_one() -> None:
+    with pytest.raises(ApiError) as unknown:
+        read_progress("cat-1", "enr-2", Table([SUMMARY], []), owner="u-2")
+    with pytest.raises(ApiError) as someone_elses:
+        read_progress("cat-1", "enr-1", Table([SUMMARY], []), owner="u-2")
+
+    assert (someone_elses.value.status, someone_elses.value.message) == (
+        404,
+        unknown.value.message.replace("enr-2", "enr-1"),
+    )
+
+
+def test_another_users_list_is_forbidden_and_reads_nothing() -> None:
+    table = Table(summaries(2), [])
+    with pytest.raises(ApiError) as raised:
+        list_enrichments("u-1", 2, None, table, owner="u-2")
+
+    assert raised.value.status == 403
+    assert table.requests == []
+
+
+def test_a_body_naming_another_user_is_forbidden() -> None:
+    error = refusal({"userId": "u-2", "products": [{"asin": "B000123456"}]})
+
+    assert error.status == 403
+    assert error.errors == [
+        {"field": "userId", "reason": "is not the signed-in user (the token's subject)"}
+    ]
+
+
+def test_the_owner_is_the_signed_in_user_when_the_body_names_none() -> None:
+    assert parse({"products": [{"asin": "B000123456"}]}).user_id == "u-1"
 
 
 def summaries(count: int) -> list[dict[str, Any]]:
@@ -329,8 +379,8 @@ def summaries(count: int) -> list[dict[str, Any]]:
 def test_pages_ask_one_row_more_to_know_whether_another_page_follows() -> None:
     table = Table(summaries(4), [])
 
-    first = list_enrichments("u-1", 2, None, table)
-    second = list_enrichments("u-1", 2, first["nextToken"], table)
+    first = list_enrichments("u-1", 2, None, table, owner="u-1")
+    second = list_enrichments("u-1", 2, first["nextToken"], table, owner="u-1")
 
     assert [entry["trackingId"] for entry in first["enrichments"]] == ["enr-3", "enr-2"]
     assert [entry["trackingId"] for entry in second["enrichments"]] == ["enr-1", "enr-0"]

@@ -196,12 +196,23 @@ def test_a_jwt_route_needs_the_apis_jwt_authorizer() -> None:
     app = build_app()
     assert app.api is not None
     jwt_route = RouteSpec(HttpMethod.GET, "/me", "api", Authorization.JWT)
-    without = replace(app, api=replace(app.api, routes=(*app.api.routes, jwt_route)))
+    routes = (*(r for r in app.api.routes if r.authorization is not Authorization.JWT), jwt_route)
+    without = replace(app, api=replace(app.api, routes=routes, jwt_authorizer=None))
     with pytest.raises(DescriptionError, match="route 'GET /me' wants a JWT, but api 'api'"):
         check_app(without)
     authorizer = JwtAuthorizerSpec("https://issuer.example.com", ("stepflow",))
     assert without.api is not None
     check_app(replace(without, api=replace(without.api, jwt_authorizer=authorizer)))
+
+
+def test_a_jwt_authorizer_trusts_only_the_stacks_own_user_pool() -> None:
+    app = build_app()
+    assert app.api is not None
+    elsewhere = JwtAuthorizerSpec(user_pool="staff")
+    with pytest.raises(DescriptionError, match="user pool 'staff'"):
+        check_app(replace(app, api=replace(app.api, jwt_authorizer=elsewhere)))
+    with pytest.raises(DescriptionError, match="user pool 'users'"):
+        check_app(replace(app, user_pool=None))
 
 
 def test_a_workflow_comes_after_its_functions_and_before_the_function_starting_it() -> None:

@@ -39,10 +39,14 @@ def test_routes_are_iam_unless_described_open() -> None:
         "GET /events/{trackingId}": Authorization.IAM,
         "GET /health": Authorization.NONE,
         "GET /openapi.json": Authorization.NONE,
-        "POST /catalogs/{catalogId}/enrichments": Authorization.IAM,
-        "GET /catalogs/{catalogId}/enrichments/{trackingId}": Authorization.IAM,
-        "GET /users/{userId}/enrichments": Authorization.IAM,
+        # People's data: the token's subject owns it.
+        "POST /catalogs/{catalogId}/enrichments": Authorization.JWT,
+        "GET /catalogs/{catalogId}/enrichments/{trackingId}": Authorization.JWT,
+        "GET /users/{userId}/enrichments": Authorization.JWT,
     }
+    assert app.api.jwt_authorizer is not None
+    assert app.user_pool is not None
+    assert app.api.jwt_authorizer.user_pool == app.user_pool.name
 
 
 def test_a_queue_that_redrives_has_a_dead_letter_queue_named_after_it() -> None:
@@ -92,6 +96,11 @@ def _resolved(app: App, **changes: Any) -> dict[str, Any]:
         "bucket_names": names(app.buckets),
         "secret_names": names(app.secrets),
         "api_url": "https://api/" if app.api is not None else None,
+        "user_pool_id": "us-east-1_Pool" if app.user_pool is not None else None,
+        "user_pool_client_id": "client" if app.user_pool is not None else None,
+        "access_policy_arns": {
+            spec.name: f"arn:policy:{spec.name}" for spec in app.access_policies
+        },
     }
     return values | changes
 

@@ -272,14 +272,27 @@ PRODUCTS: list[dict[str, Any]] = json.loads(load_event("api_post_catalog_enrichm
 ]
 
 
+def signed_in_as(event: dict[str, Any], subject: str) -> dict[str, Any]:
+    """``event`` as the JWT authorizer sends it for a token whose ``sub`` is ``subject``."""
+    event["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = subject
+    return event
+
+
 def catalog_post(
-    body: Any = ..., *, path: str = CATALOG_PATH, headers: dict[str, str] | None = None
+    body: Any = ...,
+    *,
+    path: str = CATALOG_PATH,
+    headers: dict[str, str] | None = None,
+    subject: str = "u-1",
 ) -> dict[str, Any]:
-    return http_event("api_post_catalog_enrichment.json", path=path, body=body, headers=headers)
+    event = http_event("api_post_catalog_enrichment.json", path=path, body=body, headers=headers)
+    return signed_in_as(event, subject)
 
 
-def catalog_get(path: str, query: dict[str, str] | None = None) -> dict[str, Any]:
-    event = http_event("api_get_catalog_enrichment.json", path=path)
+def catalog_get(
+    path: str, query: dict[str, str] | None = None, *, subject: str = "u-1"
+) -> dict[str, Any]:
+    event = signed_in_as(http_event("api_get_catalog_enrichment.json", path=path), subject)
     if query is not None:
         event["queryStringParameters"] = query
         event["rawQueryString"] = "&".join(f"{name}={value}" for name, value in query.items())
@@ -328,7 +341,13 @@ CATALOG_BAD_REQUESTS: list[tuple[str, dict[str, Any], int, list[str], list[str]]
         ["malformed catalog id"],
         ["path.catalogId"],
     ),
-    ("missing-user", catalog_post({"products": PRODUCTS}), 400, ["userId is required"], ["userId"]),
+    (
+        "another-users-id",
+        catalog_post({"userId": "u-2", "products": PRODUCTS}),
+        403,
+        ["userId must be yours"],
+        ["userId"],
+    ),
     (
         "user-not-a-string",
         catalog_post({"userId": 7, "products": PRODUCTS}),
@@ -488,8 +507,8 @@ CATALOG_BAD_REQUESTS: list[tuple[str, dict[str, Any], int, list[str], list[str]]
         "every-problem-at-once",
         catalog_post({"products": [{"sku": "x"}, *asins(2), *asins(1)], "batchSize": 0}),
         400,
-        ["userId is required", "batchSize must be", "products.0 has no identifier", "products.3"],
-        ["userId", "batchSize", "products.0", "products.3"],
+        ["batchSize must be", "products.0 has no identifier", "products.3"],
+        ["batchSize", "products.0", "products.3"],
     ),
     ("body-an-array", catalog_post(PRODUCTS), 400, ["must be a JSON object"], ["$"]),
     (
@@ -516,10 +535,11 @@ CATALOG_BAD_REQUESTS: list[tuple[str, dict[str, Any], int, list[str], list[str]]
 ]
 
 
-def user_page(user_id: str = "u-1", **query: str) -> dict[str, Any]:
+def user_page(user_id: str = "u-1", *, subject: str | None = None, **query: str) -> dict[str, Any]:
     event = http_event(
         "api_get_user_catalog_enrichments.json", path=f"/users/{user_id}/enrichments"
     )
+    signed_in_as(event, user_id if subject is None else subject)
     event["queryStringParameters"] = query or None
     event["rawQueryString"] = "&".join(f"{name}={value}" for name, value in query.items())
     return event
@@ -532,6 +552,7 @@ def post_enrichments(call: Any, user_id: str, count: int) -> list[str]:
             catalog_post(
                 {"userId": user_id, "products": asins(index + 1)},
                 path=f"/catalogs/cat-{index}/enrichments",
+                subject=user_id,
             )
         )
         assert answer.status == 202

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
+import boto3
 import pytest
 
 from functions._shared.dynamodb import from_item
@@ -34,6 +35,7 @@ from tests.functional.conftest import (
     ENRICH_STATE_MACHINE_ARN,
     ENRICHMENT_STATUS_TABLE,
     MAX_INLINE_PRODUCTS,
+    STAGING_BUCKET,
     emitted_metrics,
     http_event,
     started_executions,
@@ -95,7 +97,7 @@ def test_the_batch_size_of_the_request_makes_the_batches(
 def test_a_catalog_in_s3_starts_with_its_pointer_and_unknown_totals(
     call: Any, stepfunctions: Any, dynamodb: Any
 ) -> None:
-    pointer = {"bucket": "stepflow-test-landing", "key": "catalogs/cat 1/products.ndjson"}
+    pointer = {"bucket": STAGING_BUCKET, "key": "uploads/u-1/cat 1/products.ndjson"}
 
     answer = call(catalog_post({"userId": "u-1", "productsPointer": pointer}))
 
@@ -112,6 +114,44 @@ def test_a_catalog_in_s3_starts_with_its_pointer_and_unknown_totals(
     (row,) = [from_item(item) for item in enrichment_rows(dynamodb)]
     assert "totalProducts" not in row
     assert row["productsPointer"] == pointer
+
+
+@pytest.mark.parametrize(
+    "pointer",
+    [
+        {"bucket": "stepflow-test-landing", "key": "uploads/u-1/c.ndjson"},
+        {"bucket": STAGING_BUCKET, "key": "uploads/u-2/their-catalog.ndjson"},
+        {"bucket": STAGING_BUCKET, "key": "uploads/u-10/a-longer-id.ndjson"},
+        {"bucket": STAGING_BUCKET, "key": "bundles/ab/ab12.ndjson.gz"},
+        {"bucket": STAGING_BUCKET, "key": "uploads/u-1"},
+    ],
+)
+def test_a_pointer_outside_the_callers_upload_prefix_is_forbidden_and_starts_nothing(
+    call: Any, stepfunctions: Any, dynamodb: Any, pointer: dict[str, str]
+) -> None:
+    answer = call(catalog_post({"productsPointer": pointer}))
+
+    assert answer.status == 403
+    assert answer.body["errors"] == [
+        {"field": "productsPointer", "reason": "is outside the signed-in user's upload prefix"}
+    ]
+    assert enrich_executions(stepfunctions) == []
+    assert enrichment_rows(dynamodb) == []
+
+
+def test_a_foreign_pointer_gets_the_same_answer_whether_its_object_exists_or_not(
+    call: Any, dynamodb: Any
+) -> None:
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket=STAGING_BUCKET)
+    there = {"bucket": STAGING_BUCKET, "key": "uploads/u-2/exists.ndjson"}
+    s3.put_object(Bucket=STAGING_BUCKET, Key=there["key"], Body=b'{"asin": "B000000001"}\n')
+    missing = {"bucket": STAGING_BUCKET, "key": "uploads/u-2/missing.ndjson"}
+
+    found = call(catalog_post({"productsPointer": there}))
+    not_found = call(catalog_post({"productsPointer": missing}))
+
+    assert (found.status, found.body) == (not_found.status, not_found.body)
 
 
 def test_the_enrichment_is_readable_right_after_the_202(call: Any) -> None:
@@ -193,7 +233,7 @@ def test_progress_is_counted_from_the_batches_and_never_goes_backwards(
 
 
 def test_a_failed_s3_batch_is_listed_as_one_failure_of_the_batch(call: Any, record: Any) -> None:
-    pointer = {"bucket": "stepflow-test-landing", "key": "c.ndjson"}
+    pointer = {"bucket": STAGING_BUCKET, "key": "uploads/u-1/c.ndjson"}
     tracking_id = call(catalog_post({"userId": "u-1", "productsPointer": pointer})).body[
         "trackingId"
     ]
