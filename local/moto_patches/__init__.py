@@ -36,13 +36,16 @@ derived from LocalStack's. What it lacks for running this stack is patched here,
 13. Not a patch but a look inside: :func:`visible_sqs_messages` reads a queue's visible count
     in-process, so idle pipe pollers wait without requests (moto's server closes every
     connection: polling an empty queue over HTTP would open and close a socket per poll).
+14. SQS dead-letter redrive: ``StartMessageMoveTask``, ``ListMessageMoveTasks`` and
+    ``CancelMessageMoveTask`` with AWS's checks, rate limit and task states.
 
 :func:`verify_moto_compatible` (in :mod:`.compatibility`) fails loudly, naming the missing
 piece, when a moto upgrade moves anything these patches rely on; the test suite calls it.
 
 One module a concern: :mod:`.lambda_tasks` (1), :mod:`.scaled_waits` (2),
 :mod:`.dynamodb_atomicity` (3), :mod:`.executions` (4-6, 8), :mod:`.definitions` (7, 9),
-:mod:`.hot_paths` (10), :mod:`.redrive` (11), :mod:`.s3_events` (12), :mod:`.sqs_peek` (13);
+:mod:`.hot_paths` (10), :mod:`.redrive` (11), :mod:`.s3_events` (12), :mod:`.sqs_peek` (13),
+:mod:`.sqs_message_move` (14);
 what they share is in :mod:`.patch_context` and :mod:`.execution_lookup`.
 """
 
@@ -80,6 +83,7 @@ from local.moto_patches.redrive import (
 )
 from local.moto_patches.s3_events import complete_s3_record, patch_s3_event_records
 from local.moto_patches.scaled_waits import patch_waits
+from local.moto_patches.sqs_message_move import patch_sqs_message_move
 from local.moto_patches.sqs_peek import visible_sqs_messages
 
 __all__ = [
@@ -132,6 +136,7 @@ def install(
         patch_hot_paths()
         patch_redrive()
         patch_s3_event_records()
+        patch_sqs_message_move()
         _enable_interpreter()
         _installed = True
 
