@@ -93,17 +93,37 @@ def test_the_stack_alarms_on_each_queue_function_and_workflow_and_the_breaker(
         "GreaterThanOrEqualToThreshold",
         1,
     )
+    for service, metric_name, kebab in (
+        ("operations", "MessagesSetAside", "messages-set-aside"),
+        ("operations", "RedriveErrors", "redrive-errors"),
+        ("deliver", "ParkedRedriveTriggerFailed", "parked-redrive-trigger-failed"),
+    ):
+        expected[f"{app.config.prefix}-{kebab}"] = (
+            f"Stepflow/{app.config.prefix}",
+            metric_name,
+            {"service": service},
+            "Sum",
+            "GreaterThanOrEqualToThreshold",
+            1,
+        )
     found = alarms(run)
     assert {key: metric(alarm) for key, alarm in found.items()} == expected
-    # The free tier's 10 alarms (README, "Deploy to a fresh account").
-    assert len(found) == 2 * len(app.queues) + 2 + len(app.workflows) + 1 == 10
+    # The free tier's 10 alarms and 4 more (README, "Deploy to a fresh account").
+    assert len(found) == 2 * len(app.queues) + 2 + len(app.workflows) + 1 + 3 == 14
 
 
 def test_the_alarms_of_the_description(app: App, run: Run[Deployment]) -> None:
     # Written out, so a function, workflow or queue missing from the alarms fails here.
     prefix = app.config.prefix
     expected = {f"{prefix}-api-{kind}" for kind in ("errors", "throttles")}
-    expected |= {f"{prefix}-{w}-executions-failed" for w in ("ingest", "aggregate", "enrich")}
+    expected |= {
+        f"{prefix}-{w}-executions-failed"
+        for w in ("ingest", "aggregate", "enrich", "redrive-parked")
+    }
+    expected |= {
+        f"{prefix}-{name}"
+        for name in ("messages-set-aside", "redrive-errors", "parked-redrive-trigger-failed")
+    }
     for queue in ("ingest", "landing-notifications"):
         expected |= {f"{prefix}-{queue}-dlq-not-empty", f"{prefix}-{queue}-oldest-message-age"}
     expected.add(f"{prefix}-circuit-open")

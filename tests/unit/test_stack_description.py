@@ -42,6 +42,19 @@ def test_routes_are_iam_unless_described_open() -> None:
         "POST /catalogs/{catalogId}/enrichments": Authorization.IAM,
         "GET /catalogs/{catalogId}/enrichments/{trackingId}": Authorization.IAM,
         "GET /users/{userId}/enrichments": Authorization.IAM,
+        "GET /ops/queues": Authorization.IAM,
+        "POST /ops/queues/{queueName}/redrive": Authorization.IAM,
+        "GET /ops/queues/{queueName}/redrive": Authorization.IAM,
+        "POST /ops/queues/{queueName}/redrive/cancel": Authorization.IAM,
+        "GET /ops/executions": Authorization.IAM,
+        "POST /ops/executions/redrive": Authorization.IAM,
+        "GET /ops/breaker": Authorization.IAM,
+        "POST /ops/breaker": Authorization.IAM,
+        "POST /ops/replay": Authorization.IAM,
+        "GET /ops/health": Authorization.IAM,
+        "GET /ops/openapi.json": Authorization.NONE,
+        "GET /docs": Authorization.NONE,
+        "GET /docs/{asset}": Authorization.NONE,
     }
 
 
