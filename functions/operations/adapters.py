@@ -120,12 +120,11 @@ class SqsQueues:
 
     def release(self, url: str, messages: Sequence[HeldMessage]) -> None:
         for start in range(0, len(messages), 10):
-            batch = messages[start : start + 10]
             self.client.change_message_visibility_batch(
                 QueueUrl=url,
                 Entries=[
                     {"Id": str(n), "ReceiptHandle": m.receipt_handle, "VisibilityTimeout": 0}
-                    for n, m in enumerate(batch)
+                    for n, m in enumerate(messages[start : start + 10])
                 ],
             )
 
