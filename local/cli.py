@@ -368,6 +368,15 @@ def _add_clean_command(commands: Any) -> None:
     clean.set_defaults(handler=cmd_clean)
 
 
+def _add_standalone_commands(commands: Any) -> None:
+    """The commands that need neither the AWS endpoint option nor the runtime's."""
+    from local.ops_cli import add_ops_command
+
+    _add_downstream_command(commands)
+    _add_clean_command(commands)
+    add_ops_command(commands)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m local", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -398,9 +407,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     up.set_defaults(handler=cmd_up)
 
-    _add_downstream_command(commands)
-
-    _add_clean_command(commands)
+    _add_standalone_commands(commands)
 
     demo = commands.add_parser(
         "demo", help="bring the stack up, run the sample events, show results"

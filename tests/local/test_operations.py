@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -213,3 +214,60 @@ def test_an_outage_parks_work_and_the_closing_breaker_redrives_it_once(
     assert again["redriven"] == []
     assert len(again["skipped"]) == len(accepted)
     assert again["failed"] == []
+
+
+def test_schemathesis_finds_no_5xx_in_the_operations_api(env: LocalEnvironment) -> None:
+    import schemathesis
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from functions.operations.app import app
+    from functions.operations.openapi import document
+
+    stack = env.stack
+    schema = schemathesis.openapi.from_dict(document(app))
+    results = list(schema.get_all_operations())
+    assert all(isinstance(result, schemathesis.core.result.Ok) for result in results), results
+    operations = [
+        result.ok() for result in results if isinstance(result, schemathesis.core.result.Ok)
+    ]
+    assert len(operations) == 10
+    answered: dict[str, set[int]] = {}
+
+    @given(st.sampled_from(operations).flatmap(lambda operation: operation.as_strategy()))
+    @settings(
+        max_examples=150, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+    )
+    def no_server_error(case: Any) -> None:
+        body = None if isinstance(case.body, schemathesis.core.NotSet) else case.body
+        path = urllib.parse.quote(case.formatted_path)
+        if case.query:
+            path += "?" + urllib.parse.urlencode(case.query, doseq=True)
+        code, answer = _call(stack, case.method.upper(), path, body)
+        answered.setdefault(f"{case.method.upper()} {case.path}", set()).add(code)
+        assert code < 500, (case.method, path, body, answer)
+
+    no_server_error()
+    assert len(answered) == len(operations), sorted(answered)
+
+
+def test_the_cli_is_a_client_of_the_operations_api(
+    env: LocalEnvironment, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from local.cli import main
+
+    api = ["ops", "--api", env.stack.api_url]
+    assert main([*api, "breaker", "open", "--reason", "cli test"]) == 0
+    assert json.loads(capsys.readouterr().out)["state"] == "open"
+    assert main([*api, "breaker", "close"]) == 2  # a change needs a reason
+    capsys.readouterr()
+    assert main([*api, "breaker", "close", "--reason", "cli test"]) == 0
+    assert json.loads(capsys.readouterr().out)["state"] == "closed"
+    assert main([*api, "health"]) == 0
+    assert set(json.loads(capsys.readouterr().out)["checks"]) >= {"tables", "breaker"}
+    assert main([*api, "queues"]) == 0
+    assert json.loads(capsys.readouterr().out)["queues"]
+    assert main([*api, "executions", "--status", "PARKED", "--workflow", "ingest"]) == 0
+    assert "executions" in json.loads(capsys.readouterr().out)
+    assert main([*api, "redrive-dlq", "nowhere"]) == 1
+    assert main([*api, "replay", "bundles/zz/nope.ndjson.gz"]) == 1
