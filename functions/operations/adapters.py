@@ -23,7 +23,7 @@ from functions._shared.dynamodb import from_item, to_attribute_value
 from functions._shared.http_client import describe_error, lambda_pool, read_capped
 from functions._shared.json_secret import secret_field
 from functions.operations.breaker import BreakerRecord
-from functions.operations.executions import ExecutionFacts
+from functions.operations.executions import ExecutionFacts, NotRedrivableError
 from functions.operations.queues import HeldMessage, QueueDepth
 from functions.operations.replay import BundleMissingError, ReplayAnswer
 
@@ -227,7 +227,10 @@ class StepFunctionsExecutions:
         )
 
     def redrive(self, execution_arn: str, client_token: str) -> None:
-        self.client.redrive_execution(executionArn=execution_arn, clientToken=client_token)
+        try:
+            self.client.redrive_execution(executionArn=execution_arn, clientToken=client_token)
+        except self.client.exceptions.ExecutionNotRedrivable as error:
+            raise NotRedrivableError(str(error)) from None
 
     def start(self, state_machine_arn: str, name: str, payload: dict[str, Any]) -> str:
         """Start (or, for the same name and input, find) an execution; its ARN."""

@@ -56,6 +56,11 @@ class ExecutionFacts:
     redrive_status_reason: str | None = None
 
 
+class NotRedrivableError(Exception):
+    """The execution stopped being redrivable between its description and the redrive
+    (another redrive, automatic or by hand, got there first)."""
+
+
 class ExecutionService(Protocol):
     def failed_arns(self, state_machine_arn: str, status: str, limit: int) -> list[str]: ...
 
@@ -174,20 +179,26 @@ def redrive_executions(
             why = facts.redrive_status_reason or f"the execution is {facts.status}"
             skipped.append({"executionArn": facts.arn, "reason": why})
 
-    def attempt(facts: ExecutionFacts) -> tuple[str, str | None]:
+    def attempt(facts: ExecutionFacts) -> tuple[str, str | None, bool]:
+        """``(arn, why not, skipped)``: ``why not`` is ``None`` when it was redriven."""
         try:
             sfn.redrive(facts.arn, client_token(facts))
+        except NotRedrivableError as error:
+            return facts.arn, str(error), True
         except Exception as error:  # reported per execution; one failure stops no other
-            return facts.arn, f"{type(error).__name__}: {error}"
-        return facts.arn, None
+            return facts.arn, f"{type(error).__name__}: {error}", False
+        return facts.arn, None, False
 
     workers = max(1, min(request.max_concurrency, MAX_CONCURRENCY))
     with ThreadPoolExecutor(max_workers=workers) as pool:
         outcomes = list(pool.map(attempt, redrivable))
+    skipped += [{"executionArn": arn, "reason": why} for arn, why, skip in outcomes if skip]
     return {
-        "redriven": [arn for arn, error in outcomes if error is None],
+        "redriven": [arn for arn, why, _ in outcomes if why is None],
         "skipped": skipped,
         "failed": [
-            {"executionArn": arn, "reason": error} for arn, error in outcomes if error is not None
+            {"executionArn": arn, "reason": why}
+            for arn, why, skip in outcomes
+            if why is not None and not skip
         ],
     }
