@@ -13,7 +13,11 @@ One rule per concern (see ``stack_alarm_rules`` in :mod:`infra.stack` for the li
   retried and are throttled when executions overlap; what survives the retries fails the
   execution, which the next rule reports;
 - a workflow execution fails (``ExecutionsFailed`` > 0), which includes a parked delivery that
-  gave up and waits for ``RedriveExecution``.
+  gave up and waits for ``RedriveExecution``;
+- the operations' own custom metrics (seed 002): a dead-lettered message set aside because it
+  keeps coming back (``MessagesSetAside``), redrives that failed (``RedriveErrors``), and a
+  closing breaker that could not start the redrive of parked work
+  (``ParkedRedriveTriggerFailed``).
 
 Every metric is the stack's own: the AWS metrics by the dimension of a resource named after the
 stack's prefix, the custom one by the stack's namespace (``App.metrics_namespace``), so two
@@ -154,6 +158,54 @@ def circuit_open_rule(prefix: str, namespace: str, service: str) -> AlarmRule:
         metric=CIRCUIT_OPEN_METRIC,
         dimensions={POWERTOOLS_SERVICE_DIMENSION: service},
         statistic="Maximum",
+        comparison=Comparison.AT_LEAST,
+        threshold=1,
+    )
+
+
+@dataclass(frozen=True)
+class CustomMetric:
+    """A count one of the stack's functions publishes, worth a page at its first datapoint."""
+
+    function: str
+    metric: str
+    description: str
+
+
+OPERATIONS_METRICS: Final = (
+    CustomMetric(
+        "operations",
+        "MessagesSetAside",
+        "A dead-lettered message came back more often than maxDlqRedrives and was set aside "
+        "in the redrives table: read its body and history, fix it, resubmit it.",
+    ),
+    CustomMetric(
+        "operations",
+        "RedriveErrors",
+        "Redriving executions failed for some of them: see the operations log and redrive "
+        "them by hand (POST /ops/executions/redrive).",
+    ),
+    CustomMetric(
+        "deliver",
+        "ParkedRedriveTriggerFailed",
+        "The breaker closed, but the redrive of parked work could not be started: redrive "
+        "the parked executions by hand (POST /ops/executions/redrive).",
+    ),
+)
+
+
+def custom_metric_rule(
+    prefix: str, custom: CustomMetric, namespace: str, service: str
+) -> AlarmRule:
+    """``custom.metric`` >= 1, as Powertools publishes it (``namespace``, ``service``)."""
+    kebab = "".join(f"-{c.lower()}" if c.isupper() else c for c in custom.metric).lstrip("-")
+    return AlarmRule(
+        name=f"{prefix}-{kebab}",
+        description=custom.description,
+        namespace=namespace,
+        metric=custom.metric,
+        dimensions={POWERTOOLS_SERVICE_DIMENSION: service},
+        statistic="Sum",
         comparison=Comparison.AT_LEAST,
         threshold=1,
     )

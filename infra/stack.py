@@ -329,6 +329,18 @@ def stack_alarm_rules(
         rules += alarm_rules.function_rules(
             function_spec.name, name(function_spec.name), functions[function_spec.name].name
         )
+    defined = {function_spec.name for function_spec in app.functions}
+    for custom in alarm_rules.OPERATIONS_METRICS:
+        if custom.function in defined:
+            environment = app.function_environment(app.function(custom.function))
+            rules.append(
+                alarm_rules.custom_metric_rule(
+                    app.config.prefix,
+                    custom,
+                    namespace=environment[POWERTOOLS_METRICS_NAMESPACE_ENV],
+                    service=environment[POWERTOOLS_SERVICE_NAME_ENV],
+                )
+            )
     for workflow in app.workflows:
         rules.append(
             alarm_rules.state_machine_rule(

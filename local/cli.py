@@ -445,6 +445,15 @@ def _add_up_command(commands: Any) -> None:
     up.set_defaults(handler=cmd_up)
 
 
+def _add_standalone_commands(commands: Any) -> None:
+    """The commands that need neither the AWS endpoint option nor the runtime's."""
+    from local.ops_cli import add_ops_command
+
+    _add_downstream_command(commands)
+    _add_clean_command(commands)
+    add_ops_command(commands)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m local", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -457,9 +466,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_up_command(commands)
 
-    _add_downstream_command(commands)
-
-    _add_clean_command(commands)
+    _add_standalone_commands(commands)
 
     demo = commands.add_parser(
         "demo", help="bring the stack up, run the sample events, show results"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from functions._shared import names
 from stack.spec import (
     Access,
@@ -37,10 +39,28 @@ from stack.spec import (
 from workflows.aggregate import aggregate_definition
 from workflows.enrich import enrich_definition
 from workflows.ingest import ingest_definition
+from workflows.redrive_parked import redrive_parked_definition
 
 _DAY_SECONDS = 86_400
 _PRODUCER_ROUTES = ("POST /events", "POST /events/bulk", "GET /events/{trackingId}")
+_OPERATOR_ROUTES = (
+    "GET /ops/queues",
+    "POST /ops/queues/{queueName}/redrive",
+    "GET /ops/queues/{queueName}/redrive",
+    "POST /ops/queues/{queueName}/redrive/cancel",
+    "GET /ops/executions",
+    "POST /ops/executions/redrive",
+    "GET /ops/breaker",
+    "POST /ops/breaker",
+    "POST /ops/replay",
+    "GET /ops/health",
+)
 _MAX_INGEST_MESSAGE_BYTES = 262_144
+
+
+def physical_name(config: StackConfig, logical_name: str) -> str:
+    """:meth:`App.physical_name` before the App exists (functions are handed names)."""
+    return f"{config.prefix}-{logical_name}"
 
 
 def build_app(config: StackConfig | None = None) -> App:
@@ -81,6 +101,12 @@ def build_app(config: StackConfig | None = None) -> App:
             name="products",
             partition_key=names.PRODUCTS_KEY,
             sort_key=names.PRODUCTS_SORT_KEY,
+            point_in_time_recovery=config.point_in_time_recovery,
+        ),
+        TableSpec(
+            name="redrives",
+            partition_key=names.REDRIVES_KEY,
+            ttl_attribute=names.REDRIVES_EXPIRY_ATTRIBUTE,
             point_in_time_recovery=config.point_in_time_recovery,
         ),
         TableSpec(
@@ -134,6 +160,18 @@ def build_app(config: StackConfig | None = None) -> App:
     circuit_env = {
         names.CIRCUIT_FAILURE_THRESHOLD_ENV: str(config.circuit_failure_threshold),
         names.CIRCUIT_COOLDOWN_SECONDS_ENV: str(config.circuit_cooldown_seconds),
+    }
+    redrive_parked_env = {
+        names.REDRIVE_PARKED_WORKFLOW_ENV: physical_name(config, "redrive-parked")
+    }
+    operated_queues = {
+        physical_name(config, queue.name): (
+            physical_name(config, queue.dead_letter_queue) if queue.dead_letter_queue else ""
+        )
+        for queue in queues
+    }
+    operated_workflows = {
+        workflow: physical_name(config, workflow) for workflow in ("ingest", "aggregate", "enrich")
     }
 
     functions = (
@@ -231,6 +269,7 @@ def build_app(config: StackConfig | None = None) -> App:
             timeout_seconds=60,
             environment={
                 **circuit_env,
+                **redrive_parked_env,
                 names.DOWNSTREAM_URL_ENV: config.downstream_url,
             },
             tables=(TableGrant("circuit", Access.READ_WRITE, names.CIRCUIT_TABLE_ENV),),
@@ -265,6 +304,32 @@ def build_app(config: StackConfig | None = None) -> App:
                 WorkflowGrant("enrich", names.ENRICH_STATE_MACHINE_ENV),
             ),
         ),
+        FunctionSpec(
+            name="operations",
+            handler="functions.operations.handler.lambda_handler",
+            description="Operations: queues, dead letters, parked work, breaker, replay, health.",
+            timeout_seconds=60,
+            environment={
+                **circuit_env,
+                **redrive_parked_env,
+                names.DOWNSTREAM_URL_ENV: config.downstream_url,
+                names.OPERATED_QUEUES_ENV: json.dumps(operated_queues),
+                names.OPERATED_WORKFLOWS_ENV: json.dumps(operated_workflows),
+                names.MAX_DLQ_REDRIVES_ENV: str(config.max_dlq_redrives),
+            },
+            tables=(
+                TableGrant("circuit", Access.READ_WRITE, names.CIRCUIT_TABLE_ENV),
+                TableGrant("redrives", Access.READ_WRITE, names.REDRIVES_TABLE_ENV),
+                TableGrant("status", Access.READ, names.STATUS_TABLE_ENV),
+                TableGrant("dedupe", Access.READ, names.DEDUPE_TABLE_ENV),
+            ),
+            buckets=(
+                BucketGrant("archive", Access.READ, names.ARCHIVE_BUCKET_ENV),
+                BucketGrant("landing", Access.READ, names.LANDING_BUCKET_ENV),
+                BucketGrant("staging", Access.READ, names.STAGING_BUCKET_ENV),
+            ),
+            secrets=(SecretGrant("downstream", names.DOWNSTREAM_SECRET_ENV),),
+        ),
     )
 
     workflows = (
@@ -285,6 +350,13 @@ def build_app(config: StackConfig | None = None) -> App:
             description="A catalog enriched in batches through the provider, with live progress.",
             definition=enrich_definition(config),
             # A catalog with provider retries outlives Express's 5 minutes: always Standard.
+            type=WorkflowType.STANDARD,
+        ),
+        WorkflowSpec(
+            name="redrive-parked",
+            description="The breaker closed: redrive every parked execution.",
+            definition=redrive_parked_definition(),
+            # RedriveExecution and the history an operator reads need Standard.
             type=WorkflowType.STANDARD,
         ),
     )
@@ -341,6 +413,20 @@ def build_app(config: StackConfig | None = None) -> App:
                     Authorization.JWT,
                 ),
                 RouteSpec(HttpMethod.GET, "/users/{userId}/enrichments", "api", Authorization.JWT),
+                # Operators (IAM) only; the documentation is public like /openapi.json.
+                RouteSpec(HttpMethod.GET, "/ops/queues", "operations"),
+                RouteSpec(HttpMethod.POST, "/ops/queues/{queueName}/redrive", "operations"),
+                RouteSpec(HttpMethod.GET, "/ops/queues/{queueName}/redrive", "operations"),
+                RouteSpec(HttpMethod.POST, "/ops/queues/{queueName}/redrive/cancel", "operations"),
+                RouteSpec(HttpMethod.GET, "/ops/executions", "operations"),
+                RouteSpec(HttpMethod.POST, "/ops/executions/redrive", "operations"),
+                RouteSpec(HttpMethod.GET, "/ops/breaker", "operations"),
+                RouteSpec(HttpMethod.POST, "/ops/breaker", "operations"),
+                RouteSpec(HttpMethod.POST, "/ops/replay", "operations"),
+                RouteSpec(HttpMethod.GET, "/ops/health", "operations"),
+                RouteSpec(HttpMethod.GET, "/ops/openapi.json", "operations", Authorization.NONE),
+                RouteSpec(HttpMethod.GET, "/docs", "operations", Authorization.NONE),
+                RouteSpec(HttpMethod.GET, "/docs/{asset}", "operations", Authorization.NONE),
             ),
             jwt_authorizer=JwtAuthorizerSpec(user_pool="users"),
         ),
@@ -355,7 +441,7 @@ def build_app(config: StackConfig | None = None) -> App:
             AccessPolicySpec(
                 name="operator",
                 description="Call every system route; inspect, stop and redrive executions.",
-                routes=_PRODUCER_ROUTES,
+                routes=_PRODUCER_ROUTES + _OPERATOR_ROUTES,
                 operated_workflows=("ingest", "aggregate", "enrich"),
             ),
         ),

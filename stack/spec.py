@@ -420,6 +420,8 @@ class StackConfig:
     enrich_concurrency: int = 10
     enrich_reserved_concurrency: int | None = None
     max_inline_products: int = 1000
+    # A dead-lettered message redriven more often than this is set aside, not redriven again.
+    max_dlq_redrives: int = 3
 
 
 def bucket_name(config: StackConfig, logical_name: str) -> str:

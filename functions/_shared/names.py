@@ -55,3 +55,14 @@ ENRICHMENT_USER_KEY: Final = "userId"
 ENRICHMENT_CREATED_KEY: Final = "createdAt"
 PRODUCTS_KEY: Final = "catalogId"
 PRODUCTS_SORT_KEY: Final = "productId"
+
+# The operations Lambda (issue 11) and the workflow that redrives parked work.
+# State machines go by name: their ARNs follow from the function's own (partition, region,
+# account), which breaks the cycle operations -> redrive-parked workflow -> operations.
+OPERATED_QUEUES_ENV: Final = "OPERATED_QUEUES"
+OPERATED_WORKFLOWS_ENV: Final = "OPERATED_WORKFLOWS"
+REDRIVE_PARKED_WORKFLOW_ENV: Final = "REDRIVE_PARKED_WORKFLOW_NAME"
+REDRIVES_TABLE_ENV: Final = "REDRIVES_TABLE_NAME"
+MAX_DLQ_REDRIVES_ENV: Final = "MAX_DLQ_REDRIVES"
+REDRIVES_KEY: Final = "messageKey"
+REDRIVES_EXPIRY_ATTRIBUTE: Final = "expiresAt"

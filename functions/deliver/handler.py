@@ -35,6 +35,7 @@ from functions.deliver.adapters import (
     S3BundleSource,
     SecretTokenSource,
 )
+from functions.deliver.breaker_closed import ParkedWorkRedriver
 from functions.deliver.circuit import CircuitBreaker, CircuitChange
 from functions.deliver.core import (
     DeliveryEnvelope,
@@ -59,6 +60,7 @@ downstream = HttpDownstream(
     read_timeout=settings.read_timeout_seconds,
 )
 tokens = SecretTokenSource(settings.secret_name, max_age_seconds=settings.secret_max_age_seconds)
+parked_work = ParkedWorkRedriver(settings.redrive_parked_workflow)
 # Epoch seconds; a module attribute so tests can move time instead of sleeping through a cooldown.
 clock: Callable[[], float] = scaled_clock(settings.clock_scale)
 
@@ -77,12 +79,17 @@ logger, metrics = scaffold.logger, scaffold.metrics
 
 @scaffold.entry
 def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
-    return handle(event, owner=f"{context.aws_request_id}/{uuid.uuid4().hex[:12]}")
+    return handle(
+        event,
+        owner=f"{context.aws_request_id}/{uuid.uuid4().hex[:12]}",
+        function_arn=context.invoked_function_arn,
+    )
 
 
-def handle(event: Any, owner: str) -> dict[str, Any]:
+def handle(event: Any, owner: str, function_arn: str | None = None) -> dict[str, Any]:
     """The handler without Lambda's decorators and failure reports; ``owner`` names this
-    attempt's probe claim.
+    attempt's probe claim; ``function_arn`` (this function's) locates the redrive-parked
+    workflow, started when this attempt closes the circuit.
 
     Example::
 
@@ -91,7 +98,7 @@ def handle(event: Any, owner: str) -> dict[str, Any]:
     """
     if isinstance(event, dict) and "action" in event:
         return check_circuit(event["action"])
-    return deliver(event, owner)
+    return deliver(event, owner, function_arn)
 
 
 def check_circuit(action: object) -> dict[str, Any]:
@@ -106,7 +113,7 @@ def check_circuit(action: object) -> dict[str, Any]:
     return view.to_payload()
 
 
-def deliver(event: Any, owner: str) -> dict[str, Any]:
+def deliver(event: Any, owner: str, function_arn: str | None = None) -> dict[str, Any]:
     envelope = parse_envelope(event, DeliveryEnvelope)
     if settings.archive_bucket is not None and envelope.archive.bucket != settings.archive_bucket:
         # The role may read only the archive bucket anyway; failing here says why, clearly.
@@ -125,12 +132,25 @@ def deliver(event: Any, owner: str) -> dict[str, Any]:
         clock=clock,
     )
     _observe(report)
+    if report.circuit_change is CircuitChange.CLOSED and function_arn is not None:
+        _redrive_parked_work(owner, function_arn)
     error = report.error()
     if error is not None:
         raise error
     # The input came in whole (claim-check pointers, park counters, earlier errors); it goes
     # out whole, plus the delivery.
     return {**event, "delivery": report.delivery()}
+
+
+def _redrive_parked_work(owner: str, function_arn: str) -> None:
+    try:
+        started = parked_work.circuit_closed(probe_owner=owner, function_arn=function_arn)
+    except Exception:  # the delivery succeeded; a failed trigger must not undo that
+        metrics.add_metric(name="ParkedRedriveTriggerFailed", unit=MetricUnit.Count, value=1)
+        logger.exception("The circuit closed, but redriving parked work could not be started")
+        return
+    if started is not None:
+        logger.info("The circuit closed: redriving parked work", extra={"execution": started})
 
 
 def _observe(report: DeliveryReport) -> None:

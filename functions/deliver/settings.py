@@ -45,6 +45,10 @@ class DeliverSettings(BaseModel):
     # The local runtime shortens a workflow's Wait for the cooldown, so the breaker must see
     # time pass equally fast or the shortened wait never outlasts the cooldown.
     clock_scale: float = Field(alias=names.LOCAL_TIME_SCALE_ENV, default=1.0, gt=0, le=1)
+    # Started when a probe closes the circuit (functions/deliver/breaker_closed.py).
+    redrive_parked_workflow: str | None = Field(
+        alias=names.REDRIVE_PARKED_WORKFLOW_ENV, default=None, min_length=1
+    )
 
     def policy(self) -> BreakerPolicy:
         return BreakerPolicy(

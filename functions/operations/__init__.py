@@ -1,0 +1,1 @@
+"""The operations API: queues, dead letters, parked work, the breaker, replays, health."""

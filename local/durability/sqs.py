@@ -85,12 +85,15 @@ def _touch_received(original: Any) -> Any:
 
 def _touch_handled(original: Any) -> Any:
     # The receipt handle names the message; find it before moto deletes or changes it.
-    def by_receipt_handle(self: Any, queue_name: str, handle: str, *a: Any, **k: Any) -> Any:
+    # moto's responses pass both by keyword (ChangeMessageVisibility), or by position.
+    def by_receipt_handle(
+        self: Any, queue_name: str, receipt_handle: str, *a: Any, **k: Any
+    ) -> Any:
         queue = self.get_queue(queue_name)
         for message in list(queue._messages):
-            if message.had_receipt_handle(handle):
+            if message.had_receipt_handle(receipt_handle):
                 work.touch(_CONCERN, (self.account_id, self.region_name, queue_name, message.id))
-        return original(self, queue_name, handle, *a, **k)
+        return original(self, queue_name, receipt_handle, *a, **k)
 
     return by_receipt_handle
 

@@ -65,6 +65,8 @@ derived from LocalStack's. What it lacks for running this stack is patched here,
 24. Every request the endpoint serves is metered as AWS bills it (requests per service and
     operation with their sizes, DynamoDB capacity units from moto's items), and the counts are
     served at ``GET /_stepflow/usage`` for :mod:`local.cost`.
+25. SQS dead-letter redrive: ``StartMessageMoveTask``, ``ListMessageMoveTasks`` and
+    ``CancelMessageMoveTask`` with AWS's checks, rate limit and task states.
 
 :func:`verify_moto_compatible` (in :mod:`.compatibility`) fails loudly, naming the missing
 piece, when a moto upgrade moves anything these patches rely on; the test suite calls it.
@@ -76,7 +78,8 @@ One module a concern: :mod:`.lambda_tasks` (1), :mod:`.scaled_waits` (2),
 :mod:`.jsonata` (15), :mod:`.variables` (16), :mod:`.iteration_errors` (17),
 :mod:`.context_object` (18), :mod:`.sync_express` and :mod:`.execution_input` (19),
 :mod:`.choice_rules` (20), :mod:`.execution_definitions` and :mod:`.map_redrive` (21),
-:mod:`.wait_limits` (22), :mod:`.task_timeouts` (23), :mod:`.request_meter` (24);
+:mod:`.wait_limits` (22), :mod:`.task_timeouts` (23), :mod:`.request_meter` (24),
+:mod:`.sqs_message_move` (25);
 what they share is in :mod:`.patch_context`, :mod:`.execution_lookup` and
 :mod:`.interpreter_failures`.
 """
@@ -128,6 +131,7 @@ from local.moto_patches.request_meter import (
 )
 from local.moto_patches.s3_events import complete_s3_record, patch_s3_event_records
 from local.moto_patches.scaled_waits import patch_waits
+from local.moto_patches.sqs_message_move import patch_sqs_message_move
 from local.moto_patches.sqs_peek import visible_sqs_messages
 from local.moto_patches.sync_express import patch_sync_express
 from local.moto_patches.task_timeouts import patch_task_timeouts
@@ -199,6 +203,7 @@ def install(
         patch_wait_limits()
         patch_task_timeouts()
         patch_request_meter()
+        patch_sqs_message_move()
         _enable_interpreter()
         _installed = True
 

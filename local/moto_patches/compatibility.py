@@ -262,6 +262,17 @@ def verify_moto_compatible() -> None:
         *(f"DynamoDBBackend.{m}" for m in (*DYNAMODB_METERED, "transact_write_items")),
     )
     need("moto.dynamodb.models.dynamo_type", "Item.size")
+    # 25. SQS message move tasks
+    need("moto.sqs.responses", "SQSResponse.sqs_backend", "SQSResponse._get_param")
+    need(
+        "moto.sqs.models",
+        "SQSBackend.list_dead_letter_source_queues",
+        "SQSBackend.receive_message",
+        "SQSBackend.send_message",
+        "SQSBackend.delete_message",
+        "Queue.approximate_number_of_messages_not_visible",
+    )
+    need("moto.sqs.exceptions", "SQSException", "QueueDoesNotExist")
     if missing:
         raise RuntimeError(
             "moto no longer has what local/moto_patches/ patches: "

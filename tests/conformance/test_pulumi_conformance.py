@@ -66,12 +66,21 @@ def test_the_description_holds_what_the_stack_is_known_to_hold(app: App) -> None
             "archive",
             "deliver",
             "api",
+            "operations",
         },
-        "tables": {"dedupe", "status", "circuit", "enrichment-status", "products", "idempotency"},
+        "tables": {
+            "dedupe",
+            "status",
+            "circuit",
+            "enrichment-status",
+            "products",
+            "redrives",
+            "idempotency",
+        },
         "queues": {"ingest", "landing-notifications", "execution-outcomes-dlq"},
         "buckets": {"landing", "staging", "archive", "quarantine"},
         "secrets": {"downstream", "provider"},
-        "workflows": {"ingest", "aggregate", "enrich"},
+        "workflows": {"ingest", "aggregate", "enrich", "redrive-parked"},
         "pipes": {"ingest", "aggregate"},
         "routes": {
             "POST /events",
@@ -82,6 +91,19 @@ def test_the_description_holds_what_the_stack_is_known_to_hold(app: App) -> None
             "POST /catalogs/{catalogId}/enrichments",
             "GET /catalogs/{catalogId}/enrichments/{trackingId}",
             "GET /users/{userId}/enrichments",
+            "GET /ops/queues",
+            "POST /ops/queues/{queueName}/redrive",
+            "GET /ops/queues/{queueName}/redrive",
+            "POST /ops/queues/{queueName}/redrive/cancel",
+            "GET /ops/executions",
+            "POST /ops/executions/redrive",
+            "GET /ops/breaker",
+            "POST /ops/breaker",
+            "POST /ops/replay",
+            "GET /ops/health",
+            "GET /ops/openapi.json",
+            "GET /docs",
+            "GET /docs/{asset}",
         },
     }
 
@@ -366,7 +388,12 @@ def _deployed_definition(app: App, run: Run[Deployment], workflow: WorkflowSpec)
 
 def test_each_state_machine_runs_its_workflow_as_rendered(app: App, run: Run[Deployment]) -> None:
     names_by_arn = _names_by_arn(app, run)
-    assert [workflow.name for workflow in app.workflows] == ["ingest", "aggregate", "enrich"]
+    assert [workflow.name for workflow in app.workflows] == [
+        "ingest",
+        "aggregate",
+        "enrich",
+        "redrive-parked",
+    ]
     for workflow in app.workflows:
         deployed = canonicalize(_deployed_definition(app, run, workflow), names_by_arn)
         assert deployed == canonical_definition(workflow), workflow.name

@@ -93,19 +93,39 @@ def test_the_stack_alarms_on_each_queue_function_and_workflow_and_the_breaker(
         "GreaterThanOrEqualToThreshold",
         1,
     )
+    for service, metric_name, kebab in (
+        ("operations", "MessagesSetAside", "messages-set-aside"),
+        ("operations", "RedriveErrors", "redrive-errors"),
+        ("deliver", "ParkedRedriveTriggerFailed", "parked-redrive-trigger-failed"),
+    ):
+        expected[f"{app.config.prefix}-{kebab}"] = (
+            f"Stepflow/{app.config.prefix}",
+            metric_name,
+            {"service": service},
+            "Sum",
+            "GreaterThanOrEqualToThreshold",
+            1,
+        )
     found = alarms(run)
     assert {key: metric(alarm) for key, alarm in found.items()} == expected
-    # One over the free tier's 10 (README, "Deploy to a fresh account"): the outcome rule's
-    # dead-letter queue, declared as a queue, has an age alarm ($0.10 a month).
+    # The free tier's 10 alarms and 5 more (README, "Deploy to a fresh account"): the outcome
+    # rule's dead-letter queue has an age alarm, and the operations metrics three.
     redriving = [queue for queue in app.queues if queue.dead_letter_queue is not None]
-    assert len(found) == len(app.queues) + len(redriving) + 2 + len(app.workflows) + 1 == 11
+    assert len(found) == len(app.queues) + len(redriving) + 2 + len(app.workflows) + 1 + 3 == 15
 
 
 def test_the_alarms_of_the_description(app: App, run: Run[Deployment]) -> None:
     # Written out, so a function, workflow or queue missing from the alarms fails here.
     prefix = app.config.prefix
     expected = {f"{prefix}-api-{kind}" for kind in ("errors", "throttles")}
-    expected |= {f"{prefix}-{w}-executions-failed" for w in ("ingest", "aggregate", "enrich")}
+    expected |= {
+        f"{prefix}-{w}-executions-failed"
+        for w in ("ingest", "aggregate", "enrich", "redrive-parked")
+    }
+    expected |= {
+        f"{prefix}-{name}"
+        for name in ("messages-set-aside", "redrive-errors", "parked-redrive-trigger-failed")
+    }
     for queue in ("ingest", "landing-notifications"):
         expected |= {f"{prefix}-{queue}-dlq-not-empty", f"{prefix}-{queue}-oldest-message-age"}
     # The outcome rule's dead-letter queue is a queue of the description: an outcome left there

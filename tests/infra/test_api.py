@@ -34,14 +34,18 @@ def test_an_http_api_named_as_described(app: App, run: Run[Deployment]) -> None:
 
 
 def test_one_lambda_proxy_integration_per_function(app: App, run: Run[Deployment]) -> None:
-    [integration] = run.mocks.of_type(INTEGRATION)
-    assert integration.inputs == {
-        "apiId": api_id(app.physical_name("api")),
-        "integrationType": "AWS_PROXY",
-        "integrationMethod": "POST",
-        "integrationUri": FUNCTION_ARN + app.physical_name("api"),
-        "payloadFormatVersion": "2.0",
+    integrations = {i.inputs["integrationUri"]: i.inputs for i in run.mocks.of_type(INTEGRATION)}
+    assert set(integrations) == {
+        FUNCTION_ARN + app.physical_name(function) for function in ("api", "operations")
     }
+    for uri, integration in integrations.items():
+        assert integration == {
+            "apiId": api_id(app.physical_name("api")),
+            "integrationType": "AWS_PROXY",
+            "integrationMethod": "POST",
+            "integrationUri": uri,
+            "payloadFormatVersion": "2.0",
+        }
 
 
 # The real description's routes, written out: a route dropped from (or opened in) the
@@ -56,6 +60,19 @@ EXPECTED_ROUTES = {
     "POST /catalogs/{catalogId}/enrichments": "JWT",
     "GET /catalogs/{catalogId}/enrichments/{trackingId}": "JWT",
     "GET /users/{userId}/enrichments": "JWT",
+    "GET /ops/queues": "AWS_IAM",
+    "POST /ops/queues/{queueName}/redrive": "AWS_IAM",
+    "GET /ops/queues/{queueName}/redrive": "AWS_IAM",
+    "POST /ops/queues/{queueName}/redrive/cancel": "AWS_IAM",
+    "GET /ops/executions": "AWS_IAM",
+    "POST /ops/executions/redrive": "AWS_IAM",
+    "GET /ops/breaker": "AWS_IAM",
+    "POST /ops/breaker": "AWS_IAM",
+    "POST /ops/replay": "AWS_IAM",
+    "GET /ops/health": "AWS_IAM",
+    "GET /ops/openapi.json": "NONE",
+    "GET /docs": "NONE",
+    "GET /docs/{asset}": "NONE",
 }
 
 
@@ -63,13 +80,17 @@ def test_routes_are_iam_for_systems_jwt_for_people_and_open_for_health_and_opena
     app: App, run: Run[Deployment]
 ) -> None:
     assert app.api is not None
-    [integration] = run.mocks.of_type(INTEGRATION)
+    integrations = {
+        i.inputs["integrationUri"]: i.state["id"] for i in run.mocks.of_type(INTEGRATION)
+    }
     routes = {r.inputs["routeKey"]: r.inputs for r in run.mocks.of_type(ROUTE)}
     deployed = {key: route["authorizationType"] for key, route in routes.items()}
     assert len(routes) == len(run.mocks.of_type(ROUTE)), "a route key registered twice"
     assert deployed == EXPECTED_ROUTES
-    for route in routes.values():
-        assert route["target"] == f"integrations/{integration.state['id']}"
+    function_of = {route.key: route.function for route in app.api.routes}
+    for key, route in routes.items():
+        integration = integrations[FUNCTION_ARN + app.physical_name(function_of[key])]
+        assert route["target"] == f"integrations/{integration}"
         assert route["apiId"] == api_id(app.physical_name("api"))
 
 
@@ -165,11 +186,25 @@ def test_api_gateway_may_invoke_the_function_from_each_route_only(
         "/*/POST/catalogs/*/enrichments",
         "/*/GET/catalogs/*/enrichments/*",
         "/*/GET/users/*/enrichments",
+        "/*/GET/ops/queues",
+        "/*/POST/ops/queues/*/redrive",
+        "/*/GET/ops/queues/*/redrive",
+        "/*/POST/ops/queues/*/redrive/cancel",
+        "/*/GET/ops/executions",
+        "/*/POST/ops/executions/redrive",
+        "/*/GET/ops/breaker",
+        "/*/POST/ops/breaker",
+        "/*/POST/ops/replay",
+        "/*/GET/ops/health",
+        "/*/GET/ops/openapi.json",
+        "/*/GET/docs",
+        "/*/GET/docs/*",
     }
-    for permission in permissions.values():
+    for suffix, permission in permissions.items():
+        function = "operations" if "/ops/" in suffix or "/docs" in suffix else "api"
         assert permission["action"] == "lambda:InvokeFunction"
         assert permission["principal"] == "apigateway.amazonaws.com"
-        assert permission["function"] == FUNCTION_ARN + app.physical_name("api")
+        assert permission["function"] == FUNCTION_ARN + app.physical_name(function)
 
 
 def test_route_helpers() -> None:

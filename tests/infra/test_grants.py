@@ -107,6 +107,16 @@ def test_real_functions_get_exactly_their_grants(app: App, run: Run[Deployment])
             f"{QUEUE_ARN}{name('ingest')}": SEND,
             f"{MACHINE_ARN}{name('enrich')}": {"states:StartExecution"},
         },
+        # Health reads every bucket; replay reads the archive and the downstream's secret.
+        "operations": {
+            bucket(app.bucket_name("archive")): LIST,
+            bucket(app.bucket_name("archive"), "/*"): READ,
+            bucket(app.bucket_name("landing")): LIST,
+            bucket(app.bucket_name("landing"), "/*"): READ,
+            bucket(app.bucket_name("staging")): LIST,
+            bucket(app.bucket_name("staging"), "/*"): READ,
+            f"{SECRET_ARN}{name('downstream')}-AbC123": {"secretsmanager:GetSecretValue"},
+        },
     }
     assert {spec.name for spec in app.functions} == set(expected)
     for spec in app.functions:
@@ -213,14 +223,15 @@ def test_the_secrets_exist_without_a_value(app: App, run: Run[Deployment]) -> No
     assert not [r for r in run.mocks.resources if "secretVersion" in r.type]
 
 
-def test_each_secret_is_readable_by_its_one_function_only(app: App, run: Run[Deployment]) -> None:
+def test_each_secret_is_readable_by_its_functions_only(app: App, run: Run[Deployment]) -> None:
     readers: dict[str, set[str]] = {}
     for spec in app.functions:
         for resource in granted(run, app.physical_name(spec.name)):
             if resource.startswith(SECRET_ARN):
                 readers.setdefault(resource, set()).add(spec.name)
     assert readers == {
-        f"{SECRET_ARN}{app.physical_name('downstream')}-AbC123": {"deliver"},
+        # The operations' replay posts as deliver does.
+        f"{SECRET_ARN}{app.physical_name('downstream')}-AbC123": {"deliver", "operations"},
         f"{SECRET_ARN}{app.physical_name('provider')}-AbC123": {"enrich_batch"},
     }
 

@@ -33,7 +33,7 @@ def test_output_values(app: App, run: Run[Deployment]) -> None:
         for spec in app.workflows
     }
     assert run.resolved[outputs.STATE_MACHINE_ARNS] == arns
-    assert set(arns) == {"ingest", "aggregate", "enrich"}
+    assert set(arns) == {"ingest", "aggregate", "enrich", "redrive-parked"}
     for workflow, arn in arns.items():
         assert run.resolved[outputs.state_machine_arn_key(workflow)] == arn
     assert run.resolved[outputs.FUNCTION_NAMES] == {
@@ -49,6 +49,7 @@ def test_output_values(app: App, run: Run[Deployment]) -> None:
         "archive",
         "deliver",
         "api",
+        "operations",
     }
     assert run.resolved[outputs.TABLE_NAMES] == {
         spec.name: app.physical_name(spec.name) for spec in app.tables
@@ -62,6 +63,7 @@ def test_output_values(app: App, run: Run[Deployment]) -> None:
         "circuit",
         "enrichment-status",
         "products",
+        "redrives",
         "idempotency",
     }
     assert run.resolved[outputs.REGION] == REGION
@@ -114,6 +116,7 @@ def test_the_output_keys_of_the_description(app: App) -> None:
         "ingestStateMachineArn",
         "aggregateStateMachineArn",
         "enrichStateMachineArn",
+        "redriveParkedStateMachineArn",
     }
 
 

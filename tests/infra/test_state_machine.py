@@ -67,6 +67,8 @@ def test_each_workflow_invokes_exactly_its_functions(app: App, run: Run[Deployme
         "aggregate": pipeline,
         # Plan from S3 and enrich each batch; record the plan, each batch and the catalog.
         "enrich": ["enrich_batch", "update_status"],
+        # The breaker closed: the operations Lambda redrives parked executions.
+        "redrive-parked": ["operations"],
     }
     assert {workflow.name for workflow in app.workflows} == set(expected)
     for workflow, functions in expected.items():

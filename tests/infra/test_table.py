@@ -52,6 +52,7 @@ def test_the_tables_of_the_description(app: App, run: Run[Deployment]) -> None:
         "circuit": ("circuitId", None, []),
         "enrichment-status": ("catalogId", "batchId", ["byUser"]),
         "products": ("catalogId", "productId", []),
+        "redrives": ("messageKey", None, []),
         "idempotency": ("id", None, []),
     }
 

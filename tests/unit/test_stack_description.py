@@ -43,6 +43,19 @@ def test_routes_are_iam_unless_described_open() -> None:
         "POST /catalogs/{catalogId}/enrichments": Authorization.JWT,
         "GET /catalogs/{catalogId}/enrichments/{trackingId}": Authorization.JWT,
         "GET /users/{userId}/enrichments": Authorization.JWT,
+        "GET /ops/queues": Authorization.IAM,
+        "POST /ops/queues/{queueName}/redrive": Authorization.IAM,
+        "GET /ops/queues/{queueName}/redrive": Authorization.IAM,
+        "POST /ops/queues/{queueName}/redrive/cancel": Authorization.IAM,
+        "GET /ops/executions": Authorization.IAM,
+        "POST /ops/executions/redrive": Authorization.IAM,
+        "GET /ops/breaker": Authorization.IAM,
+        "POST /ops/breaker": Authorization.IAM,
+        "POST /ops/replay": Authorization.IAM,
+        "GET /ops/health": Authorization.IAM,
+        "GET /ops/openapi.json": Authorization.NONE,
+        "GET /docs": Authorization.NONE,
+        "GET /docs/{asset}": Authorization.NONE,
     }
     assert app.api.jwt_authorizer is not None
     assert app.user_pool is not None
