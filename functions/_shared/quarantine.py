@@ -24,10 +24,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Final
 
-from botocore.config import Config
-
 from functions._shared.aws_errors import s3_errors_translated
-from functions._shared.clients import LazyClient
+from functions._shared.clients import STANDARD_RETRIES, LazyClient
 
 QUARANTINE_PREFIX: Final = "quarantine/"
 RESUBMITTED_PREFIX: Final = "resubmitted/"
@@ -51,7 +49,7 @@ MAX_REASON_META_CHARS: Final = 900
 MAX_ID_META_CHARS: Final = 256
 # Enough of the reasons to act on; the status record holds them all.
 _REASONS_LISTED: Final = 10
-_CLIENT_CONFIG: Final = Config(retries={"mode": "standard", "max_attempts": 4})
+_CLIENT_CONFIG: Final = {"retries": STANDARD_RETRIES}
 
 
 class QuarantineSource(StrEnum):
