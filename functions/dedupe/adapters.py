@@ -5,17 +5,14 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
 from functions._shared import names
 from functions._shared.aws_errors import error_code, transient_errors_translated
 from functions._shared.clients import LazyClient
-from functions._shared.dynamodb import CONDITIONAL_CHECK_FAILED
+from functions._shared.dynamodb import CONDITIONAL_CHECK_FAILED, from_item
 from functions._shared.status import TERMINAL_ATTRIBUTE, Status
 from functions.dedupe.core import Claim, HolderState, rejected_whole
-
-_DESERIALIZER: Final = TypeDeserializer()
 
 _FIRST_SEEN_ATTRIBUTE: Final = "firstSeenAt"
 _TRACKING_ID_ATTRIBUTE: Final = "trackingId"
@@ -121,7 +118,7 @@ class DynamoDbHolderStatuses:
             return None
         raw_status = item.get("status", {}).get("S")
         status = Status(raw_status) if raw_status in Status.__members__ else None
-        rejections = _DESERIALIZER.deserialize(item["rejected"]) if "rejected" in item else []
+        rejections = from_item(item)["rejected"] if "rejected" in item else []
         return HolderState(
             status,
             terminal=item.get(TERMINAL_ATTRIBUTE, {}).get("BOOL") is True,

@@ -136,10 +136,10 @@ def tracked_execution(detail: ExecutionStatusDetail) -> TrackedExecution | None:
 
     >>> tracked_execution(ExecutionStatusDetail(executionArn="arn:x", stateMachineArn="arn:m",
     ...     name="ignored", status="ABORTED", input='{"trackingId": "trk-1"}'))
-    TrackedExecution(tracking_id='trk-1', catalog_id=None)
+    TrackedExecution(tracking_id='trk-1', catalog_id=None, carried=())
     >>> tracked_execution(ExecutionStatusDetail(executionArn="arn:x", stateMachineArn="arn:m",
     ...     name="trk-2", status="TIMED_OUT", inputDetails={"included": False}))
-    TrackedExecution(tracking_id='trk-2', catalog_id=None)
+    TrackedExecution(tracking_id='trk-2', catalog_id=None, carried=())
     """
     document = _input_document(detail)
     candidate: TrackedExecution | None = None

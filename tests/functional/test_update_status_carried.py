@@ -19,6 +19,10 @@ EXECUTION = {"executionArn": EXECUTION_ARN}
 MACHINE_ARN = "arn:aws:states:us-east-1:123456789012:stateMachine:stepflow-dev-ingest"
 
 
+# validate keeps the rejected events of a batch in the quarantine bucket.
+pytestmark = pytest.mark.usefixtures("quarantine_bucket")
+
+
 def an_event(uuid: str) -> dict[str, Any]:
     event: dict[str, Any] = copy.deepcopy(json.loads(load_event("api_post_event.json")["body"]))
     event["eventHeader"]["uuid"] = uuid

@@ -51,6 +51,22 @@ ALLOWED = {
     "POST /catalogs/{catalogId}/enrichments": 202,
     "GET /catalogs/{catalogId}/enrichments/{trackingId}": 200,
     "GET /users/{userId}/enrichments": 200,
+    # Operators: the function answers. The mutating routes are asked what they refuse (an
+    # unknown queue, archive key or breaker state), so the shared stack's breaker and queues
+    # stay as the other tests left them.
+    "GET /ops/queues": 200,
+    "POST /ops/queues/{queueName}/redrive": 404,
+    "GET /ops/queues/{queueName}/redrive": 404,
+    "POST /ops/queues/{queueName}/redrive/cancel": 404,
+    "GET /ops/executions": 200,
+    "POST /ops/executions/redrive": 400,
+    "GET /ops/breaker": 200,
+    "POST /ops/breaker": 400,
+    "POST /ops/replay": 400,
+    "GET /ops/health": 200,
+    "GET /ops/openapi.json": 200,
+    "GET /docs": 200,
+    "GET /docs/{asset}": 200,
 }
 # What another signed-in user gets from a JWT route: their token is valid, the data is not
 # theirs.
@@ -118,6 +134,8 @@ def _path(route: RouteSpec, world: World) -> str:
         "trackingId": world.tracking_id,
         "catalogId": world.catalog_id,
         "userId": world.owner.subject,
+        "queueName": "no-such-queue",
+        "asset": "swagger-ui.css",
     }
     if route.key == "GET /catalogs/{catalogId}/enrichments/{trackingId}":
         values["trackingId"] = world.enrichment_id
@@ -135,7 +153,16 @@ def _body(route: RouteSpec, world: World) -> Any:
     if route.key == "POST /catalogs/{catalogId}/enrichments":
         # Names its owner, so another user posting it is refused for it.
         return {"userId": world.owner.subject, "products": [{"asin": "B00000002X"}]}
-    return None
+    return _REFUSED_OPERATIONS.get(route.key)
+
+
+_REFUSED_OPERATIONS: dict[str, Any] = {
+    "POST /ops/queues/{queueName}/redrive": {},
+    "POST /ops/queues/{queueName}/redrive/cancel": {"taskHandle": "no-such-task"},
+    "POST /ops/executions/redrive": {"maxConcurrency": 0},
+    "POST /ops/breaker": {"state": "ajar", "reason": "matrix"},
+    "POST /ops/replay": {"archiveKey": "bundles/00/no-such-bundle.ndjson.gz"},
+}
 
 
 def _pool_token(world: World, *, key: RSAKey, expires_in: int) -> str:
