@@ -4,6 +4,7 @@ it, filter the history; every page readable, and API errors shown as messages.""
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,16 @@ pytestmark = [pytest.mark.browser, pytest.mark.local]
 
 def _execution_page(showcase: dict[str, str], execution_arn: str) -> str:
     return f"{showcase['console']}#/executions/{quote(execution_arn, safe='')}"
+
+
+def _carrying_execution(showcase: dict[str, str], tracking_id: str) -> str:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        status, record = request_json("GET", f"{showcase['api']}/events/{tracking_id}")
+        if status == 200 and record.get("executionArn"):
+            return str(record["executionArn"])
+        time.sleep(0.2)
+    raise AssertionError(f"no execution carried {tracking_id} within 120 s")
 
 
 def _start(showcase: dict[str, str], document: dict[str, Any]) -> str:
@@ -155,18 +166,22 @@ def test_the_workflows_page_draws_containers_choices_and_catches(
     expect(card.locator(".cluster-label", has_text="Map: Each item")).to_be_visible()
     expect(card.locator(".edge-label", has_text="$.gate is present")).to_have_count(1)
     expect(card.locator(".edge-label", has_text="Catch RefusedError")).to_have_count(1)
-    expect(page.locator("section.workflow")).to_have_count(4)
+    # The stack's four workflows and the showcase.
+    expect(page.locator("section.workflow")).to_have_count(5)
     expect(
         page.locator('section.workflow[aria-label="stepflow-dev-ingest"] .meta')
     ).to_contain_text("STANDARD")
 
 
-def test_the_pipeline_page_says_when_the_operations_api_answers_an_error(
+def test_the_pipeline_page_reads_the_stacks_operations_api(
     page: Any, showcase: dict[str, str]
 ) -> None:
     page.goto(f"{showcase['console']}#/pipeline")
+    queues = page.locator("#queues")
+    expect(queues).to_contain_text("stepflow-dev-ingest", timeout=60_000)
+    expect(queues.get_by_role("button", name="redrive the dead letters of stepflow-dev-ingest"))
     for panel in ("#queues", "#breaker", "#parked"):
-        expect(page.locator(panel)).to_contain_text("operations API unavailable (HTTP 404)")
+        expect(page.locator(panel)).not_to_contain_text("unavailable", timeout=60_000)
     expect(page.locator("#rate .rate-chart")).to_be_visible()
 
 
@@ -193,8 +208,10 @@ def test_an_ingest_execution_shows_its_tracking_id_and_status(
     event["eventHeader"]["uuid"] = str(uuid.uuid4())
     status, accepted = request_json("POST", f"{showcase['api']}/events", event)
     assert status == 202
+    # Queued intake: the execution that carries the event is known once the pipe started it.
+    execution_arn = _carrying_execution(showcase, accepted["trackingId"])
 
-    page.goto(_execution_page(showcase, accepted["executionId"]))
+    page.goto(_execution_page(showcase, execution_arn))
     expect(page.locator(".execution-header .badge")).to_have_text("SUCCEEDED")
     tracking = page.locator("#tracking li")
     expect(tracking).to_contain_text(accepted["trackingId"])

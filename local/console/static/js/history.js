@@ -104,11 +104,22 @@ export function analyseHistory(events, executionStatus) {
   return { statuses, spans, ...outcome, start, end };
 }
 
+/** An SQS record's body as JSON (a queued request carries its trackingId there), else null. */
+function parsedBody(text) {
+  if (!text.startsWith("{")) return null;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
+}
+
 /** Every distinct trackingId value in a JSON document (the ids the execution carried). */
 export function trackingIds(document, found = new Set(), depth = 0) {
   if (depth > 8 || document === null || typeof document !== "object") return found;
   for (const [key, value] of Object.entries(document)) {
     if (key === "trackingId" && typeof value === "string") found.add(value);
+    else if (key === "body" && typeof value === "string") trackingIds(parsedBody(value), found, depth + 1);
     else trackingIds(value, found, depth + 1);
   }
   return found;
