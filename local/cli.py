@@ -23,7 +23,7 @@ from typing import Any
 
 from local.history_view import format_history, format_table
 from local.rejected_cli import add_rejected_command
-from stack.spec import StackConfig
+from stack.spec import Intake, StackConfig
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:4566"
 ENDPOINT_ENV = "STEPFLOW_ENDPOINT"
@@ -266,6 +266,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     from stack.checks import check_app
 
     config = stack_config(args.stack)
+    if args.intake is not None:
+        config = replace(config or StackConfig(), intake=Intake(args.intake))
     app = build_app(config)
     check_app(app)  # before the peers start, not only before the runtime does
     downstream_url = args.downstream_url or _configured_downstream(config)
@@ -437,6 +439,11 @@ def _add_up_command(commands: Any) -> None:
     up.add_argument("--api-port", type=int, default=None, help="HTTP API port (AWS port + 1)")
     up.add_argument(
         "--console-port", type=int, default=None, help="web console port (AWS port + 2)"
+    )
+    up.add_argument(
+        "--intake",
+        choices=[intake.value for intake in Intake],
+        help="how the API hands events to the ingest workflow (default: the stack's, queued)",
     )
     up.add_argument(
         "--downstream-url",

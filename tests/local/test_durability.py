@@ -100,7 +100,17 @@ class UpProcess:
 
 
 def _up_command(state_dir: Path) -> list[str]:
-    return [sys.executable, "-m", "local", "up", "--state-dir", str(state_dir)]
+    # Per-request intake: the test follows each event's own execution through the kill.
+    return [
+        sys.executable,
+        "-m",
+        "local",
+        "up",
+        "--state-dir",
+        str(state_dir),
+        "--intake",
+        "per-request",
+    ]
 
 
 def _clean_command(state_dir: Path) -> list[str]:
