@@ -21,6 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from local.credentials import LOCAL_ACCESS_KEY_ID, LOCAL_SECRET_ACCESS_KEY
 from local.history_view import format_history, format_table
 from local.rejected_cli import add_rejected_command
 from stack.spec import Intake, StackConfig
@@ -45,8 +46,8 @@ def _client(endpoint: str, service: str = "stepfunctions") -> Any:
         service,
         endpoint_url=endpoint,
         region_name=build_app().config.region,
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
+        aws_access_key_id=LOCAL_ACCESS_KEY_ID,
+        aws_secret_access_key=LOCAL_SECRET_ACCESS_KEY,
     )
 
 

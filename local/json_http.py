@@ -31,16 +31,17 @@ def signed_headers(
     *,
     credentials: Credentials,
     region: str = LOCAL_REGION,
+    service: str = SERVICE,
 ) -> dict[str, str]:
     """``headers`` plus the SigV4 ones (``Authorization``, ``X-Amz-Date``, a session token)
-    that sign the request for API Gateway.
+    that sign the request for ``service`` (API Gateway unless told).
 
     >>> sorted(signed_headers("GET", "http://127.0.0.1:4567/events/x", None, {},
     ...                       credentials=LOCAL_CREDENTIALS))
     ['Authorization', 'X-Amz-Date']
     """
     request = AWSRequest(method=method, url=url, data=data or b"", headers=headers)
-    SigV4Auth(credentials, SERVICE, region).add_auth(request)
+    SigV4Auth(credentials, service, region).add_auth(request)
     return dict(request.headers.items())
 
 

@@ -30,6 +30,7 @@ from local.api_gateway import ApiGateway
 from local.api_gateway.authorization import stack_authorizers
 from local.clock import TimeScale
 from local.console.server import ConsoleServer, ConsoleTargets
+from local.credentials import LOCAL_ACCESS_KEY_ID, LOCAL_SECRET_ACCESS_KEY
 from local.event_rules import ExecutionStatusRules, ObservedArchive
 from local.execution_archive import ExecutionArchive
 from local.lambdas.deployments import LambdaDeployments, function_name_of
@@ -77,7 +78,10 @@ __all__ = [
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PORT = 4566
-_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
+_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": LOCAL_ACCESS_KEY_ID,
+    "AWS_SECRET_ACCESS_KEY": LOCAL_SECRET_ACCESS_KEY,
+}
 _running: LocalStack | None = None
 
 

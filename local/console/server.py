@@ -33,7 +33,7 @@ from typing import Any, Final, cast
 from urllib.parse import quote, urlsplit
 
 from local.http_server import BodyError, LoopbackHTTPServer, ServingThread, read_body
-from local.json_http import request_json
+from local.json_http import LOCAL_CREDENTIALS, request_json, signed_headers
 
 STATIC_ROOT: Final = Path(__file__).resolve().parent / "static"
 EXAMPLES_ROOT: Final = Path(__file__).resolve().parents[2] / "examples"
@@ -52,7 +52,6 @@ STEP_FUNCTIONS_ACTIONS: Final = frozenset(
 _API_PREFIXES: Final = ("ops/", "events/")
 _MAX_BODY: Final = 1024 * 1024
 _UPSTREAM_TIMEOUT: Final = 30.0
-_CREDENTIALS: Final = ("local", "local")
 
 
 @dataclass(frozen=True)
@@ -81,23 +80,20 @@ def _message(status: int, message: str) -> Answer:
 
 def signed_step_functions_call(targets: ConsoleTargets, action: str, body: bytes) -> Answer:
     """Forward one Step Functions JSON-protocol call, SigV4-signed as the AWS SDKs sign it."""
-    from botocore.auth import SigV4Auth
-    from botocore.awsrequest import AWSRequest
-    from botocore.credentials import Credentials
-
-    request = AWSRequest(
-        method="POST",
-        url=targets.endpoint_url.rstrip("/") + "/",
-        data=body,
-        headers={
+    url = targets.endpoint_url.rstrip("/") + "/"
+    headers = signed_headers(
+        "POST",
+        url,
+        body,
+        {
             "Content-Type": "application/x-amz-json-1.0",
             "X-Amz-Target": f"AWSStepFunctions.{action}",
         },
+        credentials=LOCAL_CREDENTIALS,
+        region=targets.region,
+        service="states",
     )
-    SigV4Auth(Credentials(*_CREDENTIALS), "states", targets.region).add_auth(request)
-    forwarded = urllib.request.Request(
-        request.url, data=body, method="POST", headers=dict(request.headers.items())
-    )
+    forwarded = urllib.request.Request(url, data=body, method="POST", headers=headers)
     try:
         with urllib.request.urlopen(forwarded, timeout=_UPSTREAM_TIMEOUT) as response:
             return Answer(response.status, response.read())

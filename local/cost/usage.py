@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from local.cost.histories import accepted_events, billed_transitions, lambda_invocations
+from local.credentials import LOCAL_ACCESS_KEY_ID, LOCAL_SECRET_ACCESS_KEY
 from local.json_http import request_json
 from local.moto_patches.request_meter import METER_AGENT, USAGE_PATH
 
@@ -158,8 +159,8 @@ def unmetered_client(endpoint: str, region: str, service: str) -> Any:
         service,
         endpoint_url=endpoint,
         region_name=region,
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
+        aws_access_key_id=LOCAL_ACCESS_KEY_ID,
+        aws_secret_access_key=LOCAL_SECRET_ACCESS_KEY,
         config=Config(user_agent_extra=METER_AGENT, retries={"mode": "standard"}),
     )
 
